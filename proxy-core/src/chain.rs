@@ -1,0 +1,130 @@
+//! Running an ordered chain of listeners.
+//!
+//! The rules, all here:
+//! - `forward_request` runs in chain order; the first listener that answers
+//!   ([`Forward::Respond`]) or reroutes ([`Forward::Reroute`]) stops the forward pass.
+//! - `return_response` runs in reverse order for exactly the listeners whose `forward_request`
+//!   ran (the one that answered or rerouted included), also for directly answered responses.
+//! - `observe` runs for those same listeners after the client has its answer.
+//! - Body needs are the union of what each listener asks for.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+
+use crate::{
+    body::BodyAccess,
+    context::RequestContext,
+    error::Error,
+    listener::{Exchange, Forward, Listener, Request, Response},
+};
+
+/// An ordered list of listeners.
+#[derive(Clone, Default)]
+pub struct Chain {
+    listeners: Vec<Arc<dyn Listener>>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.listeners.iter().map(|l| l.name()))
+            .finish()
+    }
+}
+
+/// The outcome of the forward pass.
+#[derive(Debug)]
+pub struct ForwardOutcome {
+    /// How many listeners' `forward_request` ran (the first `ran` of the chain).
+    pub ran: usize,
+    /// The deciding listener's answer ([`Forward::Continue`] when all continued).
+    pub decision: Forward,
+}
+
+impl Chain {
+    /// A chain of these listeners, in this order.
+    pub fn new(listeners: Vec<Arc<dyn Listener>>) -> Self {
+        Chain { listeners }
+    }
+
+    /// Appends a listener at the end.
+    pub fn push(&mut self, listener: Arc<dyn Listener>) {
+        self.listeners.push(listener);
+    }
+
+    /// True when the chain has no listener.
+    pub fn is_empty(&self) -> bool {
+        self.listeners.is_empty()
+    }
+
+    /// Number of listeners.
+    pub fn len(&self) -> usize {
+        self.listeners.len()
+    }
+
+    /// The union of every listener's body needs for this request.
+    pub fn body_access(&self, req: &Parts) -> BodyAccess {
+        self.listeners
+            .iter()
+            .fold(BodyAccess::NONE, |acc, l| acc.union(l.body_access(req)))
+    }
+
+    /// Runs `forward_request` in order until one answers or reroutes.
+    pub async fn forward(
+        &self,
+        req: &mut Request,
+        cx: &mut RequestContext,
+    ) -> Result<ForwardOutcome, (usize, Error)> {
+        for (i, l) in self.listeners.iter().enumerate() {
+            match l.forward_request(req, cx).await {
+                Ok(Forward::Continue) => continue,
+                Ok(decision) => {
+                    return Ok(ForwardOutcome {
+                        ran: i + 1,
+                        decision,
+                    })
+                }
+                Err(source) => {
+                    return Err((
+                        i + 1,
+                        Error::Listener {
+                            listener: l.name().to_string(),
+                            source,
+                        },
+                    ))
+                }
+            }
+        }
+        Ok(ForwardOutcome {
+            ran: self.listeners.len(),
+            decision: Forward::Continue,
+        })
+    }
+
+    /// Runs `return_response` in reverse order over the first `ran` listeners.
+    pub async fn return_response(
+        &self,
+        ran: usize,
+        req: &Parts,
+        resp: &mut Response,
+        cx: &mut RequestContext,
+    ) -> Result<(), Error> {
+        for l in self.listeners[..ran.min(self.listeners.len())].iter().rev() {
+            l.return_response(req, resp, cx)
+                .await
+                .map_err(|source| Error::Listener {
+                    listener: l.name().to_string(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Runs `observe` over the first `ran` listeners, in chain order.
+    pub async fn observe(&self, ran: usize, exchange: &Exchange<'_>, cx: &RequestContext) {
+        for l in &self.listeners[..ran.min(self.listeners.len())] {
+            l.observe(exchange, cx).await;
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Per-request facts and state shared by every hook of one request.
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use http::Extensions;
+
+use crate::{background::Background, upstream::UpstreamName};
+
+/// A per-edge, per-request number, unique for the life of the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// What every hook of one request can see and share.
+///
+/// Listeners keep their own typed state between `forward_request` and `return_response` in
+/// [`extensions`](Self::extensions): insert a private type in one hook, read it in the next.
+#[derive(Debug)]
+pub struct RequestContext {
+    pub(crate) id: RequestId,
+    pub(crate) client_addr: Option<SocketAddr>,
+    pub(crate) upstream: Option<UpstreamName>,
+    pub(crate) started: Instant,
+    pub(crate) upstream_started: Option<Instant>,
+    pub(crate) response_started: Option<Instant>,
+    pub(crate) background: Background,
+    /// Typed per-request state, shared by all listeners of this request.
+    pub extensions: Extensions,
+}
+
+impl RequestContext {
+    pub(crate) fn new(id: RequestId, client_addr: Option<SocketAddr>, background: Background) -> Self {
+        RequestContext {
+            id,
+            client_addr,
+            upstream: None,
+            started: Instant::now(),
+            upstream_started: None,
+            response_started: None,
+            background,
+            extensions: Extensions::new(),
+        }
+    }
+
+    /// This request's id.
+    pub fn request_id(&self) -> RequestId {
+        self.id
+    }
+
+    /// The client's address.
+    pub fn client_addr(&self) -> Option<SocketAddr> {
+        self.client_addr
+    }
+
+    /// The upstream the request is routed to (after any reroute), if any.
+    pub fn upstream(&self) -> Option<&UpstreamName> {
+        self.upstream.as_ref()
+    }
+
+    /// When the engine received the request head.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Time since the request head arrived.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Time from the request head to the upstream call starting, once it started.
+    pub fn time_to_upstream(&self) -> Option<Duration> {
+        self.upstream_started.map(|t| t - self.started)
+    }
+
+    /// Time from the request head to the response head, once it arrived.
+    pub fn time_to_response(&self) -> Option<Duration> {
+        self.response_started.map(|t| t - self.started)
+    }
+
+    /// The facility for side effects that must not delay the client (notifications, stream
+    /// records). Work queued here runs off the request path; shutdown waits for it, bounded.
+    pub fn background(&self) -> &Background {
+        &self.background
+    }
+}

@@ -1,0 +1,504 @@
+//! The pingora adapter: the only place that implements `ProxyHttp` and touches `Session`.
+//!
+//! Two paths, chosen per request from the listeners' [`BodyAccess`]:
+//! - **streaming** (no listener buffers): pingora proxies; `forward_request` runs on the head in
+//!   `request_filter`, `return_response` on the response head in `response_filter`, and
+//!   observed bodies are teed chunk by chunk (refcounted, capped at the body limit);
+//! - **buffered** (some listener buffers a body): the engine drives the exchange itself from
+//!   `request_filter` (see [`buffered`]), so bodies of any size up to the limit work and no
+//!   response header leaves before `return_response` ran.
+//!
+//! Errors become responses only through [`Engine::write_error`], which uses the edge's
+//! [`ErrorResponder`].
+
+mod accept;
+mod buffered;
+mod head;
+mod observe;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Instant,
+};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{header, request::Parts};
+use pingora::{
+    connectors::http::Connector,
+    proxy::{FailToProxy, ProxyHttp, Session},
+    upstreams::peer::HttpPeer,
+    ErrorSource, ErrorType,
+};
+use tokio::sync::Notify;
+
+use crate::{
+    background::Background,
+    body::{Body, BodyAccess, BodyMode},
+    chain::Chain,
+    context::{RequestContext, RequestId},
+    error::{Error, ErrorResponder},
+    listener::{Exchange, Forward, Request, Response},
+    routing::{RouteTable, Router},
+    upstream::{Upstream, UpstreamName},
+};
+
+pub(crate) use accept::accept_loop;
+use observe::Tee;
+
+/// Everything the engine needs, shared by all connections of one edge.
+pub(crate) struct Engine {
+    pub(crate) chain: Chain,
+    pub(crate) routers: Vec<Arc<dyn Router>>,
+    pub(crate) table: RouteTable,
+    pub(crate) upstreams: HashMap<UpstreamName, (Upstream, HttpPeer)>,
+    pub(crate) body_limit: usize,
+    pub(crate) errors: Arc<dyn ErrorResponder>,
+    pub(crate) background: Background,
+    pub(crate) next_id: AtomicU64,
+    pub(crate) connector: Connector,
+    pub(crate) in_flight: Arc<InFlight>,
+}
+
+/// Counts requests being served, so shutdown can wait for them.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl InFlight {
+    fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard(self.clone())
+    }
+
+    pub(crate) fn current(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once no request is in flight.
+    pub(crate) async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.current() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+pub(crate) struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Per-request state of the adapter.
+#[derive(Default)]
+pub(crate) struct Ctx {
+    cx: Option<RequestContext>,
+    /// The request head as forwarded (after listeners' edits).
+    request: Option<Parts>,
+    /// How many listeners' `forward_request` ran.
+    ran: usize,
+    access: BodyAccess,
+    /// A body a listener set on a streamed response, sent instead of the upstream's.
+    replace_response: Option<Bytes>,
+    request_tee: Option<Tee>,
+    response_tee: Option<Tee>,
+    /// The response head as sent, for `observe` and the log line.
+    response: Option<http::response::Parts>,
+    error: Option<Error>,
+    _in_flight: Option<InFlightGuard>,
+}
+
+impl Engine {
+    fn context(&self, session: &Session) -> RequestContext {
+        let id = RequestId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .copied();
+        RequestContext::new(id, client, self.background.clone())
+    }
+
+    fn route(&self, req: &Parts, cx: &mut RequestContext) -> Option<UpstreamName> {
+        self.routers
+            .iter()
+            .find_map(|r| r.route(req, cx))
+            .or_else(|| self.table.route(req).cloned())
+    }
+
+    /// The upstream the request goes to, or the error that says why there is none.
+    fn target(&self, req: &Parts, cx: &RequestContext) -> Result<&(Upstream, HttpPeer), Error> {
+        let name = cx.upstream.as_ref().ok_or_else(|| no_route(req))?;
+        self.upstreams
+            .get(name)
+            .ok_or_else(|| Error::UnknownUpstream(name.clone()))
+    }
+
+    /// Writes a complete in-memory response to the client.
+    async fn write_full(
+        &self,
+        session: &mut Session,
+        resp: http::Response<Bytes>,
+        method: &http::Method,
+    ) -> pingora::Result<()> {
+        // A client that sent `Expect: 100-continue` and never got the 100 will not send its
+        // body: the connection cannot be reused without draining a body that never comes.
+        if expects_continue(session.req_header()) && !session.is_body_done() {
+            session.set_keepalive(None);
+        }
+        let (parts, body) = resp.into_parts();
+        let h = head::response_header(parts, &body, method);
+        let bodiless = head::bodiless(method, h.status) || body.is_empty();
+        session.write_response_header(Box::new(h), bodiless).await?;
+        if !bodiless {
+            session.write_response_body(Some(body), true).await?;
+        }
+        Ok(())
+    }
+
+    /// Answers the client with `err`, through the one error responder.
+    async fn write_error(&self, session: &mut Session, ctx: &mut Ctx, err: Error) {
+        let req = ctx
+            .request
+            .clone()
+            .unwrap_or_else(|| session.req_header().as_owned_parts());
+        let resp = self.errors.respond(&err, Some(&req));
+        if session.response_written().is_none() {
+            ctx.response = Some(resp_parts(&resp));
+            if let Err(e) = self.write_full(session, resp, &req.method).await {
+                tracing::debug!("could not send error response: {e}");
+            }
+        }
+        ctx.error = Some(err);
+    }
+
+    /// Runs the return chain over a directly answered response and sends it.
+    async fn answer(&self, session: &mut Session, ctx: &mut Ctx, req: Parts, resp: Response) {
+        let cx = ctx.cx.as_mut().expect("context set in request_filter");
+        let mut resp = resp;
+        if let Err(e) = self.chain.return_response(ctx.ran, &req, &mut resp, cx).await {
+            ctx.request = Some(req);
+            return self.write_error(session, ctx, e).await;
+        }
+        let (parts, body) = resp.into_parts();
+        let body = match body {
+            Body::Full(b) => b,
+            Body::Streamed => Bytes::new(),
+        };
+        if ctx.access.response != BodyMode::Stream {
+            ctx.response_tee = Some(Tee::complete(body.clone()));
+        }
+        ctx.response = Some(parts.clone());
+        let method = req.method.clone();
+        ctx.request = Some(req);
+        if let Err(e) = self
+            .write_full(session, http::Response::from_parts(parts, body), &method)
+            .await
+        {
+            tracing::debug!("could not send response: {e}");
+        }
+    }
+}
+
+fn no_route(req: &Parts) -> Error {
+    Error::NoRoute {
+        method: req.method.to_string(),
+        host: crate::routing::request_host(req).unwrap_or("").to_string(),
+        path: req.uri.path().to_string(),
+        reason: "no router or route rule matched and no default route is configured".into(),
+    }
+}
+
+fn expects_continue(req: &Parts) -> bool {
+    req.headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+fn resp_parts(resp: &http::Response<Bytes>) -> http::response::Parts {
+    let mut b = http::Response::builder().status(resp.status());
+    if let Some(h) = b.headers_mut() {
+        *h = resp.headers().clone();
+    }
+    b.body(()).expect("valid parts").into_parts().0
+}
+
+/// Maps a pingora error to the engine's error.
+fn from_pingora(e: &pingora::Error, upstream: Option<&UpstreamName>) -> Option<Error> {
+    let upstream = upstream
+        .cloned()
+        .unwrap_or_else(|| UpstreamName::new("?"));
+    let detail = e.to_string();
+    Some(match e.etype() {
+        ErrorType::ConnectTimedout => Error::UpstreamTimeout { upstream, detail },
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            if e.esource() == &ErrorSource::Upstream =>
+        {
+            Error::UpstreamTimeout { upstream, detail }
+        }
+        ErrorType::ConnectRefused | ErrorType::ConnectNoRoute | ErrorType::ConnectError => {
+            Error::UpstreamUnreachable { upstream, detail }
+        }
+        ErrorType::HTTPStatus(400) => Error::Client(detail),
+        _ => match e.esource() {
+            ErrorSource::Upstream => Error::UpstreamFailed { upstream, detail },
+            // The client went away or broke the exchange: nobody to answer.
+            ErrorSource::Downstream => match e.etype() {
+                ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed => {
+                    return None
+                }
+                _ => Error::Client(detail),
+            },
+            _ => Error::Internal(detail),
+        },
+    })
+}
+
+/// The `ProxyHttp` implementation; a thin shell so `Engine` stays shareable.
+pub(crate) struct Adapter(pub(crate) Arc<Engine>);
+
+#[async_trait]
+impl ProxyHttp for Adapter {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            _in_flight: Some(self.0.in_flight.enter()),
+            ..Ctx::default()
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> pingora::Result<bool> {
+        let engine = &self.0;
+        let mut cx = engine.context(session);
+        let parts = session.req_header().as_owned_parts();
+        cx.upstream = engine.route(&parts, &mut cx);
+
+        if engine.chain.is_empty() {
+            let target = engine.target(&parts, &cx).map(|_| ());
+            ctx.cx = Some(cx);
+            ctx.request = Some(parts);
+            return match target {
+                Ok(()) => Ok(false),
+                Err(e) => {
+                    engine.write_error(session, ctx, e).await;
+                    Ok(true)
+                }
+            };
+        }
+
+        ctx.access = engine.chain.body_access(&parts);
+        ctx.cx = Some(cx);
+        if ctx.access.buffers() {
+            buffered::run(engine, session, ctx, parts).await;
+            return Ok(true);
+        }
+
+        let mut req = Request::from_parts(parts, Body::Streamed);
+        let cx = ctx.cx.as_mut().expect("set above");
+        let outcome = engine.chain.forward(&mut req, cx).await;
+        let (parts, body) = req.into_parts();
+        let decision = match outcome {
+            Ok(o) => {
+                ctx.ran = o.ran;
+                o.decision
+            }
+            Err((ran, e)) => {
+                ctx.ran = ran;
+                ctx.request = Some(parts);
+                engine.write_error(session, ctx, e).await;
+                return Ok(true);
+            }
+        };
+        match decision {
+            Forward::Respond(resp) => {
+                engine.answer(session, ctx, parts, resp).await;
+                return Ok(true);
+            }
+            Forward::Reroute(name) => cx.upstream = Some(name),
+            Forward::Continue => {}
+        }
+        if !body.is_streamed() {
+            ctx.request = Some(parts);
+            let err = Error::Internal(
+                "a listener replaced the request body without asking to buffer it \
+                 (return BodyMode::Buffer from body_access)"
+                    .into(),
+            );
+            engine.write_error(session, ctx, err).await;
+            return Ok(true);
+        }
+        head::apply_request(session.req_header_mut(), &parts);
+        let target = engine.target(&parts, cx).map(|_| ());
+        if ctx.access.request == BodyMode::Observe {
+            ctx.request_tee = Some(Tee::new(engine.body_limit));
+        }
+        ctx.request = Some(parts);
+        if let Err(e) = target {
+            engine.write_error(session, ctx, e).await;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut Ctx,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        let cx = ctx.cx.as_mut().expect("request_filter ran");
+        cx.upstream_started = Some(Instant::now());
+        let req = ctx.request.as_ref().expect("request_filter ran");
+        match self.0.target(req, cx) {
+            Ok((_, peer)) => Ok(Box::new(peer.clone())),
+            Err(e) => Err(pingora::Error::explain(
+                ErrorType::InternalError,
+                e.to_string(),
+            )),
+        }
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> pingora::Result<()> {
+        if let Some(tee) = ctx.request_tee.as_mut() {
+            tee.push(body.as_ref(), end_of_stream);
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut pingora::http::ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> pingora::Result<()> {
+        if let Some(cx) = ctx.cx.as_mut() {
+            cx.response_started = Some(Instant::now());
+        }
+        if ctx.access.response == BodyMode::Observe {
+            ctx.response_tee = Some(Tee::new(self.0.body_limit));
+        }
+        if ctx.ran > 0 {
+            let req = ctx.request.as_ref().expect("request_filter ran");
+            let mut resp = Response::from_parts(upstream_response.as_owned_parts(), Body::Streamed);
+            let cx = ctx.cx.as_mut().expect("request_filter ran");
+            if let Err(e) = self.0.chain.return_response(ctx.ran, req, &mut resp, cx).await {
+                // Nothing was sent yet: answer with the error instead of the upstream's response.
+                let resp = self.0.errors.respond(&e, Some(req));
+                let (parts, body) = resp.into_parts();
+                ctx.error = Some(e);
+                *upstream_response = head::response_header(parts, &body, &req.method);
+                ctx.replace_response = Some(body);
+                let _ = session;
+            } else {
+                let (parts, body) = resp.into_parts();
+                head::apply_response(upstream_response, &parts);
+                if let Body::Full(b) = body {
+                    if !head::bodiless(&req.method, upstream_response.status) {
+                        head::set_length(upstream_response, b.len());
+                    }
+                    ctx.replace_response = Some(b);
+                }
+            }
+        }
+        ctx.response = Some(upstream_response.as_owned_parts());
+        Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> pingora::Result<Option<std::time::Duration>> {
+        if let Some(replacement) = ctx.replace_response.as_mut() {
+            *body = Some(if end_of_stream {
+                std::mem::take(replacement)
+            } else {
+                Bytes::new()
+            });
+        }
+        if let Some(tee) = ctx.response_tee.as_mut() {
+            tee.push(body.as_ref(), end_of_stream);
+        }
+        Ok(None)
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &pingora::Error,
+        ctx: &mut Ctx,
+    ) -> FailToProxy {
+        let upstream = ctx.cx.as_ref().and_then(|cx| cx.upstream.clone());
+        let Some(err) = from_pingora(e, upstream.as_ref()) else {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        };
+        let code = err.status().as_u16();
+        if session.response_written().is_none() {
+            self.0.write_error(session, ctx, err).await;
+        } else {
+            ctx.error = Some(err);
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&pingora::Error>, ctx: &mut Ctx) {
+        let Some(cx) = ctx.cx.as_ref() else {
+            return;
+        };
+        if ctx.error.is_none() {
+            if let Some(e) = e {
+                ctx.error = from_pingora(e, cx.upstream.as_ref());
+            }
+        }
+        let req = match ctx.request.as_ref() {
+            Some(r) => r,
+            None => return,
+        };
+        let status = ctx
+            .response
+            .as_ref()
+            .map(|r| r.status.as_u16())
+            .or_else(|| session.response_written().map(|r| r.status.as_u16()))
+            .unwrap_or(0);
+        crate::log::request_line(req, status, ctx.error.as_ref(), cx);
+        if ctx.ran > 0 {
+            let request_body = ctx.request_tee.take().map(Tee::finish);
+            let response_body = ctx.response_tee.take().map(Tee::finish);
+            let exchange = Exchange {
+                request: req,
+                request_body: request_body.as_ref(),
+                response: ctx.response.as_ref(),
+                response_body: response_body.as_ref(),
+                error: ctx.error.as_ref(),
+            };
+            self.0.chain.observe(ctx.ran, &exchange, cx).await;
+        }
+    }
+}

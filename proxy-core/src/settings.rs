@@ -1,0 +1,102 @@
+//! The validated, typed settings of an edge, whether built from TOML or in code.
+
+use std::{collections::HashSet, net::SocketAddr, time::Duration};
+
+use crate::{
+    config::ConfigError,
+    routing::RouteTable,
+    upstream::{Upstream, UpstreamName},
+};
+
+/// Default buffer limit for bodies a listener asks to see whole: 16 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Server-wide settings (`[server]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Addresses to listen on; port 0 picks a free port.
+    pub listen: Vec<SocketAddr>,
+    /// The most a body may be when a listener needs it whole.
+    pub body_limit: usize,
+    /// How long shutdown waits for in-flight requests and background jobs.
+    pub drain_timeout: Duration,
+    /// Worker threads of the edge's runtime.
+    pub threads: usize,
+    /// The most background jobs pending at once.
+    pub background_capacity: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 4566))],
+            body_limit: DEFAULT_BODY_LIMIT,
+            drain_timeout: Duration::from_secs(10),
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            background_capacity: 10_000,
+        }
+    }
+}
+
+/// Everything but the listeners: server, upstreams, routes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `[server]`.
+    pub server: ServerSettings,
+    /// `[upstreams.*]`.
+    pub upstreams: Vec<Upstream>,
+    /// `[routes]`.
+    pub routes: RouteTable,
+}
+
+impl Settings {
+    /// Every problem with these settings, each with where it is.
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        if self.server.listen.is_empty() {
+            errors.push(ConfigError::new("server.listen", "at least one address is needed"));
+        }
+        if self.server.body_limit == 0 {
+            errors.push(ConfigError::new("server.body_limit", "must be more than 0"));
+        }
+        if self.server.threads == 0 {
+            errors.push(ConfigError::new("server.threads", "must be at least 1"));
+        }
+        let mut seen = HashSet::new();
+        for u in &self.upstreams {
+            if !seen.insert(&u.name) {
+                errors.push(ConfigError::new(
+                    format!("upstreams.{}", u.name),
+                    "defined more than once",
+                ));
+            }
+        }
+        let known = |name: &UpstreamName| self.upstreams.iter().any(|u| &u.name == name);
+        let mut names: Vec<&str> = self.upstreams.iter().map(|u| u.name.as_str()).collect();
+        names.sort_unstable();
+        let unknown = |path: String, name: &UpstreamName| {
+            ConfigError::new(
+                path,
+                format!(
+                    "unknown upstream \"{name}\" (defined: {})",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            )
+        };
+        if let Some(d) = &self.routes.default {
+            if !known(d) {
+                errors.push(unknown("routes.default".into(), d));
+            }
+        }
+        for (i, r) in self.routes.rules.iter().enumerate() {
+            if !known(&r.upstream) {
+                errors.push(unknown(format!("routes.rules[{i}].upstream"), &r.upstream));
+            }
+        }
+        errors
+    }
+}

@@ -1,0 +1,172 @@
+//! Named upstreams: where requests go, with timeouts and pooled keep-alive connections.
+
+use std::{
+    fmt,
+    net::{SocketAddr, ToSocketAddrs},
+    sync::Arc,
+    time::Duration,
+};
+
+use pingora::upstreams::peer::HttpPeer;
+
+/// The name of a configured upstream (`[upstreams.NAME]`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UpstreamName(Arc<str>);
+
+impl UpstreamName {
+    /// A name.
+    pub fn new(name: impl AsRef<str>) -> Self {
+        UpstreamName(Arc::from(name.as_ref()))
+    }
+
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UpstreamName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for UpstreamName {
+    fn from(s: &str) -> Self {
+        UpstreamName::new(s)
+    }
+}
+
+impl From<String> for UpstreamName {
+    fn from(s: String) -> Self {
+        UpstreamName::new(s)
+    }
+}
+
+/// Timeouts for one upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP connect.
+    pub connect: Duration,
+    /// Each read from the upstream (time to first byte, and between chunks).
+    pub read: Duration,
+    /// Each write to the upstream.
+    pub write: Duration,
+    /// How long an idle pooled connection is kept.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(2),
+            read: Duration::from_secs(60),
+            write: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One upstream: a plain-HTTP origin (AWS emulators listen on loopback without TLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// Its name.
+    pub name: UpstreamName,
+    /// `http://host:port` as configured.
+    pub url: String,
+    /// The resolved address.
+    pub addr: SocketAddr,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+}
+
+impl Upstream {
+    /// An upstream at `url` (`http://host[:port]`, port 80 if absent), with default timeouts.
+    /// The host is resolved now.
+    pub fn new(name: impl Into<UpstreamName>, url: &str) -> Result<Self, String> {
+        let addr = parse_url(url)?;
+        Ok(Upstream {
+            name: name.into(),
+            url: url.to_string(),
+            addr,
+            timeouts: Timeouts::default(),
+        })
+    }
+
+    /// The same upstream with other timeouts.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// A pingora peer for this upstream (kept inside the engine).
+    pub(crate) fn peer(&self) -> HttpPeer {
+        let mut peer = HttpPeer::new(self.addr, false, String::new());
+        let o = &mut peer.options;
+        o.connection_timeout = Some(self.timeouts.connect);
+        o.read_timeout = Some(self.timeouts.read);
+        o.write_timeout = Some(self.timeouts.write);
+        o.idle_timeout = Some(self.timeouts.idle);
+        peer
+    }
+}
+
+/// Parses `http://host[:port][/]` into a resolved socket address.
+fn parse_url(url: &str) -> Result<SocketAddr, String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("invalid URL \"{url}\": {e}"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(format!(
+                "\"{url}\": https upstreams are not supported (edgestack talks plain HTTP to local backends)"
+            ))
+        }
+        _ => return Err(format!("\"{url}\": expected http://host:port")),
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(format!(
+            "\"{url}\": an upstream URL is scheme, host and port only (no path or query)"
+        ));
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("\"{url}\": no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("\"{url}\": cannot resolve host \"{host}\": {e}"))?
+        .next()
+        .ok_or_else(|| format!("\"{url}\": host \"{host}\" has no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        assert_eq!(
+            Upstream::new("a", "http://127.0.0.1:5000").unwrap().addr,
+            "127.0.0.1:5000".parse().unwrap()
+        );
+        assert_eq!(
+            Upstream::new("a", "http://127.0.0.1").unwrap().addr.port(),
+            80
+        );
+        assert_eq!(
+            Upstream::new("a", "http://[::1]:9/").unwrap().addr,
+            "[::1]:9".parse().unwrap()
+        );
+        assert!(Upstream::new("a", "https://127.0.0.1:1")
+            .unwrap_err()
+            .contains("https"));
+        assert!(Upstream::new("a", "http://127.0.0.1:1/x")
+            .unwrap_err()
+            .contains("no path"));
+        assert!(Upstream::new("a", "127.0.0.1:1").is_err());
+    }
+}
