@@ -8,7 +8,7 @@ use crate::{context::RequestContext, error::Error};
 /// when the edge answered with an error, plus upstream, duration and request id as fields.
 pub(crate) fn request_line(req: &Parts, status: u16, error: Option<&Error>, cx: &RequestContext) {
     let upstream = cx.upstream().map(|u| u.as_str()).unwrap_or("-");
-    let ms = cx.elapsed().as_secs_f64() * 1000.0;
+    let ms = (cx.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
     match error {
         Some(e) => tracing::info!(
             target: "edgestack::request",

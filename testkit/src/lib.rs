@@ -1,1 +1,37 @@
-//! placeholder
+//! # edgestack-testkit
+//!
+//! What edgestack's tests (and users' tests) need to run edges against real things, on free
+//! loopback ports, with nothing global: every helper owns what it starts and stops it on drop.
+//!
+//! - [`FakeUpstream`]: an in-process HTTP origin for engine tests (echo, digests, big bodies).
+//! - [`MotoServer`]: a real `moto_server` process; fails loudly with install instructions when
+//!   moto is missing.
+//! - [`raw`]: byte-level HTTP/1.1 exchanges, for framing, `100-continue` and keep-alive tests.
+//! - [`pattern`]: deterministic bodies of any size and their SHA-256, without holding them.
+
+pub mod fake;
+pub mod moto;
+pub mod pattern;
+pub mod raw;
+
+pub use fake::FakeUpstream;
+pub use moto::MotoServer;
+
+/// Routes `tracing` output to the test harness (shown for failing tests). Safe to call often.
+pub fn trace_init() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EDGESTACK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// A free TCP port on 127.0.0.1 (for processes that cannot bind port 0 themselves).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}

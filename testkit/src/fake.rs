@@ -1,0 +1,247 @@
+//! An in-process HTTP/1.1 origin for engine tests, on its own runtime and a free port.
+//!
+//! Paths:
+//! - `/echo…`: answers 200 with the request body streamed back; `x-echo-method`,
+//!   `x-echo-uri`, `x-echo-content-length`, `x-echo-transfer-encoding` describe the request.
+//! - `/inspect…`: answers JSON `{method, uri, headers: [[name, value]…], body_len, body_sha256}`
+//!   after reading the whole body (streamed through a digest, never held).
+//! - `/bytes/N`: answers N pattern bytes (see [`crate::pattern`]) with `Content-Length`;
+//!   `/bytes/N?chunked` without it (chunked).
+//! - `/status/CODE`: an empty answer with that status.
+//! - `/slow/MS`: answers 200 `slow` after MS milliseconds.
+//! - anything else: 200 `fake upstream`.
+//!
+//! Every request is counted ([`FakeUpstream::hits`]).
+
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http::{header, Request, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::{body::Incoming, service::service_fn};
+use hyper_util::rt::TokioIo;
+use sha2::{Digest, Sha256};
+
+use crate::pattern;
+
+type Resp = Response<BoxBody<Bytes, hyper::Error>>;
+
+/// A running fake origin; stops when dropped.
+pub struct FakeUpstream {
+    addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for FakeUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeUpstream").field("addr", &self.addr).finish()
+    }
+}
+
+impl FakeUpstream {
+    /// Starts the origin on 127.0.0.1 and a free port.
+    pub fn start() -> FakeUpstream {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("fake-upstream")
+            .enable_all()
+            .build()
+            .expect("fake upstream runtime");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake upstream");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("fake upstream address");
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("register listener");
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        handle(req)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .await;
+                });
+            }
+        });
+        FakeUpstream {
+            addr,
+            hits,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Requests received so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+async fn handle(req: Request<Incoming>) -> Result<Resp, Infallible> {
+    let path = req.uri().path().to_string();
+    let resp = if path.starts_with("/echo") {
+        echo(req)
+    } else if path.starts_with("/inspect") {
+        inspect(req).await
+    } else if let Some(n) = path.strip_prefix("/bytes/") {
+        let n: u64 = n.parse().unwrap_or(0);
+        let chunked = req.uri().query().is_some_and(|q| q.contains("chunked"));
+        let mut r = Response::new(PatternBody::new(n, !chunked).boxed());
+        if !chunked {
+            r.headers_mut().insert(header::CONTENT_LENGTH, n.into());
+        }
+        r
+    } else if let Some(code) = path.strip_prefix("/status/") {
+        let mut r = full(Bytes::new());
+        *r.status_mut() = code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(StatusCode::BAD_REQUEST);
+        r
+    } else if let Some(ms) = path.strip_prefix("/slow/") {
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+        full(Bytes::from_static(b"slow"))
+    } else {
+        full(Bytes::from_static(b"fake upstream"))
+    };
+    Ok(resp)
+}
+
+fn full(b: Bytes) -> Resp {
+    Response::new(Full::new(b).map_err(|never| match never {}).boxed())
+}
+
+fn echo(req: Request<Incoming>) -> Resp {
+    let (parts, body) = req.into_parts();
+    let mut r = Response::new(body.boxed());
+    let h = r.headers_mut();
+    h.insert("x-echo-method", parts.method.as_str().parse().expect("method"));
+    if let Ok(v) = parts.uri.to_string().parse() {
+        h.insert("x-echo-uri", v);
+    }
+    for (name, echo) in [
+        (header::CONTENT_LENGTH, "x-echo-content-length"),
+        (header::TRANSFER_ENCODING, "x-echo-transfer-encoding"),
+    ] {
+        if let Some(v) = parts.headers.get(&name) {
+            h.insert(echo, v.clone());
+        }
+    }
+    if let Some(v) = parts.headers.get(header::CONTENT_LENGTH) {
+        h.insert(header::CONTENT_LENGTH, v.clone());
+    }
+    r
+}
+
+async fn inspect(req: Request<Incoming>) -> Resp {
+    let (parts, mut body) = req.into_parts();
+    let mut sha = Sha256::new();
+    let mut len = 0u64;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Some(d) = f.data_ref() {
+                    sha.update(d);
+                    len += d.len() as u64;
+                }
+            }
+            Err(e) => {
+                let mut r = full(Bytes::from(format!("body error: {e}")));
+                *r.status_mut() = StatusCode::BAD_REQUEST;
+                return r;
+            }
+        }
+    }
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let json = serde_json::json!({
+        "method": parts.method.as_str(),
+        "uri": parts.uri.to_string(),
+        "headers": headers,
+        "body_len": len,
+        "body_sha256": hex::encode(sha.finalize()),
+    });
+    let mut r = full(Bytes::from(json.to_string()));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, "application/json".parse().expect("ct"));
+    r
+}
+
+/// A pattern body generated chunk by chunk.
+struct PatternBody {
+    len: u64,
+    at: u64,
+    exact: bool,
+}
+
+impl PatternBody {
+    fn new(len: u64, exact: bool) -> Self {
+        PatternBody { len, at: 0, exact }
+    }
+}
+
+impl Body for PatternBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        if self.at >= self.len {
+            return Poll::Ready(None);
+        }
+        let n = pattern::CHUNK.min((self.len - self.at) as usize);
+        let chunk = pattern::slice(self.at, n);
+        self.at += n as u64;
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.at >= self.len
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.exact {
+            SizeHint::with_exact(self.len - self.at)
+        } else {
+            SizeHint::default()
+        }
+    }
+}
