@@ -7,13 +7,16 @@
 //! if buffered), runs the return chain, and only then writes to the client with framing that
 //! matches the body it sends.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::VecDeque,
+    time::{Duration, Instant},
+};
 
 use bytes::{Bytes, BytesMut};
 use http::{header, request::Parts, HeaderValue};
 use pingora::{
     http::{RequestHeader, ResponseHeader},
-    protocols::http::client::HttpSession,
+    protocols::http::{client::HttpSession, v1::client::HttpSession as H1Session, HttpTask},
     proxy::Session,
     upstreams::peer::HttpPeer,
 };
@@ -47,10 +50,15 @@ pub(super) async fn run(engine: &Engine, session: &mut Session, ctx: &mut Ctx, p
     match exchange(engine, session, ctx, parts).await {
         Ok(()) => {}
         Err(Stop::Answer(e)) => {
-            let too_large = matches!(e, Error::RequestBodyTooLarge { .. });
+            let refused_body = matches!(e, Error::RequestBodyTooLarge { .. });
+            // A client that asked `Expect: 100-continue` and got no 100 sends no body.
+            let body_coming = !expects_continue(session.req_header()) || session.body_bytes_read() > 0;
             engine.write_error(session, ctx, e).await;
-            if too_large {
-                linger(session).await;
+            if refused_body {
+                session.set_keepalive(None);
+                if body_coming {
+                    linger(session).await;
+                }
             }
         }
         Err(Stop::ClientGone(detail)) => {
@@ -121,13 +129,13 @@ async fn exchange(
         }
     }
 
-    let mut up = send_request(engine, session, upstream, peer, up_req, &body).await?;
-    let resp_head = read_response_head(&mut up, upstream).await?;
+    let mut call = Call::start(engine, session, upstream, peer, up_req, &body).await?;
+    let resp_head = call.head().await?;
     ctx.cx.as_mut().expect("set").response_started = Some(Instant::now());
 
     let method = session.req_header().method.clone();
     let resp_body = match ctx.access.response {
-        BodyMode::Buffer => Body::Full(read_response_body(&mut up, upstream, engine.body_limit).await?),
+        BodyMode::Buffer => Body::Full(call.read_all(engine.body_limit).await?),
         _ => Body::Streamed,
     };
     let mut resp = Response::from_parts(resp_head.as_owned_parts(), resp_body);
@@ -145,7 +153,7 @@ async fn exchange(
         Body::Full(b) => {
             if ctx.access.response != BodyMode::Buffer {
                 // A listener replaced a streamed body: discard the upstream's.
-                while up.read_response_body().await.ok().flatten().is_some() {}
+                while call.next_chunk().await?.is_some() {}
             }
             if !bodiless {
                 head::set_length(&mut down, b.len());
@@ -168,7 +176,10 @@ async fn exchange(
                 && !down.headers.contains_key(header::TRANSFER_ENCODING)
             {
                 // An unframed (close-delimited) upstream body goes out chunked.
-                let _ = down.insert_header(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+                let _ = down.insert_header(
+                    header::TRANSFER_ENCODING,
+                    HeaderValue::from_static("chunked"),
+                );
             }
             if ctx.access.response == BodyMode::Observe {
                 ctx.response_tee = Some(Tee::new(engine.body_limit));
@@ -176,10 +187,7 @@ async fn exchange(
             write_head(session, down, bodiless).await?;
             if !bodiless {
                 loop {
-                    let chunk = up
-                        .read_response_body()
-                        .await
-                        .map_err(|e| upstream_error(&e, upstream))?;
+                    let chunk = call.next_chunk().await?;
                     let end = chunk.is_none();
                     if let Some(tee) = ctx.response_tee.as_mut() {
                         tee.push(chunk.as_ref(), end);
@@ -195,15 +203,7 @@ async fn exchange(
             }
         }
     }
-
-    if up.response_done() {
-        engine
-            .connector
-            .release_http_session(up, peer, Some(upstream.timeouts.idle))
-            .await;
-    } else {
-        up.shutdown().await;
-    }
+    call.finish(engine, peer).await;
     Ok(())
 }
 
@@ -235,110 +235,230 @@ async fn read_request_body(session: &mut Session, limit: usize) -> Result<Bytes,
     Ok(buf.freeze())
 }
 
-/// Connects (from the pool) and sends the request head and body. A pooled connection that
-/// turns out dead is replaced once when the body is still in hand.
-async fn send_request(
-    engine: &Engine,
-    session: &mut Session,
-    upstream: &Upstream,
-    peer: &HttpPeer,
-    head: RequestHeader,
-    body: &Body,
-) -> Result<HttpSession, Stop> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let (mut up, reused) = engine
-            .connector
-            .get_http_session(peer)
-            .await
-            .map_err(|e| upstream_error(&e, upstream))?;
-        up.set_read_timeout(Some(upstream.timeouts.read));
-        up.set_write_timeout(Some(upstream.timeouts.write));
-        let sent = async {
-            up.write_request_header(Box::new(head.clone())).await?;
-            if let Body::Full(b) = body {
-                if !b.is_empty() {
-                    up.write_request_body(b.clone(), true).await?;
-                }
-                up.finish_request_body().await?;
-            }
-            Ok::<_, Box<pingora::Error>>(())
-        }
-        .await;
-        match sent {
-            Ok(()) => break stream_request_body(session, &mut up, upstream, body)
-                .await
-                .map(|()| up),
-            Err(_) if reused && attempt == 1 && !body.is_streamed() => continue,
-            Err(e) => break Err(upstream_error(&e, upstream)),
-        }
-    }
-}
+/// The size of the pieces a buffered request body is sent in, so response bytes can be read
+/// between them.
+const PIECE: usize = 64 * 1024;
 
-/// For a streamed request body: relays it chunk by chunk after the head went out.
-async fn stream_request_body(
-    session: &mut Session,
-    up: &mut HttpSession,
-    upstream: &Upstream,
-    body: &Body,
-) -> Result<(), Stop> {
-    if !body.is_streamed() {
-        return Ok(());
-    }
-    if expects_continue(session.req_header()) {
-        session
-            .as_downstream_mut()
-            .write_continue_response()
-            .await
-            .map_err(client_gone)?;
-    }
-    while let Some(chunk) = session.read_request_body().await.map_err(client_gone)? {
-        up.write_request_body(chunk, false)
-            .await
-            .map_err(|e| upstream_error(&e, upstream))?;
-    }
-    up.finish_request_body()
-        .await
-        .map_err(|e| upstream_error(&e, upstream))
-}
-
-/// Reads the final response head, skipping interim (1xx) answers other than 101.
-async fn read_response_head(up: &mut HttpSession, upstream: &Upstream) -> Result<ResponseHeader, Stop> {
-    loop {
-        up.read_response_header()
-            .await
-            .map_err(|e| upstream_error(&e, upstream))?;
-        let h = up
-            .response_header()
-            .ok_or_else(|| Error::UpstreamFailed {
-                upstream: upstream.name.clone(),
-                detail: "no response header".into(),
-            })?;
-        if h.status.is_informational() && h.status.as_u16() != 101 {
-            continue;
-        }
-        return Ok(h.clone());
-    }
-}
-
-async fn read_response_body(
-    up: &mut HttpSession,
-    upstream: &Upstream,
+/// One call to the upstream on a pooled HTTP/1.1 connection.
+///
+/// The request body is sent in duplex with reading the response (as pingora's own proxy does):
+/// an upstream that starts answering before it has read the whole request, an echo for one,
+/// would otherwise block on its full send buffer while the engine blocks on its full receive
+/// buffer. Response bytes that arrive while the request is still going out are kept (up to
+/// the body limit) and handed out first.
+struct Call<'a> {
+    up: H1Session,
+    upstream: &'a Upstream,
+    head: Option<ResponseHeader>,
+    early: VecDeque<Bytes>,
+    early_len: usize,
     limit: usize,
-) -> Result<Bytes, Stop> {
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = up
-        .read_response_body()
-        .await
-        .map_err(|e| upstream_error(&e, upstream))?
-    {
-        if buf.len() + chunk.len() > limit {
-            return Err(Error::ResponseBodyTooLarge { limit }.into());
+    done: bool,
+    /// The whole request went out (else the connection cannot be reused).
+    sent: bool,
+}
+
+impl<'a> Call<'a> {
+    /// Connects (from the pool) and sends the request. A pooled connection found dead before
+    /// any answer is replaced once when the body is still in hand.
+    async fn start(
+        engine: &Engine,
+        session: &mut Session,
+        upstream: &'a Upstream,
+        peer: &HttpPeer,
+        head: RequestHeader,
+        body: &Body,
+    ) -> Result<Call<'a>, Stop> {
+        if body.is_streamed() && expects_continue(session.req_header()) {
+            session
+                .as_downstream_mut()
+                .write_continue_response()
+                .await
+                .map_err(client_gone)?;
         }
-        buf.extend_from_slice(&chunk);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (mut up, reused) = engine
+                .connector
+                .get_http_session(peer)
+                .await
+                .map_err(|e| upstream_error(&e, upstream))?;
+            up.set_read_timeout(Some(upstream.timeouts.read));
+            up.set_write_timeout(Some(upstream.timeouts.write));
+            let HttpSession::H1(up) = up else {
+                return Err(Error::Internal("upstream connection is not HTTP/1.1".into()).into());
+            };
+            let mut call = Call {
+                up,
+                upstream,
+                head: None,
+                early: VecDeque::new(),
+                early_len: 0,
+                limit: engine.body_limit,
+                done: false,
+                sent: false,
+            };
+            match call.send(session, head.clone(), body).await {
+                Ok(()) => return Ok(call),
+                Err(Stop::Answer(_))
+                    if reused
+                        && attempt == 1
+                        && !body.is_streamed()
+                        && call.head.is_none()
+                        && call.early.is_empty() =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
-    Ok(buf.freeze())
+
+    async fn send(&mut self, session: &mut Session, head: RequestHeader, body: &Body) -> Result<(), Stop> {
+        self.up
+            .write_request_header(Box::new(head))
+            .await
+            .map_err(|e| upstream_error(&e, self.upstream))?;
+        let mut pieces: VecDeque<Bytes> = match body {
+            Body::Full(b) => (0..b.len())
+                .step_by(PIECE)
+                .map(|at| b.slice(at..(at + PIECE).min(b.len())))
+                .collect(),
+            Body::Streamed => VecDeque::new(),
+        };
+        loop {
+            let next = tokio::select! {
+                task = self.up.read_response_task(), if !self.done => {
+                    let task = task.map_err(|e| upstream_error(&e, self.upstream))?;
+                    self.on_task(task)?;
+                    continue;
+                }
+                next = next_piece(session, body, &mut pieces) => next?,
+            };
+            let written = match &next {
+                Some(piece) => self.up.write_body(piece).await.map(|_| ()),
+                None => self.up.finish_body().await.map(|_| ()),
+            };
+            match written {
+                // The upstream already answered in full and stopped reading: its answer stands.
+                Err(_) if self.head.is_some() && self.done => return Ok(()),
+                Err(e) => return Err(upstream_error(&e, self.upstream)),
+                Ok(()) if next.is_none() => {
+                    self.sent = true;
+                    return Ok(());
+                }
+                Ok(()) => {}
+            }
+        }
+    }
+
+    fn on_task(&mut self, task: HttpTask) -> Result<(), Stop> {
+        match task {
+            HttpTask::Header(h, end) => {
+                if h.status.is_informational() && h.status.as_u16() != 101 {
+                    return Ok(());
+                }
+                self.head = Some(*h);
+                self.done = end;
+            }
+            HttpTask::Body(chunk, end) | HttpTask::UpgradedBody(chunk, end) => {
+                if let Some(c) = chunk.filter(|c| !c.is_empty()) {
+                    self.early_len += c.len();
+                    if self.early_len > self.limit {
+                        return Err(Error::ResponseBodyTooLarge { limit: self.limit }.into());
+                    }
+                    self.early.push_back(c);
+                }
+                self.done = end;
+            }
+            HttpTask::Done => self.done = true,
+            HttpTask::Trailer(_) => {}
+            HttpTask::Failed(e) => return Err(upstream_error(&e, self.upstream)),
+        }
+        Ok(())
+    }
+
+    /// The final response head.
+    async fn head(&mut self) -> Result<ResponseHeader, Stop> {
+        while self.head.is_none() {
+            if self.done {
+                return Err(Error::UpstreamFailed {
+                    upstream: self.upstream.name.clone(),
+                    detail: "the connection ended without a response".into(),
+                }
+                .into());
+            }
+            let task = self
+                .up
+                .read_response_task()
+                .await
+                .map_err(|e| upstream_error(&e, self.upstream))?;
+            self.on_task(task)?;
+        }
+        Ok(self.head.clone().expect("checked above"))
+    }
+
+    /// The next piece of the response body; `None` at its end.
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, Stop> {
+        if let Some(c) = self.early.pop_front() {
+            return Ok(Some(c));
+        }
+        while !self.done {
+            let task = self
+                .up
+                .read_response_task()
+                .await
+                .map_err(|e| upstream_error(&e, self.upstream))?;
+            match task {
+                HttpTask::Body(Some(c), end) | HttpTask::UpgradedBody(Some(c), end) => {
+                    self.done = end;
+                    if !c.is_empty() {
+                        return Ok(Some(c));
+                    }
+                }
+                other => self.on_task(other)?,
+            }
+        }
+        Ok(None)
+    }
+
+    /// The whole response body, refusing anything over the limit.
+    async fn read_all(&mut self, limit: usize) -> Result<Bytes, Stop> {
+        let mut buf = BytesMut::new();
+        while let Some(c) = self.next_chunk().await? {
+            if buf.len() + c.len() > limit {
+                return Err(Error::ResponseBodyTooLarge { limit }.into());
+            }
+            buf.extend_from_slice(&c);
+        }
+        Ok(buf.freeze())
+    }
+
+    /// Returns the connection to the pool when the exchange completed cleanly.
+    async fn finish(mut self, engine: &Engine, peer: &HttpPeer) {
+        if self.done && self.sent {
+            self.up.respect_keepalive();
+            engine
+                .connector
+                .release_http_session(HttpSession::H1(self.up), peer, Some(self.upstream.timeouts.idle))
+                .await;
+        } else {
+            self.up.shutdown().await;
+        }
+    }
+}
+
+/// The next piece of the request body to send: from memory, or read from the client.
+async fn next_piece(
+    session: &mut Session,
+    body: &Body,
+    pieces: &mut VecDeque<Bytes>,
+) -> Result<Option<Bytes>, Stop> {
+    match body {
+        Body::Full(_) => Ok(pieces.pop_front()),
+        Body::Streamed => session.read_request_body().await.map_err(client_gone),
+    }
 }
 
 async fn write_head(session: &mut Session, head: ResponseHeader, end: bool) -> Result<(), Stop> {
@@ -351,7 +471,6 @@ async fn write_head(session: &mut Session, head: ResponseHeader, end: bool) -> R
 /// After refusing a body, keeps reading and discarding it for a while so the client reads the
 /// answer instead of a reset; the connection is then closed.
 async fn linger(session: &mut Session) {
-    session.set_keepalive(None);
     let _ = tokio::time::timeout(LINGER, async {
         while let Ok(Some(_)) = session.read_request_body().await {}
     })

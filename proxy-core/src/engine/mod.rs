@@ -119,8 +119,13 @@ pub(crate) struct Ctx {
     /// The response head as sent, for `observe` and the log line.
     response: Option<http::response::Parts>,
     error: Option<Error>,
+    /// The engine wrote the response itself from `response_filter` (see there).
+    answered_in_filter: bool,
     _in_flight: Option<InFlightGuard>,
 }
+
+/// The marker error that stops pingora after the engine answered from `response_filter`.
+const ANSWERED: &str = "edgestack-answered";
 
 impl Engine {
     fn context(&self, session: &Session) -> RequestContext {
@@ -407,13 +412,30 @@ impl ProxyHttp for Adapter {
                 ctx.error = Some(e);
                 *upstream_response = head::response_header(parts, &body, &req.method);
                 ctx.replace_response = Some(body);
-                let _ = session;
             } else {
                 let (parts, body) = resp.into_parts();
+                let upstream_empty = upstream_response
+                    .headers
+                    .get(header::CONTENT_LENGTH)
+                    .is_some_and(|v| v.as_bytes() == b"0");
                 head::apply_response(upstream_response, &parts);
                 if let Body::Full(b) = body {
                     if !head::bodiless(&req.method, upstream_response.status) {
                         head::set_length(upstream_response, b.len());
+                        if upstream_empty && !b.is_empty() {
+                            // pingora marks a response whose upstream body is empty as complete
+                            // at its head, so no body filter would run to send `b`: answer here
+                            // and stop pingora with a marker error (not logged, not reported).
+                            ctx.response = Some(upstream_response.as_owned_parts());
+                            ctx.answered_in_filter = true;
+                            let h = Box::new(upstream_response.clone());
+                            session.write_response_header(h, false).await?;
+                            session.write_response_body(Some(b), true).await?;
+                            return Err(pingora::Error::explain(
+                                ErrorType::Custom(ANSWERED),
+                                "response written by edgestack",
+                            ));
+                        }
                     }
                     ctx.replace_response = Some(b);
                 }
@@ -449,6 +471,12 @@ impl ProxyHttp for Adapter {
         e: &pingora::Error,
         ctx: &mut Ctx,
     ) -> FailToProxy {
+        if ctx.answered_in_filter {
+            return FailToProxy {
+                error_code: ctx.response.as_ref().map_or(0, |r| r.status.as_u16()),
+                can_reuse_downstream: false,
+            };
+        }
         let upstream = ctx.cx.as_ref().and_then(|cx| cx.upstream.clone());
         let Some(err) = from_pingora(e, upstream.as_ref()) else {
             return FailToProxy {
@@ -468,11 +496,15 @@ impl ProxyHttp for Adapter {
         }
     }
 
+    fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, _error: &pingora::Error) -> bool {
+        ctx.answered_in_filter
+    }
+
     async fn logging(&self, session: &mut Session, e: Option<&pingora::Error>, ctx: &mut Ctx) {
         let Some(cx) = ctx.cx.as_ref() else {
             return;
         };
-        if ctx.error.is_none() {
+        if ctx.error.is_none() && !ctx.answered_in_filter {
             if let Some(e) = e {
                 ctx.error = from_pingora(e, cx.upstream.as_ref());
             }

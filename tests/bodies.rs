@@ -1,0 +1,311 @@
+//! Bodies: streaming by default, buffering on request (any size up to the limit, 413 above),
+//! framing that follows the body, chunked requests, HEAD/204/304, keep-alive, 100-continue.
+
+mod support;
+
+use bytes::Bytes;
+use edgestack::{
+    async_trait, http::request::Parts, Body, BodyAccess, BodyMode, Forward, Listener,
+    ListenerError, Request, RequestContext, Response,
+};
+use edgestack_testkit::{pattern, raw::RawConn, FakeUpstream};
+use support::{client, edge_to};
+
+/// Buffers both bodies and appends a marker to each: `+req` upstream, `+resp` downstream.
+struct Append;
+
+#[async_trait]
+impl Listener for Append {
+    fn body_access(&self, _req: &Parts) -> BodyAccess {
+        BodyAccess::BUFFER_BOTH
+    }
+    async fn forward_request(
+        &self,
+        req: &mut Request,
+        _cx: &mut RequestContext,
+    ) -> Result<Forward, ListenerError> {
+        let b = req.body().bytes().ok_or("request body not buffered")?;
+        *req.body_mut() = Body::from([&b[..], b"+req"].concat());
+        Ok(Forward::Continue)
+    }
+    async fn return_response(
+        &self,
+        _req: &Parts,
+        resp: &mut Response,
+        _cx: &mut RequestContext,
+    ) -> Result<(), ListenerError> {
+        let b = resp.body().bytes().cloned().ok_or("response body not buffered")?;
+        // A header that depends on the final body: it must reach the client as computed here.
+        resp.headers_mut()
+            .insert("x-body-sha256", pattern::sha256_of(&[&b[..], b"+resp"].concat()).parse()?);
+        *resp.body_mut() = Body::from([&b[..], b"+resp"].concat());
+        Ok(())
+    }
+}
+
+/// Shrinks both bodies to their first 10 bytes.
+struct Shrink;
+
+#[async_trait]
+impl Listener for Shrink {
+    fn body_access(&self, _req: &Parts) -> BodyAccess {
+        BodyAccess::BUFFER_BOTH
+    }
+    async fn forward_request(
+        &self,
+        req: &mut Request,
+        _cx: &mut RequestContext,
+    ) -> Result<Forward, ListenerError> {
+        let b = req.body().bytes().cloned().ok_or("not buffered")?;
+        *req.body_mut() = Body::Full(b.slice(..b.len().min(10)));
+        Ok(Forward::Continue)
+    }
+    async fn return_response(
+        &self,
+        _req: &Parts,
+        resp: &mut Response,
+        _cx: &mut RequestContext,
+    ) -> Result<(), ListenerError> {
+        let b = resp.body().bytes().cloned().ok_or("not buffered")?;
+        *resp.body_mut() = Body::Full(b.slice(..b.len().min(10)));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn buffered_bodies_are_modified_both_ways_at_every_size() {
+    let up = FakeUpstream::start();
+    let edge = edge_to(&up.url()).listener(Append).start().unwrap();
+    for size in [0usize, 1024, 1024 * 1024, 16 * 1024 * 1024 - 4] {
+        let body = pattern::body(size);
+        let resp = client()
+            .put(format!("{}/echo", edge.url()))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "size {size}");
+        let want = [&body[..], b"+req", b"+resp"].concat();
+        assert_eq!(resp.headers()["content-length"], want.len().to_string().as_str());
+        assert_eq!(resp.headers()["x-echo-content-length"], (size + 4).to_string().as_str());
+        assert_eq!(resp.headers()["x-body-sha256"], pattern::sha256_of(&want).as_str());
+        let got = resp.bytes().await.unwrap();
+        assert_eq!(got.len(), want.len(), "size {size}");
+        assert!(got == want, "size {size}: body differs");
+    }
+    edge.shutdown().await;
+}
+
+#[tokio::test]
+async fn bodies_shrink_with_correct_framing() {
+    let up = FakeUpstream::start();
+    let edge = edge_to(&up.url()).listener(Shrink).start().unwrap();
+    let body = pattern::body(1024 * 1024);
+    let resp = client().put(format!("{}/echo", edge.url())).body(body.clone()).send().await.unwrap();
+    assert_eq!(resp.headers()["x-echo-content-length"], "10");
+    assert_eq!(resp.headers()["content-length"], "10");
+    assert_eq!(resp.bytes().await.unwrap(), body.slice(..10));
+    // An upstream body of unknown length (chunked) becomes a fixed-length one.
+    let resp = client().get(format!("{}/bytes/100000?chunked", edge.url())).send().await.unwrap();
+    assert_eq!(resp.headers()["content-length"], "10");
+    assert!(resp.headers().get("transfer-encoding").is_none());
+    assert_eq!(resp.bytes().await.unwrap(), pattern::body(10));
+    edge.shutdown().await;
+}
+
+#[tokio::test]
+async fn over_the_limit_is_413_and_nothing_is_forwarded() {
+    let up = FakeUpstream::start();
+    let edge = edge_to(&up.url()).listener(Append).start().unwrap();
+    // Declared length over the limit: refused before reading.
+    let resp = client()
+        .put(format!("{}/echo", edge.url()))
+        .body(pattern::body(20 * 1024 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(resp.headers()["x-edgestack-error"], "RequestBodyTooLarge");
+    // Chunked, no declared length: refused once the limit is crossed.
+    let mut conn = RawConn::connect(edge.local_addr());
+    conn.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for c in pattern::chunks(20 * 1024 * 1024) {
+        conn.send(format!("{:x}\r\n", c.len()).as_bytes());
+        conn.send(&c);
+        conn.send(b"\r\n");
+    }
+    conn.send(b"0\r\n\r\n");
+    let r = conn.read_response("POST").unwrap();
+    assert_eq!(r.status, 413);
+    assert_eq!(up.hits(), 0, "a refused body must never be forwarded");
+    edge.shutdown().await;
+}
+
+#[tokio::test]
+async fn response_over_the_limit_is_a_502_not_a_truncated_body() {
+    let up = FakeUpstream::start();
+    let edge = edge_to(&up.url()).body_limit(1024 * 1024).listener(Append).start().unwrap();
+    let resp = client().get(format!("{}/bytes/2000000", edge.url())).send().await.unwrap();
+    assert_eq!(resp.status(), 502);
+    assert_eq!(resp.headers()["x-edgestack-error"], "ResponseBodyTooLarge");
+    edge.shutdown().await;
+}
+
+/// Replaces the response body without buffering it (streaming path).
+struct ReplaceStreamed;
+
+#[async_trait]
+impl Listener for ReplaceStreamed {
+    async fn return_response(
+        &self,
+        _req: &Parts,
+        resp: &mut Response,
+        _cx: &mut RequestContext,
+    ) -> Result<(), ListenerError> {
+        assert!(resp.body().is_streamed());
+        if resp.status() == 404 {
+            *resp.status_mut() = http::StatusCode::GONE;
+            *resp.body_mut() = Body::from("replaced");
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_response_can_be_replaced_without_buffering() {
+    let up = FakeUpstream::start();
+    let edge = edge_to(&up.url()).listener(ReplaceStreamed).start().unwrap();
+    let resp = client().get(format!("{}/status/404", edge.url())).send().await.unwrap();
+    assert_eq!(resp.status(), 410);
+    assert_eq!(resp.headers()["content-length"], "8");
+    assert_eq!(resp.text().await.unwrap(), "replaced");
+    let resp = client().get(format!("{}/bytes/70000", edge.url())).send().await.unwrap();
+    assert_eq!(resp.bytes().await.unwrap(), pattern::body(70000));
+    edge.shutdown().await;
+}
+
+/// Asks for one mode on both bodies, touches nothing.
+struct Mode(BodyAccess);
+
+#[async_trait]
+impl Listener for Mode {
+    fn body_access(&self, _req: &Parts) -> BodyAccess {
+        self.0
+    }
+}
+
+fn modes() -> [(&'static str, BodyAccess); 4] {
+    [
+        ("stream", BodyAccess::NONE),
+        ("buffer-request", BodyAccess::BUFFER_REQUEST),
+        ("buffer-response", BodyAccess::BUFFER_RESPONSE),
+        (
+            "observe+buffer",
+            BodyAccess {
+                request: BodyMode::Observe,
+                response: BodyMode::Buffer,
+            },
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn chunked_requests_reach_the_upstream_whole_in_every_mode() {
+    let up = FakeUpstream::start();
+    for (name, access) in modes() {
+        let edge = edge_to(&up.url()).listener(Mode(access)).start().unwrap();
+        let mut conn = RawConn::connect(edge.local_addr());
+        conn.send(b"POST /inspect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+        let body = pattern::body(300_000);
+        for piece in body.chunks(7777) {
+            conn.send(format!("{:x}\r\n", piece.len()).as_bytes());
+            conn.send(piece);
+            conn.send(b"\r\n");
+        }
+        conn.send(b"0\r\n\r\n");
+        let r = conn.read_response("POST").unwrap();
+        assert_eq!(r.status, 200, "{name}");
+        let seen: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(seen["body_len"], 300_000, "{name}");
+        assert_eq!(seen["body_sha256"], pattern::sha256_of(&body), "{name}");
+        edge.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn head_204_304_and_keep_alive_behave_in_every_mode() {
+    let up = FakeUpstream::start();
+    for (name, access) in modes() {
+        let edge = edge_to(&up.url()).listener(Mode(access)).start().unwrap();
+        let mut conn = RawConn::connect(edge.local_addr());
+        // Several requests on one connection, including bodiless answers.
+        for (method, path, status, body_len) in [
+            ("HEAD", "/bytes/5000", 200, 0),
+            ("GET", "/status/204", 204, 0),
+            ("GET", "/status/304", 304, 0),
+            ("GET", "/bytes/5000", 200, 5000),
+            ("HEAD", "/bytes/5000", 200, 0),
+            ("GET", "/bytes/3", 200, 3),
+        ] {
+            conn.send(format!("{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+            let r = conn
+                .read_response(method)
+                .unwrap_or_else(|e| panic!("{name} {method} {path}: {e}"));
+            assert_eq!(r.status, status, "{name} {method} {path}");
+            assert_eq!(r.body.len(), body_len, "{name} {method} {path}");
+            if method == "HEAD" {
+                assert_eq!(r.header("content-length"), Some("5000"), "{name} HEAD keeps the length");
+            }
+        }
+        edge.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn expect_100_continue_never_stalls() {
+    let up = FakeUpstream::start();
+    for (name, access) in modes() {
+        let edge = edge_to(&up.url()).listener(Mode(access)).start().unwrap();
+        let mut conn = RawConn::connect(edge.local_addr());
+        // A client that waits for the 100 before sending its body (as SDKs do); a stall shows
+        // as a read timeout here.
+        conn.read_timeout(std::time::Duration::from_secs(3));
+        conn.send(
+            b"PUT /inspect HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n",
+        );
+        let interim = conn.read_response("PUT").unwrap_or_else(|e| panic!("{name}: no 100: {e}"));
+        assert_eq!(interim.status, 100, "{name}");
+        conn.send(&pattern::body(100_000));
+        let r = conn.read_response("PUT").unwrap();
+        assert_eq!(r.status, 200, "{name}");
+        let seen: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(seen["body_len"], 100_000, "{name}");
+        edge.shutdown().await;
+    }
+    // Over the limit: a final 413 instead of the 100, so the client never sends the body.
+    let hits = up.hits();
+    let edge = edge_to(&up.url()).body_limit(1000).listener(Mode(BodyAccess::BUFFER_REQUEST)).start().unwrap();
+    let mut conn = RawConn::connect(edge.local_addr());
+    conn.send(b"PUT /inspect HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n");
+    let r = conn.read_response("PUT").unwrap();
+    assert_eq!(r.status, 413);
+    assert_eq!(up.hits(), hits);
+    edge.shutdown().await;
+}
+
+#[tokio::test]
+async fn pass_through_keeps_framing_and_bytes() {
+    let up = FakeUpstream::start();
+    let edge = edge_to(&up.url()).start().unwrap();
+    let body = Bytes::from_static(b"hello");
+    let resp = client().put(format!("{}/echo?a=1&b=%20", edge.url())).body(body).send().await.unwrap();
+    assert_eq!(resp.headers()["x-echo-uri"], "/echo?a=1&b=%20");
+    assert_eq!(resp.headers()["x-echo-content-length"], "5");
+    assert_eq!(resp.text().await.unwrap(), "hello");
+    let mut conn = RawConn::connect(edge.local_addr());
+    conn.send(b"GET /bytes/70000?chunked HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = conn.read_response("GET").unwrap();
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(r.body, pattern::body(70000));
+    edge.shutdown().await;
+}
