@@ -52,6 +52,14 @@ pub struct Settings {
 impl Settings {
     /// Every problem with these settings, each with where it is.
     pub fn validate(&self) -> Vec<ConfigError> {
+        let names: Vec<&str> = self.upstreams.iter().map(|u| u.name.as_str()).collect();
+        self.validate_with(&names, &[])
+    }
+
+    /// Like [`Settings::validate`], with routes checked against `declared` upstream names
+    /// (a file declares upstreams that may have failed to parse; routes to them are fine).
+    /// `rule_origin[i]` is rule `i`'s index in the file, when rules were dropped on the way.
+    pub(crate) fn validate_with(&self, declared: &[&str], rule_origin: &[usize]) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         if self.server.listen.is_empty() {
             errors.push(ConfigError::new("server.listen", "at least one address is needed"));
@@ -71,9 +79,10 @@ impl Settings {
                 ));
             }
         }
-        let known = |name: &UpstreamName| self.upstreams.iter().any(|u| &u.name == name);
-        let mut names: Vec<&str> = self.upstreams.iter().map(|u| u.name.as_str()).collect();
+        let known = |name: &UpstreamName| declared.contains(&name.as_str());
+        let mut names = declared.to_vec();
         names.sort_unstable();
+        names.dedup();
         let unknown = |path: String, name: &UpstreamName| {
             ConfigError::new(
                 path,
@@ -94,7 +103,8 @@ impl Settings {
         }
         for (i, r) in self.routes.rules.iter().enumerate() {
             if !known(&r.upstream) {
-                errors.push(unknown(format!("routes.rules[{i}].upstream"), &r.upstream));
+                let at = rule_origin.get(i).copied().unwrap_or(i);
+                errors.push(unknown(format!("routes.rules[{at}].upstream"), &r.upstream));
             }
         }
         errors

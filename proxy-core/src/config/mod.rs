@@ -94,12 +94,13 @@ impl Config {
             .server
             .map(|s| server_settings(s, &mut errors))
             .unwrap_or_default();
+        let declared: Vec<String> = sections.upstream_names.clone();
         let upstreams = sections
             .upstreams
             .into_iter()
             .filter_map(|(name, u)| upstream(&name, u, &mut errors))
             .collect();
-        let routes = sections
+        let (routes, rule_origin) = sections
             .routes
             .map(|r| route_table(r, &mut errors))
             .unwrap_or_default();
@@ -108,7 +109,8 @@ impl Config {
             upstreams,
             routes,
         };
-        errors.extend(settings.validate());
+        let declared: Vec<&str> = declared.iter().map(String::as_str).collect();
+        errors.extend(settings.validate_with(&declared, &rule_origin));
 
         let mut chain = Chain::default();
         for (name, section) in sections.interceptors {
@@ -170,8 +172,10 @@ fn upstream(name: &str, u: schema::Upstream, errors: &mut Vec<ConfigError>) -> O
     }
 }
 
-fn route_table(r: schema::Routes, errors: &mut Vec<ConfigError>) -> RouteTable {
+/// The route table, and for each kept rule its index in the file.
+fn route_table(r: schema::Routes, errors: &mut Vec<ConfigError>) -> (RouteTable, Vec<usize>) {
     let mut rules = Vec::new();
+    let mut origin = Vec::new();
     for (i, rule) in r.rules.into_iter().enumerate() {
         let path = format!("routes.rules[{i}]");
         let header = match rule.header {
@@ -201,6 +205,7 @@ fn route_table(r: schema::Routes, errors: &mut Vec<ConfigError>) -> RouteTable {
             ));
             continue;
         }
+        origin.push(i);
         rules.push(RouteRule {
             when: RouteMatch {
                 host: rule.host,
@@ -210,10 +215,11 @@ fn route_table(r: schema::Routes, errors: &mut Vec<ConfigError>) -> RouteTable {
             upstream: rule.upstream.into(),
         });
     }
-    RouteTable {
+    let table = RouteTable {
         rules,
         default: r.default.map(Into::into),
-    }
+    };
+    (table, origin)
 }
 
 #[cfg(test)]

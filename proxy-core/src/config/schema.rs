@@ -67,6 +67,8 @@ pub(super) struct HeaderRule {
 pub(super) struct Sections {
     pub server: Option<Server>,
     pub upstreams: Vec<(String, Upstream)>,
+    /// Every upstream name the file declares, including ones whose section has errors.
+    pub upstream_names: Vec<String>,
     pub routes: Option<Routes>,
     pub interceptors: Vec<(String, toml::Value)>,
 }
@@ -80,6 +82,7 @@ pub(super) fn split(file: toml::Table, errors: &mut Vec<ConfigError>) -> Section
             "routes" => out.routes = section(&key, value, errors),
             "upstreams" => {
                 for (name, u) in table(&key, value, errors) {
+                    out.upstream_names.push(name.clone());
                     if let Some(u) = section(&format!("upstreams.{name}"), u, errors) {
                         out.upstreams.push((name, u));
                     }
