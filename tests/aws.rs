@@ -1,0 +1,288 @@
+//! Real AWS clients through the edge to a real moto_server: aws-sdk-s3, aws-sdk-dynamodb and
+//! boto3 (for `Expect: 100-continue`, which botocore sends on uploads), in the streaming path
+//! and with a listener that buffers every body.
+
+mod support;
+
+use std::{
+    process::Command,
+    sync::{Arc, Mutex},
+};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ProvisionedThroughput,
+    ScalarAttributeType,
+};
+use aws_sdk_s3::{
+    config::{Credentials, Region},
+    primitives::ByteStream,
+};
+use edgestack::{
+    async_trait, http::request::Parts, BodyAccess, Edge, Forward, Listener, ListenerError,
+    Request, RequestContext,
+};
+use edgestack_testkit::{pattern, MotoServer};
+
+/// Buffers every body and records what it saw, so the buffered path is exercised by real SDKs.
+#[derive(Clone, Default)]
+struct Buffering {
+    seen: Arc<Mutex<Vec<(String, usize, bool)>>>,
+}
+
+#[async_trait]
+impl Listener for Buffering {
+    fn body_access(&self, _req: &Parts) -> BodyAccess {
+        BodyAccess::BUFFER_BOTH
+    }
+    async fn forward_request(
+        &self,
+        req: &mut Request,
+        _cx: &mut RequestContext,
+    ) -> Result<Forward, ListenerError> {
+        let expect = req.headers().contains_key("expect");
+        let len = req.body().bytes().map_or(0, |b| b.len());
+        self.seen
+            .lock()
+            .unwrap()
+            .push((req.method().to_string(), len, expect));
+        Ok(Forward::Continue)
+    }
+}
+
+fn edge(moto: &MotoServer, buffering: Option<Buffering>) -> Edge {
+    let mut b = support::edge_to(&moto.url())
+        .listener(edgestack::interceptors::request_id::RequestIdListener::default());
+    if let Some(l) = buffering {
+        b = b.listener(l);
+    }
+    b.start().unwrap()
+}
+
+fn creds() -> Credentials {
+    Credentials::new("test", "test", None, None, "edgestack-tests")
+}
+
+fn s3(edge: &Edge) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(creds())
+        .endpoint_url(edge.url())
+        .force_path_style(true)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+fn dynamodb(edge: &Edge) -> aws_sdk_dynamodb::Client {
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(creds())
+        .endpoint_url(edge.url())
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+async fn s3_round_trip(client: &aws_sdk_s3::Client, bucket: &str) {
+    client.create_bucket().bucket(bucket).send().await.unwrap();
+    for (key, size) in [("small/a.txt", 1024usize), ("big/b.bin", 5 * 1024 * 1024)] {
+        let body = pattern::body(size);
+        client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .unwrap();
+        let got = client.get_object().bucket(bucket).key(key).send().await.unwrap();
+        assert_eq!(got.content_length(), Some(size as i64));
+        let bytes = got.body.collect().await.unwrap().into_bytes();
+        assert!(bytes == body, "{key}: body differs");
+        let head = client.head_object().bucket(bucket).key(key).send().await.unwrap();
+        assert_eq!(head.content_length(), Some(size as i64));
+    }
+    let listed = client.list_objects_v2().bucket(bucket).send().await.unwrap();
+    let mut keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["big/b.bin", "small/a.txt"]);
+    let missing = client.get_object().bucket(bucket).key("nope").send().await.unwrap_err();
+    assert!(missing.into_service_error().is_no_such_key());
+    for key in keys {
+        client.delete_object().bucket(bucket).key(key).send().await.unwrap();
+    }
+    client.delete_bucket().bucket(bucket).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn aws_sdk_s3_round_trip_through_the_edge() {
+    let moto = MotoServer::start();
+    let plain = edge(&moto, None);
+    s3_round_trip(&s3(&plain), "streamed").await;
+    plain.shutdown().await;
+
+    let recorder = Buffering::default();
+    let buffered = edge(&moto, Some(recorder.clone()));
+    s3_round_trip(&s3(&buffered), "buffered").await;
+    buffered.shutdown().await;
+    let seen = recorder.seen.lock().unwrap();
+    assert!(
+        seen.iter().any(|(m, len, _)| m == "PUT" && *len >= 5 * 1024 * 1024),
+        "the 5 MiB upload went through the buffering listener: {seen:?}"
+    );
+}
+
+async fn dynamodb_round_trip(client: &aws_sdk_dynamodb::Client, table: &str) {
+    client
+        .create_table()
+        .table_name(table)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .provisioned_throughput(
+            ProvisionedThroughput::builder()
+                .read_capacity_units(5)
+                .write_capacity_units(5)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for i in 0..5 {
+        client
+            .put_item()
+            .table_name(table)
+            .item("pk", AttributeValue::S(format!("k{i}")))
+            .item("n", AttributeValue::N(i.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let got = client
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S("k3".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.item().unwrap()["n"], AttributeValue::N("3".into()));
+    let scan = client.scan().table_name(table).send().await.unwrap();
+    assert_eq!(scan.count(), 5);
+    let err = client
+        .get_item()
+        .table_name("no-such-table")
+        .key("pk", AttributeValue::S("x".into()))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.into_service_error().is_resource_not_found_exception());
+    client.delete_table().table_name(table).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn aws_sdk_dynamodb_round_trip_through_the_edge() {
+    let moto = MotoServer::start();
+    let plain = edge(&moto, None);
+    dynamodb_round_trip(&dynamodb(&plain), "streamed").await;
+    plain.shutdown().await;
+    let buffered = edge(&moto, Some(Buffering::default()));
+    dynamodb_round_trip(&dynamodb(&buffered), "buffered").await;
+    buffered.shutdown().await;
+}
+
+/// The Python with boto3: `$EDGESTACK_PYTHON`, the workspace's `.venv`, or `python3`.
+fn python() -> String {
+    let venv = edgestack_testkit::moto::workspace_root().join(".venv/bin/python");
+    let py = std::env::var("EDGESTACK_PYTHON").unwrap_or_else(|_| {
+        if venv.exists() {
+            venv.display().to_string()
+        } else {
+            "python3".into()
+        }
+    });
+    let ok = Command::new(&py)
+        .args(["-c", "import boto3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{py} cannot import boto3. Install it with:  python3 -m venv .venv && .venv/bin/pip install boto3 \
+         (scripts/test does this)"
+    );
+    py
+}
+
+const BOTO_UPLOAD: &str = r#"
+import io, json, logging, sys
+import boto3
+from botocore.config import Config
+
+class Seen(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+seen = Seen()
+log = logging.getLogger("botocore.awsrequest")
+log.setLevel(logging.DEBUG)
+log.addHandler(seen)
+
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1",
+                  aws_access_key_id="test", aws_secret_access_key="test",
+                  config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 0}))
+bucket = sys.argv[2]
+body = bytes((i * 31 + 7) % 251 for i in range(6 * 1024 * 1024))
+s3.create_bucket(Bucket=bucket)
+s3.put_object(Bucket=bucket, Key="upload.bin", Body=io.BytesIO(body))
+got = s3.get_object(Bucket=bucket, Key="upload.bin")["Body"].read()
+print(json.dumps({
+    "waited": any("Waiting for 100 Continue" in m for m in seen.messages),
+    "continue_seen": any("100 Continue response seen" in m for m in seen.messages),
+    "intact": got == body,
+}))
+"#;
+
+#[tokio::test]
+async fn boto3_uploads_with_100_continue_in_both_paths() {
+    let py = python();
+    let moto = MotoServer::start();
+    for buffered in [false, true] {
+        let recorder = Buffering::default();
+        let edge = edge(&moto, buffered.then(|| recorder.clone()));
+        let bucket = if buffered { "boto-buffered" } else { "boto-streamed" };
+        let out = Command::new(&py)
+            .args(["-c", BOTO_UPLOAD, &edge.url(), bucket])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "boto3 failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(result["waited"], true, "botocore did not ask for 100-continue: {result}");
+        assert_eq!(result["continue_seen"], true, "no 100 Continue reached boto3 (buffered={buffered}): {result}");
+        assert_eq!(result["intact"], true);
+        if buffered {
+            let seen = recorder.seen.lock().unwrap();
+            assert!(seen.iter().any(|(m, len, expect)| m == "PUT" && *len == 6 * 1024 * 1024 && *expect));
+        }
+        edge.shutdown().await;
+    }
+}
