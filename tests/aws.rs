@@ -18,8 +18,8 @@ use aws_sdk_s3::{
     primitives::ByteStream,
 };
 use edgestack::{
-    async_trait, http::request::Parts, BodyAccess, Edge, Forward, Listener, ListenerError,
-    Request, RequestContext,
+    async_trait, http::request::Parts, BodyAccess, Edge, Forward, Listener, ListenerError, Request,
+    RequestContext,
 };
 use edgestack_testkit::{pattern, MotoServer};
 
@@ -97,21 +97,50 @@ async fn s3_round_trip(client: &aws_sdk_s3::Client, bucket: &str) {
             .send()
             .await
             .unwrap();
-        let got = client.get_object().bucket(bucket).key(key).send().await.unwrap();
+        let got = client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(got.content_length(), Some(size as i64));
         let bytes = got.body.collect().await.unwrap().into_bytes();
         assert!(bytes == body, "{key}: body differs");
-        let head = client.head_object().bucket(bucket).key(key).send().await.unwrap();
+        let head = client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(head.content_length(), Some(size as i64));
     }
-    let listed = client.list_objects_v2().bucket(bucket).send().await.unwrap();
+    let listed = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap();
     let mut keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["big/b.bin", "small/a.txt"]);
-    let missing = client.get_object().bucket(bucket).key("nope").send().await.unwrap_err();
+    let missing = client
+        .get_object()
+        .bucket(bucket)
+        .key("nope")
+        .send()
+        .await
+        .unwrap_err();
     assert!(missing.into_service_error().is_no_such_key());
     for key in keys {
-        client.delete_object().bucket(bucket).key(key).send().await.unwrap();
+        client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
     }
     client.delete_bucket().bucket(bucket).send().await.unwrap();
 }
@@ -129,7 +158,8 @@ async fn aws_sdk_s3_round_trip_through_the_edge() {
     buffered.shutdown().await;
     let seen = recorder.seen.lock().unwrap();
     assert!(
-        seen.iter().any(|(m, len, _)| m == "PUT" && *len >= 5 * 1024 * 1024),
+        seen.iter()
+            .any(|(m, len, _)| m == "PUT" && *len >= 5 * 1024 * 1024),
         "the 5 MiB upload went through the buffering listener: {seen:?}"
     );
 }
@@ -190,7 +220,12 @@ async fn dynamodb_round_trip(client: &aws_sdk_dynamodb::Client, table: &str) {
         .await
         .unwrap_err();
     assert!(err.into_service_error().is_resource_not_found_exception());
-    client.delete_table().table_name(table).send().await.unwrap();
+    client
+        .delete_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -265,7 +300,11 @@ async fn boto3_uploads_with_100_continue_in_both_paths() {
     for buffered in [false, true] {
         let recorder = Buffering::default();
         let edge = edge(&moto, buffered.then(|| recorder.clone()));
-        let bucket = if buffered { "boto-buffered" } else { "boto-streamed" };
+        let bucket = if buffered {
+            "boto-buffered"
+        } else {
+            "boto-streamed"
+        };
         let out = Command::new(&py)
             .args(["-c", BOTO_UPLOAD, &edge.url(), bucket])
             .output()
@@ -276,12 +315,20 @@ async fn boto3_uploads_with_100_continue_in_both_paths() {
             String::from_utf8_lossy(&out.stderr)
         );
         let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(result["waited"], true, "botocore did not ask for 100-continue: {result}");
-        assert_eq!(result["continue_seen"], true, "no 100 Continue reached boto3 (buffered={buffered}): {result}");
+        assert_eq!(
+            result["waited"], true,
+            "botocore did not ask for 100-continue: {result}"
+        );
+        assert_eq!(
+            result["continue_seen"], true,
+            "no 100 Continue reached boto3 (buffered={buffered}): {result}"
+        );
         assert_eq!(result["intact"], true);
         if buffered {
             let seen = recorder.seen.lock().unwrap();
-            assert!(seen.iter().any(|(m, len, expect)| m == "PUT" && *len == 6 * 1024 * 1024 && *expect));
+            assert!(seen
+                .iter()
+                .any(|(m, len, expect)| m == "PUT" && *len == 6 * 1024 * 1024 && *expect));
         }
         edge.shutdown().await;
     }

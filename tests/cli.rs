@@ -32,7 +32,12 @@ fn every_shipped_config_passes_check() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            let out = bin().arg("--check").arg("--config").arg(&path).output().unwrap();
+            let out = bin()
+                .arg("--check")
+                .arg("--config")
+                .arg(&path)
+                .output()
+                .unwrap();
             assert!(
                 out.status.success(),
                 "{}: {}",
@@ -53,7 +58,12 @@ fn check_prints_every_error_and_exits_2() {
         "bad.toml",
         "[upstreams.a]\nurl = \"nope\"\n[routes]\ndefault = \"b\"\n[interceptors.unknown]\n",
     );
-    let out = bin().arg("--check").arg("--config").arg(&bad).output().unwrap();
+    let out = bin()
+        .arg("--check")
+        .arg("--config")
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("3 configuration errors"), "{err}");
@@ -117,7 +127,10 @@ fn serves_then_stops_cleanly_on_sigterm() {
         if let Some(s) = child.try_wait().unwrap() {
             break s.code();
         }
-        assert!(std::time::Instant::now() < deadline, "edgestack did not stop on SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "edgestack did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(code, Some(0));

@@ -28,12 +28,24 @@ async fn upstream_down_is_a_quick_readable_502_in_both_paths() {
         }
         let edge = b.start().unwrap();
         let started = Instant::now();
-        let resp = client().put(format!("{}/x", edge.url())).body("data").send().await.unwrap();
-        assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+        let resp = client()
+            .put(format!("{}/x", edge.url()))
+            .body("data")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            started.elapsed()
+        );
         assert_eq!(resp.status(), 502, "buffered={buffered}");
         assert_eq!(resp.headers()["x-edgestack-error"], "UpstreamUnreachable");
         let body = resp.text().await.unwrap();
-        assert!(body.starts_with("edgestack: upstream 'up' unreachable"), "{body}");
+        assert!(
+            body.starts_with("edgestack: upstream 'up' unreachable"),
+            "{body}"
+        );
         edge.shutdown().await;
     }
 }
@@ -48,17 +60,29 @@ async fn a_slow_upstream_is_a_504_after_the_read_timeout() {
         };
         let mut b = Edge::builder()
             .listen("127.0.0.1:0".parse().unwrap())
-            .upstream(Upstream::new("up", &up.url()).unwrap().with_timeouts(timeouts))
+            .upstream(
+                Upstream::new("up", &up.url())
+                    .unwrap()
+                    .with_timeouts(timeouts),
+            )
             .default_route("up");
         if buffered {
             b = b.listener(Buffer);
         }
         let edge = b.start().unwrap();
-        let resp = client().get(format!("{}/slow/3000", edge.url())).send().await.unwrap();
+        let resp = client()
+            .get(format!("{}/slow/3000", edge.url()))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 504, "buffered={buffered}");
         assert_eq!(resp.headers()["x-edgestack-error"], "UpstreamTimeout");
         // The edge keeps serving.
-        let resp = client().get(format!("{}/slow/10", edge.url())).send().await.unwrap();
+        let resp = client()
+            .get(format!("{}/slow/10", edge.url()))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.text().await.unwrap(), "slow");
         edge.shutdown().await;
     }
@@ -105,10 +129,18 @@ async fn route_rules_pick_upstreams_by_host_path_and_header() {
         .unwrap();
     let c1 = client();
     let url = edge.url();
-    c1.get(format!("{url}/k")).header("host", "bucket.s3.example").send().await.unwrap();
+    c1.get(format!("{url}/k"))
+        .header("host", "bucket.s3.example")
+        .send()
+        .await
+        .unwrap();
     c1.get(format!("{url}/api/x")).send().await.unwrap();
     c1.get(format!("{url}/apix")).send().await.unwrap();
-    c1.get(format!("{url}/other")).header("x-target", "d").send().await.unwrap();
+    c1.get(format!("{url}/other"))
+        .header("x-target", "d")
+        .send()
+        .await
+        .unwrap();
     assert_eq!((a.hits(), b.hits(), c.hits(), d.hits()), (1, 1, 1, 1));
     edge.shutdown().await;
 }
@@ -116,7 +148,9 @@ async fn route_rules_pick_upstreams_by_host_path_and_header() {
 #[tokio::test]
 async fn several_edges_run_in_one_process_and_stop_independently() {
     let up = FakeUpstream::start();
-    let edges: Vec<Edge> = (0..4).map(|_| edge_to(&up.url()).start().unwrap()).collect();
+    let edges: Vec<Edge> = (0..4)
+        .map(|_| edge_to(&up.url()).start().unwrap())
+        .collect();
     let mut ports: Vec<u16> = edges.iter().map(|e| e.local_addr().port()).collect();
     ports.dedup();
     assert_eq!(ports.len(), 4);
@@ -147,7 +181,16 @@ async fn shutdown_lets_in_flight_requests_finish() {
     let up = FakeUpstream::start();
     let edge = edge_to(&up.url()).start().unwrap();
     let url = format!("{}/slow/700", edge.url());
-    let pending = tokio::spawn(async move { client().get(url).send().await.unwrap().text().await.unwrap() });
+    let pending = tokio::spawn(async move {
+        client()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
     while edge.in_flight() == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -197,7 +240,11 @@ async fn streams_256_mib_up_and_down_intact() {
     assert_eq!(seen["body_len"], SIZE);
     assert_eq!(seen["body_sha256"], want.as_str());
 
-    let mut resp = client().get(format!("{}/bytes/{SIZE}", edge.url())).send().await.unwrap();
+    let mut resp = client()
+        .get(format!("{}/bytes/{SIZE}", edge.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.headers()["content-length"], SIZE.to_string().as_str());
     use sha2::Digest;
     let mut sha = sha2::Sha256::new();

@@ -49,10 +49,14 @@ impl Background {
                 reason: "the edge is shutting down",
             });
         }
-        let permit = self.slots.clone().try_acquire_owned().map_err(|_| Refused {
-            job: name,
-            reason: "too many pending background jobs",
-        })?;
+        let permit = self
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refused {
+                job: name,
+                reason: "too many pending background jobs",
+            })?;
         self.tracker.spawn_on(
             async move {
                 job.await;

@@ -33,12 +33,18 @@ pub struct RequestContext {
     pub(crate) upstream_started: Option<Instant>,
     pub(crate) response_started: Option<Instant>,
     pub(crate) background: Background,
-    /// Typed per-request state, shared by all listeners of this request.
+    /// Typed per-request state, shared by all listeners of this request. Values must be
+    /// `Clone + Send + Sync + 'static` (what [`http::Extensions`] asks); use a private type per
+    /// listener so listeners do not see each other's state by accident.
     pub extensions: Extensions,
 }
 
 impl RequestContext {
-    pub(crate) fn new(id: RequestId, client_addr: Option<SocketAddr>, background: Background) -> Self {
+    pub(crate) fn new(
+        id: RequestId,
+        client_addr: Option<SocketAddr>,
+        background: Background,
+    ) -> Self {
         RequestContext {
             id,
             client_addr,

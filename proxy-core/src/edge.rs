@@ -111,7 +111,9 @@ impl EdgeBuilder {
         &mut self.settings
     }
 
-    /// Adds a listen address (the first call replaces the default `127.0.0.1:4566`).
+    /// Adds a listen address. On a fresh builder the first call replaces the default
+    /// `127.0.0.1:4566`; on one made [`from_config`](Self::from_config) it adds to the file's
+    /// addresses (use [`listen_on`](Self::listen_on) to replace them).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         if !self.listen_set {
             self.settings.server.listen.clear();
@@ -324,6 +326,10 @@ impl Edge {
     }
 
     /// [`Edge::shutdown`] for code that is not async.
+    ///
+    /// # Panics
+    /// When called from inside an async runtime (blocking there is not allowed): use
+    /// [`Edge::shutdown`] there.
     pub fn shutdown_blocking(mut self) -> ShutdownReport {
         let runtime = self.runtime.take().expect("runtime present until stopped");
         let report = runtime.block_on(self.drain());

@@ -44,7 +44,7 @@ pub use context::{RequestContext, RequestId};
 pub use edge::{Edge, EdgeBuilder, ShutdownReport, StartError};
 pub use error::{Error, ErrorResponder, PlainTextErrors};
 pub use http;
-pub use listener::{Exchange, Forward, Listener, ListenerError, Request, Response};
+pub use listener::{response, Exchange, Forward, Listener, ListenerError, Request, Response};
 pub use routing::{RouteMatch, RouteRule, RouteTable, Router};
 pub use settings::{ServerSettings, Settings, DEFAULT_BODY_LIMIT};
 pub use upstream::{Timeouts, Upstream, UpstreamName};

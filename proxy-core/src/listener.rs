@@ -97,9 +97,19 @@ pub trait Listener: Send + Sync + 'static {
 
     /// Runs after the client has been answered, for every listener that saw the request. Use it
     /// for work that must not delay the client (queue side effects with
-    /// [`RequestContext::background`]). Bodies are present when this listener asked to
-    /// observe or buffer them.
+    /// [`RequestContext::background`]). Bodies are present when any listener of the chain
+    /// asked to observe or buffer them (needs are combined per request).
     async fn observe(&self, _exchange: &Exchange<'_>, _cx: &RequestContext) {}
+}
+
+/// A response with this status and a complete body, for [`Forward::Respond`].
+///
+/// (`Response::builder()` is not available through the [`Response`] alias; this is the short
+/// way to build one.)
+pub fn response(status: http::StatusCode, body: impl Into<Body>) -> Response {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = status;
+    r
 }
 
 /// A finished exchange, as [`Listener::observe`] sees it.

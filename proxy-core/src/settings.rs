@@ -59,10 +59,17 @@ impl Settings {
     /// Like [`Settings::validate`], with routes checked against `declared` upstream names
     /// (a file declares upstreams that may have failed to parse; routes to them are fine).
     /// `rule_origin[i]` is rule `i`'s index in the file, when rules were dropped on the way.
-    pub(crate) fn validate_with(&self, declared: &[&str], rule_origin: &[usize]) -> Vec<ConfigError> {
+    pub(crate) fn validate_with(
+        &self,
+        declared: &[&str],
+        rule_origin: &[usize],
+    ) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         if self.server.listen.is_empty() {
-            errors.push(ConfigError::new("server.listen", "at least one address is needed"));
+            errors.push(ConfigError::new(
+                "server.listen",
+                "at least one address is needed",
+            ));
         }
         if self.server.body_limit == 0 {
             errors.push(ConfigError::new("server.body_limit", "must be more than 0"));

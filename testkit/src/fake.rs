@@ -46,7 +46,9 @@ pub struct FakeUpstream {
 
 impl std::fmt::Debug for FakeUpstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeUpstream").field("addr", &self.addr).finish()
+        f.debug_struct("FakeUpstream")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -129,7 +131,11 @@ async fn handle(req: Request<Incoming>) -> Result<Resp, Infallible> {
         r
     } else if let Some(code) = path.strip_prefix("/status/") {
         let mut r = full(Bytes::new());
-        *r.status_mut() = code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(StatusCode::BAD_REQUEST);
+        *r.status_mut() = code
+            .parse::<u16>()
+            .ok()
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or(StatusCode::BAD_REQUEST);
         r
     } else if let Some(ms) = path.strip_prefix("/slow/") {
         tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
@@ -148,7 +154,10 @@ fn echo(req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();
     let mut r = Response::new(body.boxed());
     let h = r.headers_mut();
-    h.insert("x-echo-method", parts.method.as_str().parse().expect("method"));
+    h.insert(
+        "x-echo-method",
+        parts.method.as_str().parse().expect("method"),
+    );
     if let Ok(v) = parts.uri.to_string().parse() {
         h.insert("x-echo-uri", v);
     }
@@ -188,7 +197,12 @@ async fn inspect(req: Request<Incoming>) -> Resp {
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
-        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let json = serde_json::json!({
         "method": parts.method.as_str(),
@@ -198,8 +212,10 @@ async fn inspect(req: Request<Incoming>) -> Resp {
         "body_sha256": hex::encode(sha.finalize()),
     });
     let mut r = full(Bytes::from(json.to_string()));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, "application/json".parse().expect("ct"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "application/json".parse().expect("ct"),
+    );
     r
 }
 

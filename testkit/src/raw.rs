@@ -38,7 +38,8 @@ impl RawConn {
     /// Connects, with a 10 s read timeout so a stall fails the test instead of hanging it.
     pub fn connect(addr: SocketAddr) -> RawConn {
         let s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
         RawConn {
             reader: BufReader::new(s),
         }
@@ -46,7 +47,10 @@ impl RawConn {
 
     /// Sets the read timeout.
     pub fn read_timeout(&mut self, t: Duration) {
-        self.reader.get_ref().set_read_timeout(Some(t)).expect("timeout");
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(t))
+            .expect("timeout");
     }
 
     /// Sends bytes.
@@ -54,11 +58,25 @@ impl RawConn {
         self.reader.get_mut().write_all(bytes).expect("send");
     }
 
+    /// Sends a chunked body, one HTTP chunk per item, and the terminating chunk.
+    pub fn send_chunked<B: AsRef<[u8]>>(&mut self, chunks: impl IntoIterator<Item = B>) {
+        for c in chunks {
+            let c = c.as_ref();
+            self.send(format!("{:x}\r\n", c.len()).as_bytes());
+            self.send(c);
+            self.send(b"\r\n");
+        }
+        self.send(b"0\r\n\r\n");
+    }
+
     /// Reads one response to a request with `method` (HEAD responses have no body).
     pub fn read_response(&mut self, method: &str) -> std::io::Result<RawResponse> {
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
         }
         let status: u16 = line
             .split_whitespace()
@@ -101,7 +119,10 @@ impl RawConn {
                 }
                 resp.body.extend_from_slice(&chunk[..n]);
             }
-        } else if let Some(n) = resp.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        } else if let Some(n) = resp
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok())
+        {
             resp.body = vec![0u8; n];
             self.reader.read_exact(&mut resp.body)?;
         } else {

@@ -63,7 +63,11 @@ pub struct ConfigErrors(pub Vec<ConfigError>);
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        writeln!(f, "{n} configuration error{}:", if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "{n} configuration error{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
         for e in &self.0 {
             writeln!(f, "  - {e}")?;
         }
@@ -84,9 +88,9 @@ impl Config {
     /// Parses and validates `text`. Interceptor sections are built by `interceptors`; a section
     /// it does not know is an error.
     pub fn from_toml(text: &str, interceptors: &Interceptors) -> Result<Config, ConfigErrors> {
-        let file: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigErrors(vec![ConfigError::new("", e.to_string())]))?;
+        let file: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            ConfigErrors(vec![ConfigError::new("", e.to_string())])
+        })?;
         let mut errors = Vec::new();
         let sections = schema::split(file, &mut errors);
 
@@ -110,7 +114,14 @@ impl Config {
             routes,
         };
         let declared: Vec<&str> = declared.iter().map(String::as_str).collect();
-        errors.extend(settings.validate_with(&declared, &rule_origin));
+        let listen_entry_failed = errors.iter().any(|e| e.path.starts_with("server.listen["));
+        errors.extend(
+            settings
+                .validate_with(&declared, &rule_origin)
+                .into_iter()
+                // "at least one address" only repeats a bad entry already reported.
+                .filter(|e| !(listen_entry_failed && e.path == "server.listen")),
+        );
 
         let mut chain = Chain::default();
         for (name, section) in sections.interceptors {

@@ -49,7 +49,10 @@ fn a_good_file_gives_typed_settings() {
     assert_eq!(s.server.listen.len(), 2);
     assert_eq!(s.server.body_limit, 2 * 1024 * 1024);
     assert_eq!(s.server.drain_timeout, std::time::Duration::from_secs(3));
-    assert_eq!(s.upstreams[0].timeouts.read, std::time::Duration::from_secs(60));
+    assert_eq!(
+        s.upstreams[0].timeouts.read,
+        std::time::Duration::from_secs(60)
+    );
     assert_eq!(s.routes.default.as_ref().unwrap().as_str(), "moto");
     assert_eq!(s.routes.rules[0].upstream.as_str(), "ddb");
     assert_eq!(c.chain.len(), 1);
@@ -98,12 +101,18 @@ fn every_error_is_reported_at_once_with_its_place() {
         "interceptors.nope",
         "extra",
     ] {
-        assert!(got.iter().any(|p| p == want), "missing {want} in {got:?}\n{err}");
+        assert!(
+            got.iter().any(|p| p == want),
+            "missing {want} in {got:?}\n{err}"
+        );
     }
     let text = err.to_string();
     assert!(text.contains("unknown field `lissten`"), "{text}");
     assert!(text.contains("unknown field `colour`"), "{text}");
-    assert!(text.contains("unknown upstream \"mto\" (defined: bad, moto)"), "{text}");
+    assert!(
+        text.contains("unknown upstream \"mto\" (defined: bad, moto)"),
+        "{text}"
+    );
     assert!(text.contains("unknown interceptor (known: noop)"), "{text}");
     assert!(text.contains("level: 9 is more than 3"), "{text}");
 }

@@ -52,7 +52,8 @@ pub(super) async fn run(engine: &Engine, session: &mut Session, ctx: &mut Ctx, p
         Err(Stop::Answer(e)) => {
             let refused_body = matches!(e, Error::RequestBodyTooLarge { .. });
             // A client that asked `Expect: 100-continue` and got no 100 sends no body.
-            let body_coming = !expects_continue(session.req_header()) || session.body_bytes_read() > 0;
+            let body_coming =
+                !expects_continue(session.req_header()) || session.body_bytes_read() > 0;
             engine.write_error(session, ctx, e).await;
             if refused_body {
                 session.set_keepalive(None);
@@ -129,7 +130,11 @@ async fn exchange(
         }
     }
 
-    let mut call = Call::start(engine, session, upstream, peer, up_req, &body).await?;
+    if body.is_streamed() && ctx.access.request == BodyMode::Observe {
+        ctx.request_tee = Some(Tee::new(engine.body_limit));
+    }
+    let tee = ctx.request_tee.as_mut().filter(|_| body.is_streamed());
+    let mut call = Call::start(engine, session, upstream, peer, up_req, &body, tee).await?;
     let resp_head = call.head().await?;
     ctx.cx.as_mut().expect("set").response_started = Some(Instant::now());
 
@@ -141,7 +146,10 @@ async fn exchange(
     let mut resp = Response::from_parts(resp_head.as_owned_parts(), resp_body);
     let req = ctx.request.as_ref().expect("set above");
     let cx = ctx.cx.as_mut().expect("set");
-    engine.chain.return_response(ctx.ran, req, &mut resp, cx).await?;
+    engine
+        .chain
+        .return_response(ctx.ran, req, &mut resp, cx)
+        .await?;
 
     let (resp_parts, resp_body) = resp.into_parts();
     let mut down = resp_head;
@@ -268,6 +276,7 @@ impl<'a> Call<'a> {
         peer: &HttpPeer,
         head: RequestHeader,
         body: &Body,
+        mut tee: Option<&mut Tee>,
     ) -> Result<Call<'a>, Stop> {
         if body.is_streamed() && expects_continue(session.req_header()) {
             session
@@ -299,7 +308,10 @@ impl<'a> Call<'a> {
                 done: false,
                 sent: false,
             };
-            match call.send(session, head.clone(), body).await {
+            match call
+                .send(session, head.clone(), body, tee.as_deref_mut())
+                .await
+            {
                 Ok(()) => return Ok(call),
                 Err(Stop::Answer(_))
                     if reused
@@ -315,7 +327,14 @@ impl<'a> Call<'a> {
         }
     }
 
-    async fn send(&mut self, session: &mut Session, head: RequestHeader, body: &Body) -> Result<(), Stop> {
+    /// Sends the request head and body; a streamed body is copied into `tee` on the way.
+    async fn send(
+        &mut self,
+        session: &mut Session,
+        head: RequestHeader,
+        body: &Body,
+        mut tee: Option<&mut Tee>,
+    ) -> Result<(), Stop> {
         self.up
             .write_request_header(Box::new(head))
             .await
@@ -336,6 +355,9 @@ impl<'a> Call<'a> {
                 }
                 next = next_piece(session, body, &mut pieces) => next?,
             };
+            if let Some(t) = tee.as_deref_mut() {
+                t.push(next.as_ref(), next.is_none());
+            }
             let written = match &next {
                 Some(piece) => self.up.write_body(piece).await.map(|_| ()),
                 None => self.up.finish_body().await.map(|_| ()),
@@ -441,7 +463,11 @@ impl<'a> Call<'a> {
             self.up.respect_keepalive();
             engine
                 .connector
-                .release_http_session(HttpSession::H1(self.up), peer, Some(self.upstream.timeouts.idle))
+                .release_http_session(
+                    HttpSession::H1(self.up),
+                    peer,
+                    Some(self.upstream.timeouts.idle),
+                )
                 .await;
         } else {
             self.up.shutdown().await;
@@ -479,7 +505,7 @@ async fn linger(session: &mut Session) {
 
 fn upstream_error(e: &pingora::Error, upstream: &Upstream) -> Stop {
     use pingora::ErrorType as T;
-    let (name, detail) = (upstream.name.clone(), e.to_string());
+    let (name, detail) = (upstream.name.clone(), super::describe(e));
     Stop::Answer(match e.etype() {
         T::ConnectTimedout | T::ReadTimedout | T::WriteTimedout => Error::UpstreamTimeout {
             upstream: name,

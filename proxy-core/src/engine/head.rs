@@ -46,7 +46,13 @@ pub(crate) fn sync_headers(target: &mut impl HeadEdit, want: &HeaderMap) {
         .headers()
         .keys()
         .chain(want.keys())
-        .filter(|n| !target.headers().get_all(*n).iter().eq(want.get_all(*n).iter()))
+        .filter(|n| {
+            !target
+                .headers()
+                .get_all(*n)
+                .iter()
+                .eq(want.get_all(*n).iter())
+        })
         .cloned()
         .collect();
     for name in changed {

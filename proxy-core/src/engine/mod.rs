@@ -130,10 +130,7 @@ const ANSWERED: &str = "edgestack-answered";
 impl Engine {
     fn context(&self, session: &Session) -> RequestContext {
         let id = RequestId(self.next_id.fetch_add(1, Ordering::Relaxed));
-        let client = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .copied();
+        let client = session.client_addr().and_then(|a| a.as_inet()).copied();
         RequestContext::new(id, client, self.background.clone())
     }
 
@@ -194,7 +191,11 @@ impl Engine {
     async fn answer(&self, session: &mut Session, ctx: &mut Ctx, req: Parts, resp: Response) {
         let cx = ctx.cx.as_mut().expect("context set in request_filter");
         let mut resp = resp;
-        if let Err(e) = self.chain.return_response(ctx.ran, &req, &mut resp, cx).await {
+        if let Err(e) = self
+            .chain
+            .return_response(ctx.ran, &req, &mut resp, cx)
+            .await
+        {
             ctx.request = Some(req);
             return self.write_error(session, ctx, e).await;
         }
@@ -243,10 +244,8 @@ fn resp_parts(resp: &http::Response<Bytes>) -> http::response::Parts {
 
 /// Maps a pingora error to the engine's error.
 fn from_pingora(e: &pingora::Error, upstream: Option<&UpstreamName>) -> Option<Error> {
-    let upstream = upstream
-        .cloned()
-        .unwrap_or_else(|| UpstreamName::new("?"));
-    let detail = e.to_string();
+    let upstream = upstream.cloned().unwrap_or_else(|| UpstreamName::new("?"));
+    let detail = describe(e);
     Some(match e.etype() {
         ErrorType::ConnectTimedout => Error::UpstreamTimeout { upstream, detail },
         ErrorType::ReadTimedout | ErrorType::WriteTimedout
@@ -272,6 +271,19 @@ fn from_pingora(e: &pingora::Error, upstream: Option<&UpstreamName>) -> Option<E
     })
 }
 
+/// A pingora error in one readable line: its kind, and the innermost cause if there is one
+/// (`ConnectRefused: Connection refused (os error 111)`), without pingora's context chain.
+pub(crate) fn describe(e: &pingora::Error) -> String {
+    let kind = e.etype().as_str();
+    match e.cause.as_ref().map(|_| e.root_cause().to_string()) {
+        Some(cause) => format!("{kind}: {}", cause.trim()),
+        None => match &e.context {
+            Some(context) => format!("{kind}: {context}"),
+            None => kind.to_string(),
+        },
+    }
+}
+
 /// The `ProxyHttp` implementation; a thin shell so `Engine` stays shareable.
 pub(crate) struct Adapter(pub(crate) Arc<Engine>);
 
@@ -289,13 +301,12 @@ impl ProxyHttp for Adapter {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> pingora::Result<bool> {
         let engine = &self.0;
         let mut cx = engine.context(session);
-        let parts = session.req_header().as_owned_parts();
-        cx.upstream = engine.route(&parts, &mut cx);
+        cx.upstream = engine.route(session.req_header(), &mut cx);
 
         if engine.chain.is_empty() {
-            let target = engine.target(&parts, &cx).map(|_| ());
+            // The fast path: nothing to run, nothing copied.
+            let target = engine.target(session.req_header(), &cx).map(|_| ());
             ctx.cx = Some(cx);
-            ctx.request = Some(parts);
             return match target {
                 Ok(()) => Ok(false),
                 Err(e) => {
@@ -305,6 +316,7 @@ impl ProxyHttp for Adapter {
             };
         }
 
+        let parts = session.req_header().as_owned_parts();
         ctx.access = engine.chain.body_access(&parts);
         ctx.cx = Some(cx);
         if ctx.access.buffers() {
@@ -361,12 +373,12 @@ impl ProxyHttp for Adapter {
 
     async fn upstream_peer(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         ctx: &mut Ctx,
     ) -> pingora::Result<Box<HttpPeer>> {
         let cx = ctx.cx.as_mut().expect("request_filter ran");
         cx.upstream_started = Some(Instant::now());
-        let req = ctx.request.as_ref().expect("request_filter ran");
+        let req = ctx.request.as_ref().unwrap_or(session.req_header());
         match self.0.target(req, cx) {
             Ok((_, peer)) => Ok(Box::new(peer.clone())),
             Err(e) => Err(pingora::Error::explain(
@@ -395,6 +407,10 @@ impl ProxyHttp for Adapter {
         upstream_response: &mut pingora::http::ResponseHeader,
         ctx: &mut Ctx,
     ) -> pingora::Result<()> {
+        // An interim answer (`100 Continue`) is relayed as it is; listeners see the final one.
+        if upstream_response.status.is_informational() && upstream_response.status.as_u16() != 101 {
+            return Ok(());
+        }
         if let Some(cx) = ctx.cx.as_mut() {
             cx.response_started = Some(Instant::now());
         }
@@ -405,7 +421,12 @@ impl ProxyHttp for Adapter {
             let req = ctx.request.as_ref().expect("request_filter ran");
             let mut resp = Response::from_parts(upstream_response.as_owned_parts(), Body::Streamed);
             let cx = ctx.cx.as_mut().expect("request_filter ran");
-            if let Err(e) = self.0.chain.return_response(ctx.ran, req, &mut resp, cx).await {
+            if let Err(e) = self
+                .0
+                .chain
+                .return_response(ctx.ran, req, &mut resp, cx)
+                .await
+            {
                 // Nothing was sent yet: answer with the error instead of the upstream's response.
                 let resp = self.0.errors.respond(&e, Some(req));
                 let (parts, body) = resp.into_parts();
@@ -441,7 +462,9 @@ impl ProxyHttp for Adapter {
                 }
             }
         }
-        ctx.response = Some(upstream_response.as_owned_parts());
+        if ctx.ran > 0 {
+            ctx.response = Some(upstream_response.as_owned_parts());
+        }
         Ok(())
     }
 
@@ -509,10 +532,7 @@ impl ProxyHttp for Adapter {
                 ctx.error = from_pingora(e, cx.upstream.as_ref());
             }
         }
-        let req = match ctx.request.as_ref() {
-            Some(r) => r,
-            None => return,
-        };
+        let req = ctx.request.as_ref().unwrap_or(session.req_header());
         let status = ctx
             .response
             .as_ref()

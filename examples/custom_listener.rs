@@ -1,0 +1,157 @@
+//! Writing your own listener.
+//!
+//! Run with: `cargo run --example custom_listener`
+//!
+//! `Guard` shows the usual things a listener does:
+//! - answers requests without an `authorization` header itself, with a 403;
+//! - adds `x-edge: edgestack` to every request that goes upstream;
+//! - keeps per-request state in `cx.extensions` (an `Instant`) and uses it on the way back
+//!   to add `x-edge-elapsed-ms` to the response;
+//! - asks, from the request head, for the whole response body of `*.json` paths only, and
+//!   rewrites it (every other response streams through untouched).
+//!
+//! No backend is needed: a second edge in this process plays the backend. Its only listener
+//! answers every request and tells what it received.
+
+use std::{
+    error::Error,
+    time::{Duration, Instant},
+};
+
+use edgestack::{
+    async_trait,
+    http::{self, header, request::Parts, HeaderValue},
+    Body, BodyAccess, Edge, Forward, Listener, ListenerError, Request, RequestContext, Response,
+    Upstream,
+};
+
+struct Guard;
+
+/// What `Guard` keeps between its two hooks of one request.
+#[derive(Clone)]
+struct SeenAt(Instant);
+
+#[async_trait]
+impl Listener for Guard {
+    fn name(&self) -> &str {
+        "guard"
+    }
+
+    /// Decided from the head alone, before any body moves.
+    fn body_access(&self, req: &Parts) -> BodyAccess {
+        if req.uri.path().ends_with(".json") {
+            BodyAccess::BUFFER_RESPONSE
+        } else {
+            BodyAccess::NONE
+        }
+    }
+
+    async fn forward_request(
+        &self,
+        req: &mut Request,
+        cx: &mut RequestContext,
+    ) -> Result<Forward, ListenerError> {
+        cx.extensions.insert(SeenAt(Instant::now()));
+        if !req.headers().contains_key(header::AUTHORIZATION) {
+            let resp = http::Response::builder()
+                .status(http::StatusCode::FORBIDDEN)
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body("no authorization header\n".into())?;
+            return Ok(Forward::Respond(resp));
+        }
+        req.headers_mut()
+            .insert("x-edge", HeaderValue::from_static("edgestack"));
+        Ok(Forward::Continue)
+    }
+
+    /// Runs for upstream answers and for our own 403 alike.
+    async fn return_response(
+        &self,
+        req: &Parts,
+        resp: &mut Response,
+        cx: &mut RequestContext,
+    ) -> Result<(), ListenerError> {
+        if let Some(SeenAt(t)) = cx.extensions.get::<SeenAt>() {
+            let ms = t.elapsed().as_millis().to_string();
+            resp.headers_mut().insert("x-edge-elapsed-ms", ms.parse()?);
+        }
+        if req.uri.path().ends_with(".json") && resp.status().is_success() {
+            // The body is in memory here only because body_access asked for it.
+            if let Body::Full(bytes) = resp.body() {
+                let mut doc: serde_json::Value = serde_json::from_slice(bytes)?;
+                doc["served_by"] = "edgestack".into();
+                // The engine fixes Content-Length for the new body.
+                *resp.body_mut() = serde_json::to_vec(&doc)?.into();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The stand-in backend: answers everything after a short pause, saying what it got.
+struct Backend;
+
+#[async_trait]
+impl Listener for Backend {
+    async fn forward_request(
+        &self,
+        req: &mut Request,
+        _cx: &mut RequestContext,
+    ) -> Result<Forward, ListenerError> {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        let x_edge = req.headers().get("x-edge").cloned();
+        let x_edge = x_edge.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+        let (content_type, body) = if req.uri().path().ends_with(".json") {
+            ("application/json", r#"{"items":[1,2,3]}"#.to_string())
+        } else {
+            ("text/plain", format!("backend got x-edge: {x_edge}\n"))
+        };
+        let resp = http::Response::builder()
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body.into())?;
+        Ok(Forward::Respond(resp))
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let backend = Edge::builder()
+        .listen("127.0.0.1:0".parse()?)
+        .threads(1)
+        .listener(Backend)
+        .start()?;
+    let edge = Edge::builder()
+        .listen("127.0.0.1:0".parse()?)
+        .upstream(Upstream::new("backend", &backend.url())?)
+        .default_route("backend")
+        .listener(Guard)
+        .start()?;
+    println!("edge on {}, backend on {}", edge.url(), backend.url());
+
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let cases = [
+        ("/hello", None),
+        ("/hello", Some("Bearer demo")),
+        ("/data.json", Some("Bearer demo")),
+    ];
+    for (path, auth) in cases {
+        let mut req = client.get(format!("{}{path}", edge.url()));
+        if let Some(token) = auth {
+            req = req.header(header::AUTHORIZATION, token);
+        }
+        let resp = req.send().await?;
+        println!("\nGET {path}, authorization: {}", auth.unwrap_or("none"));
+        println!("  status: {}", resp.status());
+        for name in ["x-edge-elapsed-ms", "content-length"] {
+            let value = resp.headers().get(name).and_then(|v| v.to_str().ok());
+            println!("  {name}: {}", value.unwrap_or("-"));
+        }
+        println!("  body: {}", resp.text().await?.trim_end());
+    }
+
+    // In async code, shut down with `.await`; `shutdown_blocking` is for sync code.
+    let report = edge.shutdown().await;
+    backend.shutdown().await;
+    println!("\nstopped: {report:?}");
+    Ok(())
+}
