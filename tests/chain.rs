@@ -352,3 +352,53 @@ async fn a_listener_answering_needs_no_upstream() {
     edge.shutdown().await;
     let _ = Body::empty();
 }
+
+/// Panics on `/boom`, in forward_request or (with `?late`) in return_response.
+struct Boom;
+
+#[async_trait]
+impl Listener for Boom {
+    async fn forward_request(
+        &self,
+        req: &mut Request,
+        _cx: &mut RequestContext,
+    ) -> Result<Forward, ListenerError> {
+        if req.uri().path() == "/boom" && req.uri().query() != Some("late") {
+            panic!("boom in forward");
+        }
+        Ok(Forward::Continue)
+    }
+    async fn return_response(
+        &self,
+        req: &Parts,
+        _resp: &mut Response,
+        _cx: &mut RequestContext,
+    ) -> Result<(), ListenerError> {
+        if req.uri.path() == "/boom" {
+            panic!("boom in return");
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_listener_is_a_500_and_harms_nothing_else() {
+    let up = FakeUpstream::start();
+    let edge = edge_to(&up.url()).listener(Boom).start().unwrap();
+    let c = client();
+    for (query, msg) in [("", "boom in forward"), ("?late", "boom in return")] {
+        let resp = c
+            .get(format!("{}/boom{query}", edge.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 500);
+        assert_eq!(resp.headers()["x-edgestack-error"], "ListenerFailed");
+        let body = resp.text().await.unwrap();
+        assert!(body.contains(&format!("panicked: {msg}")), "{body}");
+        // The same client (and edge) goes on working.
+        let ok = c.get(format!("{}/fine", edge.url())).send().await.unwrap();
+        assert_eq!(ok.text().await.unwrap(), "fake upstream");
+    }
+    edge.shutdown().await;
+}

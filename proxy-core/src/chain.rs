@@ -7,16 +7,19 @@
 //!   ran (the one that answered or rerouted included), also for directly answered responses.
 //! - `observe` runs for those same listeners after the client has its answer.
 //! - Body needs are the union of what each listener asks for.
+//! - A hook that panics is a failed hook: the client gets the 500 a returned error gives, and
+//!   nothing else is affected.
 
-use std::sync::Arc;
+use std::{any::Any, future::Future, panic::AssertUnwindSafe, sync::Arc};
 
+use futures_util::FutureExt;
 use http::request::Parts;
 
 use crate::{
     body::BodyAccess,
     context::RequestContext,
     error::Error,
-    listener::{Exchange, Forward, Listener, Request, Response},
+    listener::{Exchange, Forward, Listener, ListenerError, Request, Response},
 };
 
 /// An ordered list of listeners.
@@ -77,7 +80,7 @@ impl Chain {
         cx: &mut RequestContext,
     ) -> Result<ForwardOutcome, (usize, Error)> {
         for (i, l) in self.listeners.iter().enumerate() {
-            match l.forward_request(req, cx).await {
+            match guarded(l.forward_request(req, cx)).await {
                 Ok(Forward::Continue) => continue,
                 Ok(decision) => {
                     return Ok(ForwardOutcome {
@@ -111,7 +114,7 @@ impl Chain {
         cx: &mut RequestContext,
     ) -> Result<(), Error> {
         for l in self.listeners[..ran.min(self.listeners.len())].iter().rev() {
-            l.return_response(req, resp, cx)
+            guarded(l.return_response(req, resp, cx))
                 .await
                 .map_err(|source| Error::Listener {
                     listener: l.name().to_string(),
@@ -124,7 +127,34 @@ impl Chain {
     /// Runs `observe` over the first `ran` listeners, in chain order.
     pub async fn observe(&self, ran: usize, exchange: &Exchange<'_>, cx: &RequestContext) {
         for l in &self.listeners[..ran.min(self.listeners.len())] {
-            l.observe(exchange, cx).await;
+            if let Err(panic) = AssertUnwindSafe(l.observe(exchange, cx))
+                .catch_unwind()
+                .await
+            {
+                tracing::error!(
+                    "listener '{}' panicked in observe: {}",
+                    l.name(),
+                    message(&*panic)
+                );
+            }
         }
     }
+}
+
+/// Runs a hook, turning a panic into the hook's error.
+async fn guarded<T>(
+    hook: impl Future<Output = Result<T, ListenerError>>,
+) -> Result<T, ListenerError> {
+    AssertUnwindSafe(hook)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(format!("panicked: {}", message(&*panic)).into()))
+}
+
+fn message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }

@@ -57,6 +57,16 @@ impl RequestContext {
         }
     }
 
+    /// A context attached to no edge, for unit tests of a listener's hooks. Background jobs
+    /// run on the current tokio runtime.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn detached(id: u64) -> Self {
+        let background = Background::new(tokio::runtime::Handle::current(), 1024);
+        RequestContext::new(RequestId(id), None, background)
+    }
+
     /// This request's id.
     pub fn request_id(&self) -> RequestId {
         self.id

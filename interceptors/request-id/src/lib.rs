@@ -121,3 +121,76 @@ impl Listener for RequestIdListener {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgestack_core::Body;
+
+    fn request(id: Option<&str>) -> Request {
+        let mut b = edgestack_core::http::Request::builder().uri("/x");
+        if let Some(id) = id {
+            b = b.header("x-request-id", id);
+        }
+        b.body(Body::Streamed).unwrap()
+    }
+
+    async fn run(
+        l: &RequestIdListener,
+        req: &mut Request,
+        upstream_sets: Option<&str>,
+    ) -> Response {
+        let mut cx = RequestContext::detached(42);
+        assert!(matches!(
+            l.forward_request(req, &mut cx).await.unwrap(),
+            Forward::Continue
+        ));
+        let mut resp = Response::new(Body::Streamed);
+        if let Some(v) = upstream_sets {
+            resp.headers_mut()
+                .insert("x-request-id", v.parse().unwrap());
+        }
+        let (parts, _) = request(None).into_parts();
+        l.return_response(&parts, &mut resp, &mut cx).await.unwrap();
+        resp
+    }
+
+    #[tokio::test]
+    async fn assigns_an_id_and_echoes_it() {
+        let l = RequestIdListener::default();
+        let mut req = request(None);
+        let resp = run(&l, &mut req, None).await;
+        let sent = req.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert!(sent.ends_with("-000000000000002a"), "{sent}");
+        assert_eq!(resp.headers()["x-request-id"], sent.as_str());
+    }
+
+    #[tokio::test]
+    async fn keeps_the_clients_id_and_the_upstreams_answer() {
+        let l = RequestIdListener::default();
+        let mut req = request(Some("client-1"));
+        let resp = run(&l, &mut req, None).await;
+        assert_eq!(req.headers()["x-request-id"], "client-1");
+        assert_eq!(resp.headers()["x-request-id"], "client-1");
+        let resp = run(&l, &mut request(Some("client-2")), Some("from-upstream")).await;
+        assert_eq!(resp.headers()["x-request-id"], "from-upstream");
+    }
+
+    #[tokio::test]
+    async fn echo_off_and_custom_header() {
+        let l = RequestIdListener::new(RequestIdConfig {
+            header: "x-trace".into(),
+            echo: false,
+        })
+        .unwrap();
+        let mut req = request(None);
+        let resp = run(&l, &mut req, None).await;
+        assert!(req.headers().contains_key("x-trace"));
+        assert!(!resp.headers().contains_key("x-trace"));
+        assert!(RequestIdListener::new(RequestIdConfig {
+            header: "bad header".into(),
+            echo: true
+        })
+        .is_err());
+    }
+}
