@@ -373,3 +373,82 @@ async fn pass_through_keeps_framing_and_bytes() {
     assert_eq!(r.body, pattern::body(70000));
     edge.shutdown().await;
 }
+
+#[tokio::test]
+async fn errors_after_a_100_continue_still_reach_the_client() {
+    // The chunked body crosses the limit after the 100 went out: a final 413 follows it.
+    let up = FakeUpstream::start();
+    let edge = edge_to(&up.url())
+        .body_limit(1000)
+        .listener(Mode(BodyAccess::BUFFER_REQUEST))
+        .start()
+        .unwrap();
+    let mut conn = RawConn::connect(edge.local_addr());
+    conn.send(b"PUT /inspect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n");
+    assert_eq!(conn.read_response("PUT").unwrap().status, 100);
+    conn.send_chunked([pattern::body(3000)]);
+    let r = conn.read_response("PUT").unwrap();
+    assert_eq!(r.status, 413);
+    assert_eq!(r.header("x-edgestack-error"), Some("RequestBodyTooLarge"));
+    edge.shutdown().await;
+
+    // The body was read after the 100, then the upstream is down: a final 502 follows it.
+    let dead = format!("http://127.0.0.1:{}", edgestack_testkit::free_port());
+    let edge = edge_to(&dead).listener(Mode(BodyAccess::BUFFER_REQUEST)).start().unwrap();
+    let mut conn = RawConn::connect(edge.local_addr());
+    conn.send(b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n");
+    assert_eq!(conn.read_response("PUT").unwrap().status, 100);
+    conn.send(b"0123456789");
+    let r = conn.read_response("PUT").unwrap();
+    assert_eq!(r.status, 502);
+    assert_eq!(r.header("x-edgestack-error"), Some("UpstreamUnreachable"));
+    edge.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_upstream_body_cut_short_reaches_the_client_cut_short() {
+    let up = FakeUpstream::start();
+    for (name, access) in modes() {
+        let edge = edge_to(&up.url()).listener(Mode(access)).start().unwrap();
+        // 4 MB before the break, so the origin has surely sent its head by then.
+        for path in ["/truncate/4000000", "/truncate/4000000?chunked"] {
+            let resp = client().get(format!("{}{path}", edge.url())).send().await.unwrap();
+            if access.response == BodyMode::Buffer {
+                // Nothing was sent before the break: the edge answers 502.
+                assert_eq!(resp.status(), 502, "{name} {path}");
+                continue;
+            }
+            assert_eq!(resp.status(), 200, "{name} {path}");
+            // The head was already sent: the client must see an incomplete body, never a
+            // complete-looking short one.
+            let body = resp.bytes().await;
+            assert!(body.is_err(), "{name} {path}: got a complete body of {} bytes", body.unwrap().len());
+        }
+        edge.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn chunk_framing_split_across_reads_loses_nothing() {
+    // A client whose chunk-size lines, data and CRLFs arrive in separate reads: reads that
+    // carry only framing must not end the body early on its way upstream.
+    let up = FakeUpstream::start();
+    for (name, access) in modes() {
+        let edge = edge_to(&up.url()).listener(Mode(access)).start().unwrap();
+        let mut conn = RawConn::connect(edge.local_addr());
+        conn.send(b"POST /inspect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+        let body = pattern::body(5 * 1000);
+        for piece in body.chunks(1000) {
+            for part in [format!("{:x}\r\n", piece.len()).as_bytes(), piece, b"\r\n"] {
+                conn.send(part);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        conn.send(b"0\r\n\r\n");
+        let r = conn.read_response("POST").unwrap();
+        let seen: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(seen["body_len"], 5000, "{name}");
+        assert_eq!(seen["body_sha256"], pattern::sha256_of(&body), "{name}");
+        edge.shutdown().await;
+    }
+}

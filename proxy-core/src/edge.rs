@@ -22,7 +22,9 @@ use std::{
 };
 
 use pingora::{
+    apps::HttpServerApp,
     connectors::{http::Connector, ConnectorOptions},
+    proxy::HttpProxy,
     server::configuration::ServerConf,
 };
 use tokio::sync::watch;
@@ -256,6 +258,7 @@ impl EdgeBuilder {
             tracing::info!("edgestack listening on http://{a}");
         }
         Ok(Edge {
+            app,
             runtime: Some(runtime),
             addrs,
             shutdown: shutdown_tx,
@@ -267,14 +270,24 @@ impl EdgeBuilder {
 }
 
 /// A running edge. Dropping it stops it at once; [`Edge::shutdown`] stops it gracefully.
-#[derive(Debug)]
 pub struct Edge {
+    app: Arc<HttpProxy<Adapter>>,
     runtime: Option<tokio::runtime::Runtime>,
     addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     in_flight: Arc<InFlight>,
     background: Background,
     drain_timeout: Duration,
+}
+
+impl std::fmt::Debug for Edge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge")
+            .field("addrs", &self.addrs)
+            .field("in_flight", &self.in_flight.current())
+            .field("drain_timeout", &self.drain_timeout)
+            .finish()
+    }
 }
 
 /// What a graceful shutdown achieved.
@@ -340,7 +353,10 @@ impl Edge {
 
     async fn drain(&self) -> ShutdownReport {
         let deadline = Instant::now() + self.drain_timeout;
+        // Stop accepting, have connections close after their current request, and wake the
+        // idle keep-alive connections that wait for a next request so they close now.
         let _ = self.shutdown.send(true);
+        self.app.http_cleanup().await;
         let requests_drained = tokio::time::timeout(self.drain_timeout, self.in_flight.wait_idle())
             .await
             .is_ok();

@@ -8,6 +8,8 @@
 //! - `/bytes/N`: answers N pattern bytes (see [`crate::pattern`]) with `Content-Length`;
 //!   `/bytes/N?chunked` without it (chunked).
 //! - `/status/CODE`: an empty answer with that status.
+//! - `/truncate/N`: promises 2N pattern bytes, sends N, then breaks the connection
+//!   (`?chunked` for a chunked answer).
 //! - `/slow/MS`: answers 200 `slow` after MS milliseconds.
 //! - anything else: 200 `fake upstream`.
 //!
@@ -35,7 +37,8 @@ use sha2::{Digest, Sha256};
 
 use crate::pattern;
 
-type Resp = Response<BoxBody<Bytes, hyper::Error>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Resp = Response<BoxBody<Bytes, BoxError>>;
 
 /// A running fake origin; stops when dropped.
 pub struct FakeUpstream {
@@ -129,6 +132,22 @@ async fn handle(req: Request<Incoming>) -> Result<Resp, Infallible> {
             r.headers_mut().insert(header::CONTENT_LENGTH, n.into());
         }
         r
+    } else if let Some(n) = path.strip_prefix("/truncate/") {
+        let n: u64 = n.parse().unwrap_or(0);
+        let chunked = req.uri().query().is_some_and(|q| q.contains("chunked"));
+        let mut r = Response::new(
+            PatternBody {
+                len: 2 * n,
+                at: 0,
+                exact: !chunked,
+                break_at: Some(n),
+            }
+            .boxed(),
+        );
+        if !chunked {
+            r.headers_mut().insert(header::CONTENT_LENGTH, (2 * n).into());
+        }
+        r
     } else if let Some(code) = path.strip_prefix("/status/") {
         let mut r = full(Bytes::new());
         *r.status_mut() = code
@@ -152,7 +171,7 @@ fn full(b: Bytes) -> Resp {
 
 fn echo(req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();
-    let mut r = Response::new(body.boxed());
+    let mut r = Response::new(body.map_err(|e| Box::new(e) as BoxError).boxed());
     let h = r.headers_mut();
     h.insert(
         "x-echo-method",
@@ -219,31 +238,55 @@ async fn inspect(req: Request<Incoming>) -> Resp {
     r
 }
 
-/// A pattern body generated chunk by chunk.
+/// A pattern body generated chunk by chunk; with `break_at`, it fails after that many bytes.
 struct PatternBody {
     len: u64,
     at: u64,
     exact: bool,
+    break_at: Option<u64>,
 }
 
 impl PatternBody {
     fn new(len: u64, exact: bool) -> Self {
-        PatternBody { len, at: 0, exact }
+        PatternBody {
+            len,
+            at: 0,
+            exact,
+            break_at: None,
+        }
     }
 }
 
+/// The error a truncated body ends with.
+#[derive(Debug)]
+struct Broken;
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("body broken on purpose")
+    }
+}
+
+impl std::error::Error for Broken {}
+
 impl Body for PatternBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.break_at.is_some_and(|b| self.at >= b) {
+            return Poll::Ready(Some(Err(Box::new(Broken))));
+        }
         if self.at >= self.len {
             return Poll::Ready(None);
         }
-        let n = pattern::CHUNK.min((self.len - self.at) as usize);
+        let mut n = pattern::CHUNK.min((self.len - self.at) as usize);
+        if let Some(b) = self.break_at {
+            n = n.min((b - self.at) as usize);
+        }
         let chunk = pattern::slice(self.at, n);
         self.at += n as u64;
         Poll::Ready(Some(Ok(Frame::data(chunk))))

@@ -45,10 +45,23 @@ impl From<Error> for Stop {
     }
 }
 
+/// How a buffered exchange ended for the client.
+pub(super) enum Ended {
+    /// The client got a complete answer (the upstream's, a listener's or an error).
+    Complete,
+    /// The answer was cut after its head went out (or the client went away): the connection
+    /// must be closed without finishing the response, so the client sees it incomplete.
+    Cut,
+}
+
 /// Runs the exchange and answers the client, whatever happens.
-pub(super) async fn run(engine: &Engine, session: &mut Session, ctx: &mut Ctx, parts: Parts) {
+pub(super) async fn run(engine: &Engine, session: &mut Session, ctx: &mut Ctx, parts: Parts) -> Ended {
     match exchange(engine, session, ctx, parts).await {
-        Ok(()) => {}
+        Ok(()) => Ended::Complete,
+        Err(Stop::Answer(e)) if super::final_head_sent(session) => {
+            ctx.error = Some(e);
+            Ended::Cut
+        }
         Err(Stop::Answer(e)) => {
             let refused_body = matches!(e, Error::RequestBodyTooLarge { .. });
             // A client that asked `Expect: 100-continue` and got no 100 sends no body.
@@ -61,10 +74,11 @@ pub(super) async fn run(engine: &Engine, session: &mut Session, ctx: &mut Ctx, p
                     linger(session).await;
                 }
             }
+            Ended::Complete
         }
         Err(Stop::ClientGone(detail)) => {
-            session.set_keepalive(None);
             ctx.error = Some(Error::Client(detail));
+            Ended::Cut
         }
     }
 }
@@ -355,6 +369,10 @@ impl<'a> Call<'a> {
                 }
                 next = next_piece(session, body, &mut pieces) => next?,
             };
+            if next.as_ref().is_some_and(|p| p.is_empty()) {
+                // A read can yield only chunk framing; an empty write would end a chunked body.
+                continue;
+            }
             if let Some(t) = tee.as_deref_mut() {
                 t.push(next.as_ref(), next.is_none());
             }

@@ -119,13 +119,19 @@ pub(crate) struct Ctx {
     /// The response head as sent, for `observe` and the log line.
     response: Option<http::response::Parts>,
     error: Option<Error>,
-    /// The engine wrote the response itself from `response_filter` (see there).
-    answered_in_filter: bool,
+    /// The engine answered (or gave up on) the client itself and stopped pingora with the
+    /// [`HANDLED`] marker error: pingora must neither write nor finish the response.
+    handled: bool,
     _in_flight: Option<InFlightGuard>,
 }
 
-/// The marker error that stops pingora after the engine answered from `response_filter`.
-const ANSWERED: &str = "edgestack-answered";
+/// The marker error that stops pingora once the engine answered the client itself, or gave up
+/// on a response whose head was already sent (so the client sees it cut, not complete).
+const HANDLED: &str = "edgestack-handled";
+
+fn handled_marker() -> Box<pingora::Error> {
+    pingora::Error::explain(ErrorType::Custom(HANDLED), "response handled by edgestack")
+}
 
 impl Engine {
     fn context(&self, session: &Session) -> RequestContext {
@@ -178,7 +184,7 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| session.req_header().as_owned_parts());
         let resp = self.errors.respond(&err, Some(&req));
-        if session.response_written().is_none() {
+        if !final_head_sent(session) {
             ctx.response = Some(resp_parts(&resp));
             if let Err(e) = self.write_full(session, resp, &req.method).await {
                 tracing::debug!("could not send error response: {e}");
@@ -226,6 +232,14 @@ fn no_route(req: &Parts) -> Error {
         path: req.uri.path().to_string(),
         reason: "no router or route rule matched and no default route is configured".into(),
     }
+}
+
+/// True once a final (non-1xx, or 101) response head went to the client. pingora counts an
+/// interim `100 Continue` as written too, but a final answer can still follow it.
+fn final_head_sent(session: &Session) -> bool {
+    session
+        .response_written()
+        .is_some_and(|h| !h.status.is_informational() || h.status.as_u16() == 101)
 }
 
 fn expects_continue(req: &Parts) -> bool {
@@ -320,8 +334,13 @@ impl ProxyHttp for Adapter {
         ctx.access = engine.chain.body_access(&parts);
         ctx.cx = Some(cx);
         if ctx.access.buffers() {
-            buffered::run(engine, session, ctx, parts).await;
-            return Ok(true);
+            return match buffered::run(engine, session, ctx, parts).await {
+                buffered::Ended::Complete => Ok(true),
+                buffered::Ended::Cut => {
+                    ctx.handled = true;
+                    Err(handled_marker())
+                }
+            };
         }
 
         let mut req = Request::from_parts(parts, Body::Streamed);
@@ -448,14 +467,11 @@ impl ProxyHttp for Adapter {
                             // at its head, so no body filter would run to send `b`: answer here
                             // and stop pingora with a marker error (not logged, not reported).
                             ctx.response = Some(upstream_response.as_owned_parts());
-                            ctx.answered_in_filter = true;
+                            ctx.handled = true;
                             let h = Box::new(upstream_response.clone());
                             session.write_response_header(h, false).await?;
                             session.write_response_body(Some(b), true).await?;
-                            return Err(pingora::Error::explain(
-                                ErrorType::Custom(ANSWERED),
-                                "response written by edgestack",
-                            ));
+                            return Err(handled_marker());
                         }
                     }
                     ctx.replace_response = Some(b);
@@ -494,7 +510,7 @@ impl ProxyHttp for Adapter {
         e: &pingora::Error,
         ctx: &mut Ctx,
     ) -> FailToProxy {
-        if ctx.answered_in_filter {
+        if ctx.handled {
             return FailToProxy {
                 error_code: ctx.response.as_ref().map_or(0, |r| r.status.as_u16()),
                 can_reuse_downstream: false,
@@ -508,7 +524,7 @@ impl ProxyHttp for Adapter {
             };
         };
         let code = err.status().as_u16();
-        if session.response_written().is_none() {
+        if !final_head_sent(session) {
             self.0.write_error(session, ctx, err).await;
         } else {
             ctx.error = Some(err);
@@ -520,14 +536,14 @@ impl ProxyHttp for Adapter {
     }
 
     fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, _error: &pingora::Error) -> bool {
-        ctx.answered_in_filter
+        ctx.handled
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&pingora::Error>, ctx: &mut Ctx) {
         let Some(cx) = ctx.cx.as_ref() else {
             return;
         };
-        if ctx.error.is_none() && !ctx.answered_in_filter {
+        if ctx.error.is_none() && !ctx.handled {
             if let Some(e) = e {
                 ctx.error = from_pingora(e, cx.upstream.as_ref());
             }
