@@ -192,9 +192,17 @@ impl Listener for ReplaceStreamed {
         _cx: &mut RequestContext,
     ) -> Result<(), ListenerError> {
         assert!(resp.body().is_streamed());
-        if resp.status() == 404 {
-            *resp.status_mut() = http::StatusCode::GONE;
-            *resp.body_mut() = Body::from("replaced");
+        match resp.status().as_u16() {
+            404 => {
+                *resp.status_mut() = http::StatusCode::GONE;
+                *resp.body_mut() = Body::from("replaced");
+            }
+            204 => {
+                *resp.status_mut() = http::StatusCode::OK;
+                *resp.body_mut() = Body::from("was 204");
+            }
+            304 => return Err("refusing a 304".into()),
+            _ => {}
         }
         Ok(())
     }
@@ -221,6 +229,21 @@ async fn a_streamed_response_can_be_replaced_without_buffering() {
         .await
         .unwrap();
     assert_eq!(resp.bytes().await.unwrap(), pattern::body(70000));
+    // Upstream answers that end at their head (204, 304) still carry the body the client gets.
+    let resp = client()
+        .get(format!("{}/status/204", edge.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "was 204");
+    let resp = client()
+        .get(format!("{}/status/304", edge.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 500);
+    assert!(resp.text().await.unwrap().contains("refusing a 304"));
     edge.shutdown().await;
 }
 
@@ -394,7 +417,10 @@ async fn errors_after_a_100_continue_still_reach_the_client() {
 
     // The body was read after the 100, then the upstream is down: a final 502 follows it.
     let dead = format!("http://127.0.0.1:{}", edgestack_testkit::free_port());
-    let edge = edge_to(&dead).listener(Mode(BodyAccess::BUFFER_REQUEST)).start().unwrap();
+    let edge = edge_to(&dead)
+        .listener(Mode(BodyAccess::BUFFER_REQUEST))
+        .start()
+        .unwrap();
     let mut conn = RawConn::connect(edge.local_addr());
     conn.send(b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n");
     assert_eq!(conn.read_response("PUT").unwrap().status, 100);
@@ -412,7 +438,11 @@ async fn an_upstream_body_cut_short_reaches_the_client_cut_short() {
         let edge = edge_to(&up.url()).listener(Mode(access)).start().unwrap();
         // 4 MB before the break, so the origin has surely sent its head by then.
         for path in ["/truncate/4000000", "/truncate/4000000?chunked"] {
-            let resp = client().get(format!("{}{path}", edge.url())).send().await.unwrap();
+            let resp = client()
+                .get(format!("{}{path}", edge.url()))
+                .send()
+                .await
+                .unwrap();
             if access.response == BodyMode::Buffer {
                 // Nothing was sent before the break: the edge answers 502.
                 assert_eq!(resp.status(), 502, "{name} {path}");
@@ -422,7 +452,11 @@ async fn an_upstream_body_cut_short_reaches_the_client_cut_short() {
             // The head was already sent: the client must see an incomplete body, never a
             // complete-looking short one.
             let body = resp.bytes().await;
-            assert!(body.is_err(), "{name} {path}: got a complete body of {} bytes", body.unwrap().len());
+            assert!(
+                body.is_err(),
+                "{name} {path}: got a complete body of {} bytes",
+                body.unwrap().len()
+            );
         }
         edge.shutdown().await;
     }
@@ -449,6 +483,94 @@ async fn chunk_framing_split_across_reads_loses_nothing() {
         let seen: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(seen["body_len"], 5000, "{name}");
         assert_eq!(seen["body_sha256"], pattern::sha256_of(&body), "{name}");
+        edge.shutdown().await;
+    }
+}
+
+/// Tries to rewrite framing: drops Transfer-Encoding, claims a Content-Length, and turns GETs
+/// on `/to-head` into HEADs.
+struct Reframe(BodyAccess);
+
+#[async_trait]
+impl Listener for Reframe {
+    fn body_access(&self, _req: &Parts) -> BodyAccess {
+        self.0
+    }
+    async fn forward_request(
+        &self,
+        req: &mut Request,
+        _cx: &mut RequestContext,
+    ) -> Result<Forward, ListenerError> {
+        req.headers_mut().remove("transfer-encoding");
+        req.headers_mut().insert("content-length", "3".parse()?);
+        if req.uri().path() == "/to-head" {
+            *req.method_mut() = http::Method::HEAD;
+        }
+        Ok(Forward::Continue)
+    }
+    async fn return_response(
+        &self,
+        _req: &Parts,
+        resp: &mut Response,
+        _cx: &mut RequestContext,
+    ) -> Result<(), ListenerError> {
+        resp.headers_mut().insert("content-length", "1".parse()?);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn framing_headers_belong_to_the_engine() {
+    let up = FakeUpstream::start();
+    for (name, access) in modes() {
+        let edge = edge_to(&up.url())
+            .listener(Reframe(access))
+            .start()
+            .unwrap();
+        let mut conn = RawConn::connect(edge.local_addr());
+        let body = pattern::body(50_000);
+        conn.send(b"POST /inspect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+        conn.send_chunked(body.chunks(10_000));
+        let r = conn.read_response("POST").unwrap();
+        let seen: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            seen["body_len"], 50_000,
+            "{name}: the client's framing decides the body"
+        );
+        assert_eq!(
+            r.header("content-length"),
+            Some(r.body.len().to_string().as_str()),
+            "{name}"
+        );
+        // The same connection carries on in step.
+        conn.send(b"GET /bytes/10 HTTP/1.1\r\nHost: x\r\n\r\n");
+        let r = conn.read_response("GET").unwrap();
+        assert_eq!((r.status, r.body.len()), (200, 10), "{name}");
+        conn.send(b"GET /to-head HTTP/1.1\r\nHost: x\r\n\r\n");
+        let r = conn.read_response("GET").unwrap();
+        assert_eq!(r.status, 500, "{name}");
+        edge.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn upgraded_connections_are_relayed_even_when_a_listener_buffers() {
+    let up = FakeUpstream::start();
+    for (name, access) in modes().into_iter().rev() {
+        let edge = edge_to(&up.url()).listener(Mode(access)).start().unwrap();
+        let mut conn = RawConn::connect(edge.local_addr());
+        conn.send(
+            b"GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        );
+        let r = conn.read_response("GET").unwrap();
+        assert_eq!(r.status, 101, "{name}");
+        conn.send(b"ping over the upgraded connection");
+        let mut echoed = [0u8; 33];
+        conn.read_exact(&mut echoed).unwrap();
+        assert_eq!(&echoed, b"ping over the upgraded connection", "{name}");
+        // An open upgraded connection is in flight: close it so shutdown need not wait.
+        drop(conn);
         edge.shutdown().await;
     }
 }

@@ -275,3 +275,86 @@ fn futures_stream(
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// An origin that answers one request per connection, keeps the connection open as if
+/// reusable, and closes it without answering when the next request arrives (what a backend
+/// with a short keep-alive timeout does to a pooled connection). Returns its address and a
+/// count of connections accepted.
+fn one_shot_origin() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn);
+                // Read one request head (and its Content-Length body), answer it.
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0u8; len];
+                let _ = reader.read_exact(&mut body);
+                let _ = reader
+                    .get_mut()
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                // Wait for the next request, then close without answering.
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn a_dead_pooled_connection_is_retried_only_when_that_is_safe() {
+    for buffered in [false, true] {
+        dead_pooled_connection(buffered).await;
+    }
+}
+
+async fn dead_pooled_connection(buffered: bool) {
+    let (addr, accepted) = one_shot_origin();
+    let mut b = edge_to(&format!("http://{addr}"));
+    if buffered {
+        b = b.listener(Buffer);
+    }
+    let edge = b.start().unwrap();
+    let c = client();
+    let url = edge.url();
+    let r = c.get(format!("{url}/a")).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "ok");
+    // Reuses the pooled connection, which dies: a GET is retried on a fresh one.
+    let r = c.get(format!("{url}/b")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "buffered={buffered}");
+    assert_eq!(r.text().await.unwrap(), "ok");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // A POST that fully went out on a dying connection is not sent again: 502.
+    let r = c
+        .post(format!("{url}/c"))
+        .body("payload")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502, "buffered={buffered}");
+    assert_eq!(r.headers()["x-edgestack-error"], "UpstreamFailed");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    edge.shutdown().await;
+}

@@ -73,7 +73,8 @@ pub enum BodyMode {
     Observe,
     /// The listener needs the whole body in its hook, and may replace it. The engine buffers it
     /// (up to the body limit; a larger request gets 413) before calling the hook, and for
-    /// responses no header reaches the client before `return_response` ran.
+    /// responses no header reaches the client before `return_response` ran. Requests that
+    /// ask to upgrade the connection (`Upgrade`, e.g. WebSocket) always stream.
     Buffer,
 }
 

@@ -11,6 +11,12 @@ use crate::{
 /// Default buffer limit for bodies a listener asks to see whole: 16 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
+/// The most background jobs that may be pending at once.
+pub const MAX_BACKGROUND_CAPACITY: usize = 10_000_000;
+
+/// The longest timeout accepted anywhere.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
 /// Server-wide settings (`[server]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSettings {
@@ -76,6 +82,34 @@ impl Settings {
         }
         if self.server.threads == 0 {
             errors.push(ConfigError::new("server.threads", "must be at least 1"));
+        }
+        if !(1..=MAX_BACKGROUND_CAPACITY).contains(&self.server.background_capacity) {
+            errors.push(ConfigError::new(
+                "server.background_capacity",
+                format!("must be from 1 to {MAX_BACKGROUND_CAPACITY}"),
+            ));
+        }
+        if self.server.drain_timeout > MAX_TIMEOUT {
+            errors.push(ConfigError::new(
+                "server.drain_timeout",
+                "must be at most 24h",
+            ));
+        }
+        for u in &self.upstreams {
+            let t = &u.timeouts;
+            for (key, value) in [
+                ("connect_timeout", t.connect),
+                ("read_timeout", t.read),
+                ("write_timeout", t.write),
+                ("idle_timeout", t.idle),
+            ] {
+                if value.is_zero() || value > MAX_TIMEOUT {
+                    errors.push(ConfigError::new(
+                        format!("upstreams.{}.{key}", u.name),
+                        "must be more than 0 and at most 24h",
+                    ));
+                }
+            }
         }
         let mut seen = HashSet::new();
         for u in &self.upstreams {

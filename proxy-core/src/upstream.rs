@@ -136,10 +136,17 @@ fn parse_url(url: &str) -> Result<SocketAddr, String> {
         .trim_start_matches('[')
         .trim_end_matches(']');
     let port = uri.port_u16().unwrap_or(80);
-    (host, port)
+    let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("\"{url}\": cannot resolve host \"{host}\": {e}"))?
-        .next()
+        .collect();
+    // Local emulators mostly listen on 127.0.0.1 only, while `localhost` often resolves to ::1
+    // first: prefer an IPv4 address when the name has one.
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
         .ok_or_else(|| format!("\"{url}\": host \"{host}\" has no address"))
 }
 
@@ -168,5 +175,9 @@ mod tests {
             .unwrap_err()
             .contains("no path"));
         assert!(Upstream::new("a", "127.0.0.1:1").is_err());
+        assert!(Upstream::new("a", "http://localhost:1")
+            .unwrap()
+            .addr
+            .is_ipv4());
     }
 }

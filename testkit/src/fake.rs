@@ -11,6 +11,8 @@
 //! - `/truncate/N`: promises 2N pattern bytes, sends N, then breaks the connection
 //!   (`?chunked` for a chunked answer).
 //! - `/slow/MS`: answers 200 `slow` after MS milliseconds.
+//! - `/upgrade` with an `Upgrade` header (e.g. websocket): answers 101, then echoes every
+//!   byte it gets.
 //! - anything else: 200 `fake upstream`.
 //!
 //! Every request is counted ([`FakeUpstream::hits`]).
@@ -83,6 +85,7 @@ impl FakeUpstream {
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tcp), svc)
+                        .with_upgrades()
                         .await;
                 });
             }
@@ -118,9 +121,24 @@ impl Drop for FakeUpstream {
     }
 }
 
-async fn handle(req: Request<Incoming>) -> Result<Resp, Infallible> {
+async fn handle(mut req: Request<Incoming>) -> Result<Resp, Infallible> {
     let path = req.uri().path().to_string();
-    let resp = if path.starts_with("/echo") {
+    let resp = if path == "/upgrade" && req.headers().contains_key(header::UPGRADE) {
+        let upgrade = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(upgraded) = upgrade.await {
+                let (mut rd, mut wr) = tokio::io::split(TokioIo::new(upgraded));
+                let _ = tokio::io::copy(&mut rd, &mut wr).await;
+            }
+        });
+        let mut r = full(Bytes::new());
+        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let proto = req.headers()[header::UPGRADE].clone();
+        r.headers_mut().insert(header::UPGRADE, proto);
+        r.headers_mut()
+            .insert(header::CONNECTION, "upgrade".parse().expect("value"));
+        r
+    } else if path.starts_with("/echo") {
         echo(req)
     } else if path.starts_with("/inspect") {
         inspect(req).await
@@ -145,7 +163,8 @@ async fn handle(req: Request<Incoming>) -> Result<Resp, Infallible> {
             .boxed(),
         );
         if !chunked {
-            r.headers_mut().insert(header::CONTENT_LENGTH, (2 * n).into());
+            r.headers_mut()
+                .insert(header::CONTENT_LENGTH, (2 * n).into());
         }
         r
     } else if let Some(code) = path.strip_prefix("/status/") {

@@ -131,6 +131,11 @@ impl RawConn {
         Ok(resp)
     }
 
+    /// Reads exactly `buf.len()` raw bytes (after an upgrade, say).
+    pub fn read_exact(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        self.reader.read_exact(buf)
+    }
+
     /// True when the server closed the connection (reads EOF within the timeout).
     pub fn is_closed(&mut self) -> bool {
         let mut b = [0u8; 1];

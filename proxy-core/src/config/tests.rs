@@ -118,6 +118,32 @@ fn every_error_is_reported_at_once_with_its_place() {
 }
 
 #[test]
+fn numbers_out_of_range_are_errors() {
+    let err = Config::from_toml(
+        r#"
+        [server]
+        background_capacity = 0
+        drain_timeout = "300000y"
+        [upstreams.a]
+        url = "http://127.0.0.1:1"
+        connect_timeout = "0s"
+        "#,
+        &registry(),
+    )
+    .unwrap_err();
+    let got: Vec<&str> = err.0.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        got,
+        [
+            "server.background_capacity",
+            "server.drain_timeout",
+            "upstreams.a.connect_timeout"
+        ],
+        "{err}"
+    );
+}
+
+#[test]
 fn syntax_errors_say_where() {
     let err = Config::from_toml("[server]\nlisten = [\n", &registry()).unwrap_err();
     assert_eq!(err.0.len(), 1);

@@ -55,7 +55,12 @@ pub(super) enum Ended {
 }
 
 /// Runs the exchange and answers the client, whatever happens.
-pub(super) async fn run(engine: &Engine, session: &mut Session, ctx: &mut Ctx, parts: Parts) -> Ended {
+pub(super) async fn run(
+    engine: &Engine,
+    session: &mut Session,
+    ctx: &mut Ctx,
+    parts: Parts,
+) -> Ended {
     match exchange(engine, session, ctx, parts).await {
         Ok(()) => Ended::Complete,
         Err(Stop::Answer(e)) if super::final_head_sent(session) => {
@@ -129,7 +134,10 @@ async fn exchange(
         )
         .into());
     }
-    head::apply_request(session.req_header_mut(), &parts);
+    if let Err(e) = head::apply_request(session.req_header_mut(), &parts) {
+        ctx.request = Some(parts);
+        return Err(e.into());
+    }
     let (upstream, peer) = engine.target(&parts, cx)?;
     cx.upstream_started = Some(Instant::now());
     ctx.request = Some(parts);
@@ -231,12 +239,7 @@ async fn exchange(
 
 /// Reads the whole request body, refusing (413) anything over `limit` before or while reading.
 async fn read_request_body(session: &mut Session, limit: usize) -> Result<Bytes, Stop> {
-    let declared = session
-        .req_header()
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<usize>().ok());
+    let declared = head::declared_length(session.req_header()).map(|n| n as usize);
     if declared.is_some_and(|n| n > limit) {
         return Err(Error::RequestBodyTooLarge { limit }.into());
     }
@@ -322,17 +325,26 @@ impl<'a> Call<'a> {
                 done: false,
                 sent: false,
             };
-            match call
+            let sent = call
                 .send(session, head.clone(), body, tee.as_deref_mut())
-                .await
-            {
+                .await;
+            let outcome = match sent {
+                Ok(()) => call.head().await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            match outcome {
                 Ok(()) => return Ok(call),
-                Err(Stop::Answer(_))
+                // A pooled connection the upstream had closed fails like this. Try once more on
+                // a fresh one, when that cannot run the request twice: the body is in hand, no
+                // answer came, and either the request never fully went out or its method is
+                // idempotent.
+                Err(Stop::Answer(Error::UpstreamFailed { .. }))
                     if reused
                         && attempt == 1
                         && !body.is_streamed()
                         && call.head.is_none()
-                        && call.early.is_empty() =>
+                        && call.early.is_empty()
+                        && (!call.sent || idempotent(&head.method)) =>
                 {
                     continue
                 }
@@ -491,6 +503,12 @@ impl<'a> Call<'a> {
             self.up.shutdown().await;
         }
     }
+}
+
+/// Methods that may be sent twice with the effect of once (RFC 9110, 9.2.2).
+fn idempotent(method: &http::Method) -> bool {
+    use http::Method as M;
+    [M::GET, M::HEAD, M::OPTIONS, M::TRACE, M::PUT, M::DELETE].contains(method)
 }
 
 /// The next piece of the request body to send: from memory, or read from the client.

@@ -37,7 +37,15 @@ impl HeadEdit for ResponseHeader {
     }
 }
 
-/// Makes `target`'s headers equal to `want`, rewriting only the names whose values differ.
+/// Headers that frame the body on the wire. They belong to the engine: it reads the client's
+/// body by the client's framing and frames what it sends by the body it sends, so a listener's
+/// edits to them are not applied (they would desynchronise the connection).
+fn is_framing(name: &HeaderName) -> bool {
+    name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING
+}
+
+/// Makes `target`'s headers equal to `want`, rewriting only the names whose values differ and
+/// leaving the framing headers alone.
 pub(crate) fn sync_headers(target: &mut impl HeadEdit, want: &HeaderMap) {
     if target.headers() == want {
         return;
@@ -46,6 +54,7 @@ pub(crate) fn sync_headers(target: &mut impl HeadEdit, want: &HeaderMap) {
         .headers()
         .keys()
         .chain(want.keys())
+        .filter(|n| !is_framing(n))
         .filter(|n| {
             !target
                 .headers()
@@ -63,15 +72,27 @@ pub(crate) fn sync_headers(target: &mut impl HeadEdit, want: &HeaderMap) {
     }
 }
 
-/// Applies a listener's edits of the request head to pingora's request header.
-pub(crate) fn apply_request(target: &mut RequestHeader, want: &http::request::Parts) {
+/// Applies a listener's edits of the request head to pingora's request header. A change of
+/// method to or from HEAD is refused: the response to the client is framed by its method.
+pub(crate) fn apply_request(
+    target: &mut RequestHeader,
+    want: &http::request::Parts,
+) -> Result<(), crate::Error> {
     if target.method != want.method {
+        if target.method == Method::HEAD || want.method == Method::HEAD {
+            return Err(crate::Error::Internal(format!(
+                "a listener changed the method from {} to {}: a request cannot be turned into \
+                 or out of HEAD (answer it directly instead)",
+                target.method, want.method
+            )));
+        }
         target.set_method(want.method.clone());
     }
     if target.uri != want.uri {
         target.set_uri(want.uri.clone());
     }
     sync_headers(target, &want.headers);
+    Ok(())
 }
 
 /// Applies a listener's edits of the response head to pingora's response header.
@@ -88,6 +109,17 @@ pub(crate) fn bodiless(method: &Method, status: StatusCode) -> bool {
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
+}
+
+/// The body length a head declares, if it declares one (`Content-Length`, parsed).
+pub(crate) fn declared_length(h: &impl HeadEdit) -> Option<u64> {
+    h.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Sets the framing headers for a body of exactly `len` bytes.

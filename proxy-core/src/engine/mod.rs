@@ -332,6 +332,15 @@ impl ProxyHttp for Adapter {
 
         let parts = session.req_header().as_owned_parts();
         ctx.access = engine.chain.body_access(&parts);
+        if parts.headers.contains_key(header::UPGRADE) {
+            // After a 101 the connection carries another protocol: only pingora's streaming
+            // path can relay it, so buffering is not offered (observing still is).
+            for mode in [&mut ctx.access.request, &mut ctx.access.response] {
+                if *mode == BodyMode::Buffer {
+                    *mode = BodyMode::Stream;
+                }
+            }
+        }
         ctx.cx = Some(cx);
         if ctx.access.buffers() {
             return match buffered::run(engine, session, ctx, parts).await {
@@ -377,8 +386,8 @@ impl ProxyHttp for Adapter {
             engine.write_error(session, ctx, err).await;
             return Ok(true);
         }
-        head::apply_request(session.req_header_mut(), &parts);
-        let target = engine.target(&parts, cx).map(|_| ());
+        let target = head::apply_request(session.req_header_mut(), &parts)
+            .and_then(|()| engine.target(&parts, cx).map(|_| ()));
         if ctx.access.request == BodyMode::Observe {
             ctx.request_tee = Some(Tee::new(engine.body_limit));
         }
@@ -436,50 +445,57 @@ impl ProxyHttp for Adapter {
         if ctx.access.response == BodyMode::Observe {
             ctx.response_tee = Some(Tee::new(self.0.body_limit));
         }
-        if ctx.ran > 0 {
-            let req = ctx.request.as_ref().expect("request_filter ran");
-            let mut resp = Response::from_parts(upstream_response.as_owned_parts(), Body::Streamed);
-            let cx = ctx.cx.as_mut().expect("request_filter ran");
-            if let Err(e) = self
-                .0
-                .chain
-                .return_response(ctx.ran, req, &mut resp, cx)
-                .await
-            {
+        if ctx.ran == 0 {
+            return Ok(());
+        }
+        let req = ctx.request.as_ref().expect("request_filter ran");
+        // pingora marks a response that has no body (HEAD, 204, 304, a zero length) complete at
+        // its head, and then runs no body filter: a body for the client must be sent here.
+        let complete_at_head = head::bodiless(&req.method, upstream_response.status)
+            || head::declared_length(upstream_response) == Some(0);
+        let mut resp = Response::from_parts(upstream_response.as_owned_parts(), Body::Streamed);
+        let cx = ctx.cx.as_mut().expect("request_filter ran");
+        let replacement = match self
+            .0
+            .chain
+            .return_response(ctx.ran, req, &mut resp, cx)
+            .await
+        {
+            Err(e) => {
                 // Nothing was sent yet: answer with the error instead of the upstream's response.
-                let resp = self.0.errors.respond(&e, Some(req));
-                let (parts, body) = resp.into_parts();
+                let (parts, body) = self.0.errors.respond(&e, Some(req)).into_parts();
                 ctx.error = Some(e);
                 *upstream_response = head::response_header(parts, &body, &req.method);
-                ctx.replace_response = Some(body);
-            } else {
+                Some(body)
+            }
+            Ok(()) => {
                 let (parts, body) = resp.into_parts();
-                let upstream_empty = upstream_response
-                    .headers
-                    .get(header::CONTENT_LENGTH)
-                    .is_some_and(|v| v.as_bytes() == b"0");
                 head::apply_response(upstream_response, &parts);
-                if let Body::Full(b) = body {
-                    if !head::bodiless(&req.method, upstream_response.status) {
-                        head::set_length(upstream_response, b.len());
-                        if upstream_empty && !b.is_empty() {
-                            // pingora marks a response whose upstream body is empty as complete
-                            // at its head, so no body filter would run to send `b`: answer here
-                            // and stop pingora with a marker error (not logged, not reported).
-                            ctx.response = Some(upstream_response.as_owned_parts());
-                            ctx.handled = true;
-                            let h = Box::new(upstream_response.clone());
-                            session.write_response_header(h, false).await?;
-                            session.write_response_body(Some(b), true).await?;
-                            return Err(handled_marker());
+                match body {
+                    Body::Full(b) => {
+                        if !head::bodiless(&req.method, upstream_response.status) {
+                            head::set_length(upstream_response, b.len());
                         }
+                        Some(b)
                     }
-                    ctx.replace_response = Some(b);
+                    Body::Streamed => None,
                 }
             }
-        }
-        if ctx.ran > 0 {
-            ctx.response = Some(upstream_response.as_owned_parts());
+        };
+        ctx.response = Some(upstream_response.as_owned_parts());
+        if let Some(b) = replacement {
+            if complete_at_head
+                && !b.is_empty()
+                && !head::bodiless(&req.method, upstream_response.status)
+            {
+                // Answer here and stop pingora with the marker error (not logged or reported).
+                ctx.handled = true;
+                let h = Box::new(upstream_response.clone());
+                session.write_response_header(h, false).await?;
+                session.write_response_body(Some(b), true).await?;
+                return Err(handled_marker());
+            }
+            ctx.replace_response = Some(b);
         }
         Ok(())
     }
