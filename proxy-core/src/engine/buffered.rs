@@ -25,7 +25,7 @@ use super::{expects_continue, head, observe::Tee, Ctx, Engine};
 use crate::{
     body::{Body, BodyMode},
     error::Error,
-    listener::{Forward, Request, Response},
+    listener::{Request, Response},
     upstream::Upstream,
 };
 
@@ -102,45 +102,16 @@ async fn exchange(
         ctx.request_tee = Some(Tee::complete(b.clone()));
     }
 
-    let mut req = Request::from_parts(parts, body);
-    let cx = ctx.cx.as_mut().expect("context set in request_filter");
-    let outcome = engine.chain.forward(&mut req, cx).await;
-    let (parts, body) = req.into_parts();
-    let decision = match outcome {
-        Ok(o) => {
-            ctx.ran = o.ran;
-            o.decision
-        }
-        Err((ran, e)) => {
-            ctx.ran = ran;
-            ctx.request = Some(parts);
-            return Err(e.into());
-        }
+    let Some(body) = engine
+        .forward(session, ctx, Request::from_parts(parts, body))
+        .await
+    else {
+        return Ok(());
     };
-    match decision {
-        Forward::Respond(resp) => {
-            engine.answer(session, ctx, parts, resp).await;
-            return Ok(());
-        }
-        Forward::Reroute(name) => cx.upstream = Some(name),
-        Forward::Continue => {}
-    }
-    if ctx.access.request != BodyMode::Buffer && !body.is_streamed() {
-        ctx.request = Some(parts);
-        return Err(Error::Internal(
-            "a listener replaced the request body without asking to buffer it \
-             (return BodyMode::Buffer from body_access)"
-                .into(),
-        )
-        .into());
-    }
-    if let Err(e) = head::apply_request(session.req_header_mut(), &parts) {
-        ctx.request = Some(parts);
-        return Err(e.into());
-    }
-    let (upstream, peer) = engine.target(&parts, cx)?;
+    let parts = ctx.request.as_ref().expect("set by the forward pass");
+    let cx = ctx.cx.as_mut().expect("context set in request_filter");
+    let (upstream, peer) = engine.target(parts, cx)?;
     cx.upstream_started = Some(Instant::now());
-    ctx.request = Some(parts);
 
     let mut up_req = session.req_header().clone();
     up_req.remove_header(&header::EXPECT);

@@ -225,6 +225,62 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Runs the forward pass and carries out what it decided, the same on both paths. Returns
+    /// the body to send upstream when the request goes on: its head, as forwarded, is then in
+    /// `ctx.request` and applied to the session. Returns `None` once the client is answered
+    /// (a listener responded, or failed, or the edits cannot be forwarded).
+    async fn forward(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx,
+        mut req: Request,
+    ) -> Option<Body> {
+        let cx = ctx.cx.as_mut().expect("context set in request_filter");
+        let outcome = self.chain.forward(&mut req, cx).await;
+        let (parts, body) = req.into_parts();
+        let decision = match outcome {
+            Ok(o) => {
+                ctx.ran = o.ran;
+                o.decision
+            }
+            Err((ran, e)) => {
+                ctx.ran = ran;
+                ctx.request = Some(parts);
+                self.write_error(session, ctx, e).await;
+                return None;
+            }
+        };
+        let cx = ctx.cx.as_mut().expect("context set in request_filter");
+        match decision {
+            Forward::Respond(resp) => {
+                self.answer(session, ctx, parts, resp).await;
+                return None;
+            }
+            Forward::Reroute(name) => cx.upstream = Some(name),
+            Forward::Continue => {}
+        }
+        let checked = if ctx.access.request != BodyMode::Buffer && !body.is_streamed() {
+            Err(Error::Internal(
+                "a listener replaced the request body without asking to buffer it \
+                 (return BodyMode::Buffer from body_access)"
+                    .into(),
+            ))
+        } else {
+            head::apply_request(session.req_header_mut(), &parts)
+                .and_then(|()| self.target(&parts, cx).map(|_| ()))
+        };
+        ctx.request = Some(parts);
+        match checked {
+            Ok(()) => Some(body),
+            Err(e) => {
+                self.write_error(session, ctx, e).await;
+                None
+            }
+        }
+    }
+}
+
 fn no_route(req: &Parts) -> Error {
     Error::NoRoute {
         method: req.method.to_string(),
@@ -352,49 +408,12 @@ impl ProxyHttp for Adapter {
             };
         }
 
-        let mut req = Request::from_parts(parts, Body::Streamed);
-        let cx = ctx.cx.as_mut().expect("set above");
-        let outcome = engine.chain.forward(&mut req, cx).await;
-        let (parts, body) = req.into_parts();
-        let decision = match outcome {
-            Ok(o) => {
-                ctx.ran = o.ran;
-                o.decision
-            }
-            Err((ran, e)) => {
-                ctx.ran = ran;
-                ctx.request = Some(parts);
-                engine.write_error(session, ctx, e).await;
-                return Ok(true);
-            }
-        };
-        match decision {
-            Forward::Respond(resp) => {
-                engine.answer(session, ctx, parts, resp).await;
-                return Ok(true);
-            }
-            Forward::Reroute(name) => cx.upstream = Some(name),
-            Forward::Continue => {}
-        }
-        if !body.is_streamed() {
-            ctx.request = Some(parts);
-            let err = Error::Internal(
-                "a listener replaced the request body without asking to buffer it \
-                 (return BodyMode::Buffer from body_access)"
-                    .into(),
-            );
-            engine.write_error(session, ctx, err).await;
+        let req = Request::from_parts(parts, Body::Streamed);
+        if engine.forward(session, ctx, req).await.is_none() {
             return Ok(true);
         }
-        let target = head::apply_request(session.req_header_mut(), &parts)
-            .and_then(|()| engine.target(&parts, cx).map(|_| ()));
         if ctx.access.request == BodyMode::Observe {
             ctx.request_tee = Some(Tee::new(engine.body_limit));
-        }
-        ctx.request = Some(parts);
-        if let Err(e) = target {
-            engine.write_error(session, ctx, e).await;
-            return Ok(true);
         }
         Ok(false)
     }
