@@ -574,3 +574,18 @@ async fn upgraded_connections_are_relayed_even_when_a_listener_buffers() {
         edge.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_a_400() {
+    let up = FakeUpstream::start();
+    for (name, access) in modes() {
+        let edge = edge_to(&up.url()).listener(Mode(access)).start().unwrap();
+        let mut conn = RawConn::connect(edge.local_addr());
+        conn.send(b"POST /inspect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+        conn.send(b"5\r\nhello\r\nzz-not-a-size\r\n");
+        let r = conn.read_response("POST").unwrap();
+        assert_eq!(r.status, 400, "{name}");
+        assert_eq!(r.header("x-edgestack-error"), Some("BadRequest"), "{name}");
+        edge.shutdown().await;
+    }
+}

@@ -529,6 +529,14 @@ fn upstream_error(e: &pingora::Error, upstream: &Upstream) -> Stop {
     })
 }
 
+/// A failure on the client's side of the exchange: a client that went away (or stalled) is
+/// not answered; one that sent something malformed (a bad chunk, say) gets a 400.
 fn client_gone(e: Box<pingora::Error>) -> Stop {
-    Stop::ClientGone(e.to_string())
+    use pingora::ErrorType as T;
+    match e.etype() {
+        T::ConnectionClosed | T::ReadError | T::WriteError | T::ReadTimedout | T::WriteTimedout => {
+            Stop::ClientGone(super::describe(&e))
+        }
+        _ => Stop::Answer(Error::Client(super::describe(&e))),
+    }
 }
