@@ -416,8 +416,8 @@ async fn errors_after_a_100_continue_still_reach_the_client() {
     edge.shutdown().await;
 
     // The body was read after the 100, then the upstream is down: a final 502 follows it.
-    let dead = format!("http://127.0.0.1:{}", edgestack_testkit::free_port());
-    let edge = edge_to(&dead)
+    let dead = edgestack_testkit::DeadPort::new();
+    let edge = edge_to(&dead.url())
         .listener(Mode(BodyAccess::BUFFER_REQUEST))
         .start()
         .unwrap();
@@ -586,6 +586,57 @@ async fn a_malformed_chunked_body_is_a_400() {
         let r = conn.read_response("POST").unwrap();
         assert_eq!(r.status, 400, "{name}");
         assert_eq!(r.header("x-edgestack-error"), Some("BadRequest"), "{name}");
+        // The rest of that body must never be read as a next request: the connection closes.
+        assert!(
+            conn.is_closed(),
+            "{name}: connection kept open after a malformed body"
+        );
+        edge.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_stay_on_the_clients_hop_in_every_mode() {
+    let up = FakeUpstream::start();
+    for (name, access) in modes() {
+        let edge = edge_to(&up.url()).listener(Mode(access)).start().unwrap();
+        let mut conn = RawConn::connect(edge.local_addr());
+        conn.send(
+            b"POST /inspect HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, x-hop\r\nX-Hop: 1\r\n\
+              Proxy-Authorization: secret\r\nKeep-Alive: timeout=5\r\nX-Keep: 1\r\nContent-Length: 2\r\n\r\nhi",
+        );
+        let r = conn.read_response("POST").unwrap();
+        let seen: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let names: Vec<&str> = seen["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h[0].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"x-keep"), "{name}: {names:?}");
+        for hop in ["x-hop", "proxy-authorization", "keep-alive"] {
+            assert!(
+                !names.contains(&hop),
+                "{name}: {hop} reached the upstream: {names:?}"
+            );
+        }
+        assert_eq!(seen["body_len"], 2, "{name}");
+        edge.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn no_100_continue_is_sent_when_the_upstream_is_down() {
+    // The body would have nowhere to go: the client gets the 502 straight away.
+    let dead = edgestack_testkit::DeadPort::new();
+    for access in [BodyAccess::NONE, BodyAccess::BUFFER_RESPONSE] {
+        let edge = edge_to(&dead.url()).listener(Mode(access)).start().unwrap();
+        let mut conn = RawConn::connect(edge.local_addr());
+        conn.send(
+            b"PUT /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n",
+        );
+        let r = conn.read_response("PUT").unwrap();
+        assert_eq!(r.status, 502, "{access:?}");
         edge.shutdown().await;
     }
 }

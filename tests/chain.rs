@@ -402,3 +402,56 @@ async fn a_panicking_listener_is_a_500_and_harms_nothing_else() {
     }
     edge.shutdown().await;
 }
+
+/// Turns an upstream 204 into a 200 with a body, without buffering.
+struct Fill204;
+
+#[async_trait]
+impl Listener for Fill204 {
+    async fn return_response(
+        &self,
+        _req: &Parts,
+        resp: &mut Response,
+        _cx: &mut RequestContext,
+    ) -> Result<(), ListenerError> {
+        if resp.status() == 204 && _req.uri.query() == Some("fill") {
+            *resp.status_mut() = http::StatusCode::OK;
+            *resp.body_mut() = Body::from("was 204");
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn observers_get_complete_copies_of_empty_and_replaced_bodies() {
+    let up = FakeUpstream::start();
+    for buffered in [false, true] {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = new_log();
+        let mut b = edge_to(&up.url()).listener(Observer { seen: seen.clone() });
+        if buffered {
+            b = b.listener(Recorder::new("buf", &log).access(BodyAccess::BUFFER_RESPONSE));
+        }
+        let edge = b.listener(Fill204).start().unwrap();
+        let plain = client()
+            .get(format!("{}/status/204", edge.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(plain.status(), 204);
+        let filled = client()
+            .get(format!("{}/status/204?fill", edge.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(filled.text().await.unwrap(), "was 204");
+        edge.shutdown().await;
+        let mut got = seen.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(
+            got,
+            [(0, true, 0, true, 204), (0, true, 7, true, 200)],
+            "buffered={buffered}"
+        );
+    }
+}

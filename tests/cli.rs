@@ -114,14 +114,24 @@ fn serves_then_stops_cleanly_on_sigterm() {
     let r = conn.read_response("GET").unwrap();
     assert_eq!(r.status, 200);
     assert!(r.header("x-request-id").is_some());
-    let log = lines.next().unwrap().unwrap();
-    assert!(log.contains("GET /hello => 200"), "{log}");
+    let logged = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("GET /hello =>"))
+        .expect("a log line for the request");
+    assert!(logged.contains("GET /hello => 200"), "{logged}");
 
+    // SIGTERM while a request is in flight: it completes, then the process exits 0.
+    let mut slow = RawConn::connect(addr);
+    slow.send(b"GET /slow/600 HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::thread::sleep(Duration::from_millis(150));
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+    let r = slow.read_response("GET").unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"slow"[..]));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let code = loop {
         if let Some(s) = child.try_wait().unwrap() {

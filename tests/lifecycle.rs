@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use edgestack::{BodyAccess, Edge, RouteMatch, RouteRule, Timeouts, Upstream};
-use edgestack_testkit::{free_port, pattern, FakeUpstream};
+use edgestack_testkit::{pattern, DeadPort, FakeUpstream};
 use support::{client, edge_to};
 
 struct Buffer;
@@ -20,9 +20,9 @@ impl edgestack::Listener for Buffer {
 
 #[tokio::test]
 async fn upstream_down_is_a_quick_readable_502_in_both_paths() {
-    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dead = DeadPort::new();
     for buffered in [false, true] {
-        let mut b = edge_to(&dead);
+        let mut b = edge_to(&dead.url());
         if buffered {
             b = b.listener(Buffer);
         }
@@ -191,7 +191,12 @@ async fn shutdown_lets_in_flight_requests_finish() {
             .await
             .unwrap()
     });
+    let deadline = Instant::now() + Duration::from_secs(10);
     while edge.in_flight() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the request never reached the edge"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let addr = edge.local_addr();

@@ -246,19 +246,23 @@ impl EdgeBuilder {
         let app = Arc::new(pingora::proxy::http_proxy(&conf, Adapter(engine)));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let conns = TaskTracker::new();
-        for socket in sockets {
-            runtime.spawn(accept_loop(
-                socket,
-                app.clone(),
-                shutdown_rx.clone(),
-                conns.clone(),
-            ));
-        }
+        let accepting = sockets
+            .into_iter()
+            .map(|socket| {
+                runtime.spawn(accept_loop(
+                    socket,
+                    app.clone(),
+                    shutdown_rx.clone(),
+                    conns.clone(),
+                ))
+            })
+            .collect();
         for a in &addrs {
             tracing::info!("edgestack listening on http://{a}");
         }
         Ok(Edge {
             app,
+            accepting,
             runtime: Some(runtime),
             addrs,
             shutdown: shutdown_tx,
@@ -272,6 +276,8 @@ impl EdgeBuilder {
 /// A running edge. Dropping it stops it at once; [`Edge::shutdown`] stops it gracefully.
 pub struct Edge {
     app: Arc<HttpProxy<Adapter>>,
+    /// The accept loops, one per address; each owns its listening socket.
+    accepting: Vec<tokio::task::JoinHandle<()>>,
     runtime: Option<tokio::runtime::Runtime>,
     addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
@@ -351,12 +357,16 @@ impl Edge {
         report
     }
 
-    async fn drain(&self) -> ShutdownReport {
+    async fn drain(&mut self) -> ShutdownReport {
         let deadline = Instant::now() + self.drain_timeout;
         // Stop accepting, have connections close after their current request, and wake the
         // idle keep-alive connections that wait for a next request so they close now.
         let _ = self.shutdown.send(true);
         self.app.http_cleanup().await;
+        // Once the accept loops have ended their sockets are closed: the ports are free.
+        for accepting in &mut self.accepting {
+            let _ = accepting.await;
+        }
         let requests_drained = tokio::time::timeout(self.drain_timeout, self.in_flight.wait_idle())
             .await
             .is_ok();

@@ -28,6 +28,45 @@ pub fn trace_init() {
         .try_init();
 }
 
+/// A loopback address where nothing listens, and nothing else can start listening while this
+/// value lives: the port is bound but not listening, so connections are refused at once.
+#[derive(Debug)]
+pub struct DeadPort {
+    addr: std::net::SocketAddr,
+    _socket: socket2::Socket,
+}
+
+impl DeadPort {
+    /// Reserves a port.
+    pub fn new() -> DeadPort {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        socket
+            .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .expect("bind");
+        let addr = socket
+            .local_addr()
+            .expect("address")
+            .as_socket()
+            .expect("an IP address");
+        DeadPort {
+            addr,
+            _socket: socket,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Default for DeadPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (for processes that cannot bind port 0 themselves).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -76,7 +76,12 @@ impl MotoServer {
                     last_err = format!("moto_server exited with {status}: {err}");
                     break;
                 }
-                if ready(addr) {
+                // Ready, and it is our process that answers (not another test's moto that
+                // took the port first: ours would then have exited).
+                if ready(addr) && {
+                    std::thread::sleep(Duration::from_millis(100));
+                    matches!(child.try_wait(), Ok(None))
+                } {
                     // Keep stderr from filling its pipe: drain it in the background.
                     if let Some(mut e) = child.stderr.take() {
                         std::thread::spawn(move || {

@@ -40,6 +40,8 @@ impl RawConn {
         let s = TcpStream::connect(addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
+        // Each send goes out as written, so tests control how bytes are split on the wire.
+        s.set_nodelay(true).expect("nodelay");
         RawConn {
             reader: BufReader::new(s),
         }

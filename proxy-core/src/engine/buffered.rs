@@ -68,16 +68,20 @@ pub(super) async fn run(
             Ended::Cut
         }
         Err(Stop::Answer(e)) => {
-            let refused_body = matches!(e, Error::RequestBodyTooLarge { .. });
-            // A client that asked `Expect: 100-continue` and got no 100 sends no body.
-            let body_coming =
-                !expects_continue(session.req_header()) || session.body_bytes_read() > 0;
-            engine.write_error(session, ctx, e).await;
-            if refused_body {
+            // The client may still be sending a body we will not read. It is on its way unless
+            // the client asked `Expect: 100-continue` and got no 100 (only a 100 can have been
+            // written at this point).
+            let continued = session.response_written().is_some();
+            let body_unread = !session.is_body_done();
+            let body_coming = body_unread && (!expects_continue(session.req_header()) || continued);
+            // A body cut short or malformed leaves the connection out of step: close it.
+            let close = body_unread || matches!(e, Error::Client(_));
+            if close {
                 session.set_keepalive(None);
-                if body_coming {
-                    linger(session).await;
-                }
+            }
+            engine.write_error(session, ctx, e).await;
+            if body_coming {
+                linger(session).await;
             }
             Ended::Complete
         }
@@ -114,6 +118,7 @@ async fn exchange(
     cx.upstream_started = Some(Instant::now());
 
     let mut up_req = session.req_header().clone();
+    head::for_upstream_hop(&mut up_req);
     up_req.remove_header(&header::EXPECT);
     if let Body::Full(b) = &body {
         let had_framing = up_req.headers.contains_key(header::CONTENT_LENGTH)
@@ -156,9 +161,7 @@ async fn exchange(
                 // A listener replaced a streamed body: discard the upstream's.
                 while call.next_chunk().await?.is_some() {}
             }
-            if !bodiless {
-                head::set_length(&mut down, b.len());
-            }
+            head::frame(&mut down, &b, &method);
             if ctx.access.response != BodyMode::Stream {
                 ctx.response_tee = Some(Tee::complete(b.clone()));
             }
@@ -176,14 +179,19 @@ async fn exchange(
                 && !down.headers.contains_key(header::CONTENT_LENGTH)
                 && !down.headers.contains_key(header::TRANSFER_ENCODING)
             {
-                // An unframed (close-delimited) upstream body goes out chunked.
+                // An unframed (close-delimited) upstream body goes out chunked, in HTTP/1.1.
+                down.set_version(http::Version::HTTP_11);
                 let _ = down.insert_header(
                     header::TRANSFER_ENCODING,
                     HeaderValue::from_static("chunked"),
                 );
             }
             if ctx.access.response == BodyMode::Observe {
-                ctx.response_tee = Some(Tee::new(engine.body_limit));
+                ctx.response_tee = Some(if bodiless {
+                    Tee::complete(Bytes::new())
+                } else {
+                    Tee::new(engine.body_limit)
+                });
             }
             write_head(session, down, bodiless).await?;
             if !bodiless {
@@ -221,7 +229,8 @@ async fn read_request_body(session: &mut Session, limit: usize) -> Result<Bytes,
             .await
             .map_err(client_gone)?;
     }
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0));
+    // Grow with what arrives: a declared length alone must not reserve memory.
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(64 * 1024));
     while let Some(chunk) = session.read_request_body().await.map_err(client_gone)? {
         if buf.len() + chunk.len() > limit {
             return Err(Error::RequestBodyTooLarge { limit }.into());
@@ -266,13 +275,6 @@ impl<'a> Call<'a> {
         body: &Body,
         mut tee: Option<&mut Tee>,
     ) -> Result<Call<'a>, Stop> {
-        if body.is_streamed() && expects_continue(session.req_header()) {
-            session
-                .as_downstream_mut()
-                .write_continue_response()
-                .await
-                .map_err(client_gone)?;
-        }
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -281,6 +283,15 @@ impl<'a> Call<'a> {
                 .get_http_session(peer)
                 .await
                 .map_err(|e| upstream_error(&e, upstream))?;
+            // Ask a waiting client for its body only once there is somewhere to send it: an
+            // upstream that is down is then a plain 502, with no body in flight to refuse.
+            if attempt == 1 && body.is_streamed() && expects_continue(session.req_header()) {
+                session
+                    .as_downstream_mut()
+                    .write_continue_response()
+                    .await
+                    .map_err(client_gone)?;
+            }
             up.set_read_timeout(Some(upstream.timeouts.read));
             up.set_write_timeout(Some(upstream.timeouts.write));
             let HttpSession::H1(up) = up else {

@@ -103,6 +103,37 @@ pub(crate) fn apply_response(target: &mut ResponseHeader, want: &http::response:
     sync_headers(target, &want.headers);
 }
 
+/// Prepares a request head for the upstream hop the way pingora's own proxy path does:
+/// HTTP/1.1, and none of the hop-by-hop headers of the client's hop (the standard ones and
+/// those the client's `Connection` names). The framing headers stay; the engine sets them.
+pub(crate) fn for_upstream_hop(req: &mut RequestHeader) {
+    req.set_version(http::Version::HTTP_11);
+    let nominated: Vec<HeaderName> = req
+        .headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim_ascii()).ok())
+        .filter(|name| !is_framing(name))
+        .collect();
+    for name in nominated {
+        req.remove_header(&name);
+    }
+    for name in [
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "connection",
+        "upgrade",
+        "http2-settings",
+    ] {
+        req.remove_header(name);
+    }
+}
+
 /// True when a response to `method` with `status` carries no body by definition.
 pub(crate) fn bodiless(method: &Method, status: StatusCode) -> bool {
     method == Method::HEAD
@@ -136,15 +167,22 @@ pub(crate) fn response_header(
     body: &Bytes,
     method: &Method,
 ) -> ResponseHeader {
-    let status = parts.status;
     let mut h = ResponseHeader::from(parts);
+    frame(&mut h, body, method);
+    h
+}
+
+/// Sets a response head's framing for the complete `body` it will carry. A bodiless response
+/// (HEAD, 1xx, 204, 304) keeps no `Transfer-Encoding`, and a 1xx or 204 no `Content-Length`;
+/// a HEAD or 304 keeps the length it declares.
+pub(crate) fn frame(h: &mut ResponseHeader, body: &Bytes, method: &Method) {
+    let status = h.status;
     if bodiless(method, status) {
         h.remove_header(&header::TRANSFER_ENCODING);
         if status == StatusCode::NO_CONTENT || status.is_informational() {
             h.remove_header(&header::CONTENT_LENGTH);
         }
     } else {
-        set_length(&mut h, body.len());
+        set_length(h, body.len());
     }
-    h
 }

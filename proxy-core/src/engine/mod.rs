@@ -461,9 +461,6 @@ impl ProxyHttp for Adapter {
         if let Some(cx) = ctx.cx.as_mut() {
             cx.response_started = Some(Instant::now());
         }
-        if ctx.access.response == BodyMode::Observe {
-            ctx.response_tee = Some(Tee::new(self.0.body_limit));
-        }
         if ctx.ran == 0 {
             return Ok(());
         }
@@ -472,6 +469,13 @@ impl ProxyHttp for Adapter {
         // its head, and then runs no body filter: a body for the client must be sent here.
         let complete_at_head = head::bodiless(&req.method, upstream_response.status)
             || head::declared_length(upstream_response) == Some(0);
+        if ctx.access.response == BodyMode::Observe {
+            ctx.response_tee = Some(if complete_at_head {
+                Tee::complete(Bytes::new())
+            } else {
+                Tee::new(self.0.body_limit)
+            });
+        }
         let mut resp = Response::from_parts(upstream_response.as_owned_parts(), Body::Streamed);
         let cx = ctx.cx.as_mut().expect("request_filter ran");
         let replacement = match self
@@ -502,12 +506,14 @@ impl ProxyHttp for Adapter {
             }
         };
         ctx.response = Some(upstream_response.as_owned_parts());
-        if let Some(b) = replacement {
-            if complete_at_head
-                && !b.is_empty()
-                && !head::bodiless(&req.method, upstream_response.status)
-            {
-                // Answer here and stop pingora with the marker error (not logged or reported).
+        let bodiless = head::bodiless(&req.method, upstream_response.status);
+        if let Some(b) = replacement.filter(|_| !bodiless) {
+            if complete_at_head && !b.is_empty() {
+                // Answer here and stop pingora with the marker error (not logged or reported);
+                // no body filter runs, so observers get their copy here.
+                if ctx.access.response != BodyMode::Stream {
+                    ctx.response_tee = Some(Tee::complete(b.clone()));
+                }
                 ctx.handled = true;
                 let h = Box::new(upstream_response.clone());
                 session.write_response_header(h, false).await?;
@@ -588,7 +594,13 @@ impl ProxyHttp for Adapter {
             .response
             .as_ref()
             .map(|r| r.status.as_u16())
-            .or_else(|| session.response_written().map(|r| r.status.as_u16()))
+            .or_else(|| {
+                // What the client got last; an interim 100 is not an answer.
+                session
+                    .response_written()
+                    .filter(|r| !r.status.is_informational() || r.status.as_u16() == 101)
+                    .map(|r| r.status.as_u16())
+            })
             .unwrap_or(0);
         crate::log::request_line(req, status, ctx.error.as_ref(), cx);
         if ctx.ran > 0 {
