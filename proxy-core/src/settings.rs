@@ -14,6 +14,9 @@ pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// The most background jobs that may be pending at once.
 pub const MAX_BACKGROUND_CAPACITY: usize = 10_000_000;
 
+/// The largest body limit accepted: a buffered body is held in memory whole.
+pub const MAX_BODY_LIMIT: usize = 1024 * 1024 * 1024;
+
 /// The longest timeout accepted anywhere.
 const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
@@ -77,8 +80,11 @@ impl Settings {
                 "at least one address is needed",
             ));
         }
-        if self.server.body_limit == 0 {
-            errors.push(ConfigError::new("server.body_limit", "must be more than 0"));
+        if !(1..=MAX_BODY_LIMIT).contains(&self.server.body_limit) {
+            errors.push(ConfigError::new(
+                "server.body_limit",
+                "must be more than 0 and at most 1 GiB",
+            ));
         }
         if self.server.threads == 0 {
             errors.push(ConfigError::new("server.threads", "must be at least 1"));
