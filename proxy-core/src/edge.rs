@@ -23,7 +23,7 @@ use std::{
 
 use pingora::{
     apps::HttpServerApp,
-    connectors::{http::Connector, ConnectorOptions},
+    connectors::{http::Connector, ConnectorOptions, TransportConnector},
     proxy::HttpProxy,
     server::configuration::ServerConf,
 };
@@ -241,6 +241,7 @@ impl EdgeBuilder {
             background: background.clone(),
             next_id: AtomicU64::new(1),
             connector: Connector::new(Some(ConnectorOptions::from_server_conf(&conf))),
+            fresh: TransportConnector::new(Some(ConnectorOptions::from_server_conf(&conf))),
             in_flight: in_flight.clone(),
         });
         let app = Arc::new(pingora::proxy::http_proxy(&conf, Adapter(engine)));

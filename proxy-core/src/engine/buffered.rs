@@ -278,11 +278,30 @@ impl<'a> Call<'a> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (mut up, reused) = engine
-                .connector
-                .get_http_session(peer)
-                .await
-                .map_err(|e| upstream_error(&e, upstream))?;
+            let (mut up, reused) = if attempt == 1 {
+                let (up, reused) = engine
+                    .connector
+                    .get_http_session(peer)
+                    .await
+                    .map_err(|e| upstream_error(&e, upstream))?;
+                let HttpSession::H1(up) = up else {
+                    return Err(
+                        Error::Internal("upstream connection is not HTTP/1.1".into()).into(),
+                    );
+                };
+                (up, reused)
+            } else {
+                // The retry takes a new connection: the pool may hold more that the upstream
+                // closed. It goes back to the pool afterwards like any other.
+                let stream = engine
+                    .fresh
+                    .new_stream(peer)
+                    .await
+                    .map_err(|e| upstream_error(&e, upstream))?;
+                (H1Session::new_with_options(stream, peer), false)
+            };
+            up.read_timeout = Some(upstream.timeouts.read);
+            up.write_timeout = Some(upstream.timeouts.write);
             // Ask a waiting client for its body only once there is somewhere to send it: an
             // upstream that is down is then a plain 502, with no body in flight to refuse.
             if attempt == 1 && body.is_streamed() && expects_continue(session.req_header()) {
@@ -292,11 +311,6 @@ impl<'a> Call<'a> {
                     .await
                     .map_err(client_gone)?;
             }
-            up.set_read_timeout(Some(upstream.timeouts.read));
-            up.set_write_timeout(Some(upstream.timeouts.write));
-            let HttpSession::H1(up) = up else {
-                return Err(Error::Internal("upstream connection is not HTTP/1.1".into()).into());
-            };
             let mut call = Call {
                 up,
                 upstream,

@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{header, request::Parts};
 use pingora::{
-    connectors::http::Connector,
+    connectors::{http::Connector, TransportConnector},
     proxy::{FailToProxy, ProxyHttp, Session},
     upstreams::peer::HttpPeer,
     ErrorSource, ErrorType,
@@ -61,6 +61,8 @@ pub(crate) struct Engine {
     pub(crate) background: Background,
     pub(crate) next_id: AtomicU64,
     pub(crate) connector: Connector,
+    /// New connections only, for a retry after a pooled one turned out dead.
+    pub(crate) fresh: TransportConnector,
     pub(crate) in_flight: Arc<InFlight>,
 }
 
