@@ -455,3 +455,70 @@ async fn observers_get_complete_copies_of_empty_and_replaced_bodies() {
         );
     }
 }
+
+/// Routes by an `x-service` header and leaves what it saw for listeners; defers otherwise.
+struct ServiceRouter;
+
+#[derive(Clone)]
+struct Detected(String);
+
+impl edgestack::Router for ServiceRouter {
+    fn route(&self, req: &Parts, cx: &mut RequestContext) -> Option<edgestack::UpstreamName> {
+        let service = req.headers.get("x-service")?.to_str().ok()?.to_string();
+        cx.extensions.insert(Detected(service.clone()));
+        Some(service.into())
+    }
+}
+
+/// Echoes what the router detected.
+struct ShowDetected;
+
+#[async_trait]
+impl Listener for ShowDetected {
+    async fn return_response(
+        &self,
+        _req: &Parts,
+        resp: &mut Response,
+        cx: &mut RequestContext,
+    ) -> Result<(), ListenerError> {
+        if let Some(Detected(s)) = cx.extensions.get::<Detected>() {
+            resp.headers_mut().insert("x-detected", s.parse()?);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn routers_run_before_the_route_table_and_can_defer_to_it() {
+    let (main, s3) = (FakeUpstream::start(), FakeUpstream::start());
+    let edge = edge_to(&main.url())
+        .upstream(Upstream::new("s3", &s3.url()).unwrap())
+        .router(ServiceRouter)
+        .listener(ShowDetected)
+        .start()
+        .unwrap();
+    let resp = client()
+        .get(format!("{}/x", edge.url()))
+        .header("x-service", "s3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-detected"], "s3");
+    let resp = client()
+        .get(format!("{}/x", edge.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("x-detected").is_none());
+    // A router naming an upstream that does not exist is the edge's error.
+    let resp = client()
+        .get(format!("{}/x", edge.url()))
+        .header("x-service", "ghost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 500);
+    assert_eq!(resp.headers()["x-edgestack-error"], "UnknownUpstream");
+    assert_eq!((main.hits(), s3.hits()), (1, 1));
+    edge.shutdown().await;
+}
