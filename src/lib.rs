@@ -40,6 +40,71 @@ pub fn interceptor_registry() -> Interceptors {
     r
 }
 
+/// The configuration `edgestack` runs without `--config`: LocalStack's edge on
+/// 127.0.0.1:4566 in front of a managed moto_server (account 000000000000, like LocalStack),
+/// with moto's own `/moto-api/` (dashboard, reset) reachable through the edge.
+///
+/// `moto_server` is the program to run (see [`find_moto_server`]).
+pub fn default_config_toml(moto_server: &std::path::Path) -> String {
+    let program = toml::Value::String(moto_server.display().to_string());
+    format!(
+        r#"# edgestack's built-in default configuration.
+[server]
+listen = ["127.0.0.1:4566"]
+
+[upstreams.moto]
+command = [{program}, "-H", "127.0.0.1", "-p", "{{port}}"]
+env = {{ MOTO_ACCOUNT_ID = "000000000000" }}
+ready = {{ http = "/moto-api/" }}
+
+[routes]
+default = "moto"
+
+[[routes.rules]]
+path_prefix = "/moto-api"
+upstream = "moto"
+"#
+    )
+}
+
+/// Where `moto_server` is: `$EDGESTACK_MOTO_SERVER`, then `PATH`, then `.venv/bin/` in the
+/// current directory or in the checkout the `edgestack` binary was built in (where
+/// `scripts/install-deps` puts it). The error says how to install it.
+pub fn find_moto_server() -> Result<std::path::PathBuf, String> {
+    use std::path::PathBuf;
+    const INSTALL: &str =
+        "Install it with:\n    python3 -m venv .venv && .venv/bin/pip install 'moto[server]'\n\
+        (or run scripts/install-deps in the edgestack checkout), or pass --config FILE";
+    if let Some(p) = std::env::var_os("EDGESTACK_MOTO_SERVER") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!(
+                "EDGESTACK_MOTO_SERVER={} does not exist. {INSTALL}",
+                p.display()
+            ))
+        };
+    }
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join("moto_server"))
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.push(PathBuf::from(".venv/bin/moto_server"));
+    if let Ok(exe) = std::env::current_exe() {
+        // target/{debug,release}/edgestack -> <checkout>/.venv/bin/moto_server
+        if let Some(root) = exe.ancestors().nth(3) {
+            candidates.push(root.join(".venv/bin/moto_server"));
+        }
+    }
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        format!("moto_server not found (looked at $EDGESTACK_MOTO_SERVER, PATH and .venv/bin/). {INSTALL}")
+    })
+}
+
 /// Parses and validates a TOML configuration with the shipped interceptors.
 pub fn load_config(text: &str) -> Result<Config, ConfigErrors> {
     Config::from_toml(text, &interceptor_registry())

@@ -1,4 +1,5 @@
-//! The `edgestack` command: load a TOML config, run the edge until SIGTERM/SIGINT.
+//! The `edgestack` command: load a TOML config (or the built-in default: a managed
+//! moto_server behind 127.0.0.1:4566), run the edge until SIGTERM/SIGINT.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
@@ -9,7 +10,8 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// The configuration file (TOML).
+    /// The configuration file (TOML). Without it: the built-in default, edge on
+    /// 127.0.0.1:4566 in front of a moto_server edgestack runs.
     #[arg(long, short, env = "EDGESTACK_CONFIG")]
     config: Option<PathBuf>,
     /// Validate the configuration, print every error, and exit (0 valid, 2 invalid).
@@ -30,29 +32,42 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let Some(path) = args.config else {
-        eprintln!(
-            "edgestack: no configuration given: pass --config FILE or set EDGESTACK_CONFIG \
-             (examples in examples/configs/)"
-        );
-        return ExitCode::from(2);
-    };
-    let config = match edgestack::load_config_file(&path) {
-        Ok(c) => c,
-        Err(errors) => {
-            eprint!("edgestack: {}: {errors}", path.display());
-            return ExitCode::from(2);
+    let (config, source) = match &args.config {
+        Some(path) => match edgestack::load_config_file(path) {
+            Ok(c) => (c, path.display().to_string()),
+            Err(errors) => {
+                eprint!("edgestack: {}: {errors}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => {
+            let moto = match edgestack::find_moto_server() {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!(
+                        "edgestack: no --config given, and the default needs moto_server: {e}"
+                    );
+                    return ExitCode::from(2);
+                }
+            };
+            match edgestack::load_config(&edgestack::default_config_toml(&moto)) {
+                Ok(c) => (c, "built-in default (managed moto_server)".to_string()),
+                Err(errors) => {
+                    eprint!("edgestack: the built-in default configuration: {errors}");
+                    return ExitCode::from(2);
+                }
+            }
         }
     };
     if args.check {
         println!(
-            "{}: OK ({} upstream(s), {} interceptor(s))",
-            path.display(),
+            "{source}: OK ({} upstream(s), {} interceptor(s))",
             config.settings.upstreams.len(),
             config.chain.len()
         );
         return ExitCode::SUCCESS;
     }
+    tracing::info!("configuration: {source}");
     let mut builder = edgestack::EdgeBuilder::from_config(config);
     if !args.listen.is_empty() {
         builder = builder.listen_on(args.listen);
@@ -75,7 +90,10 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        wait_for_signal().await;
+        tokio::select! {
+            _ = announce_ready(&edge) => wait_for_signal().await,
+            _ = wait_for_signal() => {}
+        }
         tracing::info!("stopping: finishing in-flight requests");
         let report = edge.shutdown().await;
         tracing::info!(
@@ -85,6 +103,15 @@ fn main() -> ExitCode {
         );
     });
     ExitCode::SUCCESS
+}
+
+/// Prints `Ready.` on stdout once every upstream is up (what LocalStack prints, and what
+/// testcontainers-style harnesses wait for); says what is still down every 30 s until then.
+async fn announce_ready(edge: &edgestack::Edge) {
+    while !edge.wait_ready(std::time::Duration::from_secs(30)).await {
+        tracing::warn!("still waiting for upstreams to come up (see /_localstack/health)");
+    }
+    println!("Ready.");
 }
 
 async fn wait_for_signal() {

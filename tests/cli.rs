@@ -71,8 +71,29 @@ fn check_prints_every_error_and_exits_2() {
     assert!(err.contains("routes.default"), "{err}");
     assert!(err.contains("interceptors.unknown"), "{err}");
 
-    let out = bin().arg("--check").output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "no config is an error");
+    // No config: the built-in default (managed moto_server), whose check needs moto_server.
+    let out = bin()
+        .arg("--check")
+        .env(
+            "EDGESTACK_MOTO_SERVER",
+            edgestack_testkit::moto::moto_server_path(),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("built-in default"));
+    let out = bin()
+        .arg("--check")
+        .env("EDGESTACK_MOTO_SERVER", dir.join("no-moto-here"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "no moto_server for the default");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pip install 'moto[server]'"), "{err}");
     let out = bin()
         .arg("--check")
         .env("EDGESTACK_CONFIG", dir.join("missing.toml"))
@@ -90,7 +111,7 @@ fn serves_then_stops_cleanly_on_sigterm() {
         &dir,
         "edge.toml",
         &format!(
-            "[server]\nlisten = [\"127.0.0.1:1\"]\n[upstreams.up]\nurl = \"{}\"\n[routes]\ndefault = \"up\"\n[interceptors.request-id]\n",
+            "[server]\nlisten = [\"127.0.0.1:1\"]\n[aws]\nenabled = false\n[upstreams.up]\nurl = \"{}\"\n[routes]\ndefault = \"up\"\n[interceptors.request-id]\n",
             up.url()
         ),
     );
@@ -99,6 +120,7 @@ fn serves_then_stops_cleanly_on_sigterm() {
         .arg(&cfg)
         .args(["--listen", "127.0.0.1:0"])
         .env("EDGESTACK_LOG", "info")
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -144,4 +166,90 @@ fn serves_then_stops_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(code, Some(0));
+}
+
+const S3_AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x";
+const DDB_AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x";
+
+/// `edgestack` with no config: a managed moto_server behind the edge, `Ready.` on stdout once
+/// it is up, LocalStack's log lines for AWS calls, and the backend stopped with the edge.
+#[test]
+fn default_config_runs_moto_and_logs_aws_calls() {
+    let mut child = bin()
+        .args(["--listen", "127.0.0.1:0"])
+        .env(
+            "EDGESTACK_MOTO_SERVER",
+            edgestack_testkit::moto::moto_server_path(),
+        )
+        .env("EDGESTACK_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let next_line = |log: &mut Vec<String>| {
+        let l = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no more log lines; so far:\n{}", log.join("\n")));
+        log.push(l.clone());
+        l
+    };
+    let addr = loop {
+        let line = next_line(&mut log);
+        if let Some(a) = line.split("listening on http://").nth(1) {
+            break a.trim().parse::<std::net::SocketAddr>().unwrap();
+        }
+    };
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(stdout.next().unwrap().unwrap(), "Ready.");
+
+    let mut conn = RawConn::connect(addr);
+    conn.send(format!("PUT /logbucket HTTP/1.1\r\nHost: localhost\r\nAuthorization: {S3_AUTH}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+    assert_eq!(conn.read_response("PUT").unwrap().status, 200);
+    let body = r#"{"TableName":"nope"}"#;
+    conn.send(format!("POST / HTTP/1.1\r\nHost: localhost\r\nAuthorization: {DDB_AUTH}\r\nX-Amz-Target: DynamoDB_20120810.DescribeTable\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    assert_eq!(conn.read_response("POST").unwrap().status, 400);
+    conn.send(b"GET /nothing HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(conn.read_response("GET").unwrap().status, 404);
+    conn.send(b"GET /_localstack/health HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let health = conn.read_response("GET").unwrap();
+    let health: serde_json::Value = serde_json::from_slice(&health.body).unwrap();
+    assert_eq!(health["services"]["s3"], "running", "{health}");
+    let moto_pid = health["upstreams"]["moto"]["pid"]
+        .as_i64()
+        .expect("moto pid") as i32;
+
+    for want in [
+        "AWS s3.CreateBucket => 200",
+        "AWS dynamodb.DescribeTable => 400 (ResourceNotFoundException)",
+        "GET /nothing => 404 (NoRoute)",
+    ] {
+        while !log.iter().any(|l| l.contains(want)) {
+            next_line(&mut log);
+        }
+    }
+    assert!(
+        log.iter().any(|l| l.contains("[moto]")),
+        "backend output is logged with a prefix"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(moto_pid), None).is_err(),
+        "moto_server outlived edgestack"
+    );
 }

@@ -56,6 +56,12 @@ impl Chain {
         self.listeners.push(listener);
     }
 
+    /// Puts `front` before the listeners already there (the edge's built-in listeners).
+    pub(crate) fn prepend(&mut self, mut front: Vec<Arc<dyn Listener>>) {
+        front.append(&mut self.listeners);
+        self.listeners = front;
+    }
+
     /// True when the chain has no listener.
     pub fn is_empty(&self) -> bool {
         self.listeners.is_empty()

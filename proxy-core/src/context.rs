@@ -3,6 +3,7 @@
 use std::{
     fmt,
     net::SocketAddr,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -28,6 +29,8 @@ impl fmt::Display for RequestId {
 pub struct RequestContext {
     pub(crate) id: RequestId,
     pub(crate) client_addr: Option<SocketAddr>,
+    pub(crate) local_addr: Option<SocketAddr>,
+    pub(crate) listen_label: Option<Arc<str>>,
     pub(crate) upstream: Option<UpstreamName>,
     pub(crate) started: Instant,
     pub(crate) upstream_started: Option<Instant>,
@@ -48,6 +51,8 @@ impl RequestContext {
         RequestContext {
             id,
             client_addr,
+            local_addr: None,
+            listen_label: None,
             upstream: None,
             started: Instant::now(),
             upstream_started: None,
@@ -75,6 +80,17 @@ impl RequestContext {
     /// The client's address.
     pub fn client_addr(&self) -> Option<SocketAddr> {
         self.client_addr
+    }
+
+    /// The edge address the request arrived on.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// The label of the listen address the request arrived on, if it has one: for the AWS
+    /// edge's legacy per-service ports (`[server.service_ports]`) it is the service name.
+    pub fn listen_label(&self) -> Option<&str> {
+        self.listen_label.as_deref()
     }
 
     /// The upstream the request is routed to (after any reroute), if any.

@@ -31,6 +31,12 @@ use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
 use crate::{
+    admin::{
+        health::{Health, Watched},
+        metrics::Metrics,
+        Admin,
+    },
+    aws::{AwsErrors, AwsRouter, Cors, FormAction, S3PathStyle},
     background::Background,
     chain::Chain,
     config::{Config, ConfigErrors},
@@ -38,8 +44,8 @@ use crate::{
     error::{ErrorResponder, PlainTextErrors},
     listener::Listener,
     routing::{RouteRule, Router},
-    settings::Settings,
-    upstream::{Upstream, UpstreamName},
+    settings::{AwsSettings, Settings},
+    upstream::{managed::Supervisor, Upstream, UpstreamName},
 };
 
 /// Why an edge did not start.
@@ -59,27 +65,24 @@ pub enum StartError {
     /// The runtime could not be created.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    /// A managed backend could not be started.
+    #[error("cannot start backend '{upstream}': {message}")]
+    Backend {
+        /// The upstream.
+        upstream: UpstreamName,
+        /// What failed, and how to fix it.
+        message: String,
+    },
 }
 
 /// Builds an [`Edge`].
+#[derive(Default)]
 pub struct EdgeBuilder {
     settings: Settings,
     listen_set: bool,
     chain: Chain,
     routers: Vec<Arc<dyn Router>>,
-    errors: Arc<dyn ErrorResponder>,
-}
-
-impl Default for EdgeBuilder {
-    fn default() -> Self {
-        EdgeBuilder {
-            settings: Settings::default(),
-            listen_set: false,
-            chain: Chain::default(),
-            routers: Vec::new(),
-            errors: Arc::new(PlainTextErrors),
-        }
-    }
+    errors: Option<Arc<dyn ErrorResponder>>,
 }
 
 impl std::fmt::Debug for EdgeBuilder {
@@ -186,9 +189,44 @@ impl EdgeBuilder {
         self
     }
 
-    /// Replaces how the edge's own errors become responses.
+    /// Replaces how the edge's own errors become responses (default: [`AwsErrors`] on an AWS
+    /// edge, [`PlainTextErrors`] otherwise).
     pub fn error_responder(mut self, responder: impl ErrorResponder) -> Self {
-        self.errors = Arc::new(responder);
+        self.errors = Some(Arc::new(responder));
+        self
+    }
+
+    /// Makes this an AWS edge: requests are routed by AWS service (explicit route rules still
+    /// win; the default route serves services without their own route, and requests that name
+    /// no service get a 404 saying what was seen), errors come in each service's protocol,
+    /// CORS is answered, and the admin endpoints (`/_localstack/health`,
+    /// `/_edgestack/metrics`) are served.
+    pub fn aws(mut self, aws: AwsSettings) -> Self {
+        self.settings.aws = Some(aws);
+        self
+    }
+
+    /// Routes one AWS service to an upstream (making this an AWS edge if it was not).
+    pub fn service_route(
+        mut self,
+        service: impl Into<String>,
+        upstream: impl Into<UpstreamName>,
+    ) -> Self {
+        self.settings
+            .aws
+            .get_or_insert_with(AwsSettings::default)
+            .services
+            .services
+            .insert(service.into(), upstream.into());
+        self
+    }
+
+    /// Adds a legacy per-service port: every request to `addr` is for `service`.
+    pub fn service_port(mut self, service: impl Into<String>, addr: SocketAddr) -> Self {
+        self.settings
+            .server
+            .service_ports
+            .push((service.into(), addr));
         self
     }
 
@@ -199,12 +237,30 @@ impl EdgeBuilder {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors).into());
         }
-        let server = &self.settings.server;
+        let mut settings = self.settings;
+        if let Some(aws) = settings.aws.as_mut() {
+            // The table's default is the default service route.
+            if aws.services.default.is_none() {
+                aws.services.default = settings.routes.default.clone();
+            }
+        }
+        let server = &settings.server;
         let mut sockets = Vec::new();
-        for &addr in &server.listen {
+        let wanted = server.listen.iter().map(|a| (*a, None)).chain(
+            server
+                .service_ports
+                .iter()
+                .map(|(svc, a)| (*a, Some(Arc::<str>::from(svc.as_str())))),
+        );
+        let mut listen_labels = HashMap::new();
+        for (addr, label) in wanted {
             let l = std::net::TcpListener::bind(addr)
                 .and_then(|l| l.set_nonblocking(true).map(|()| l))
                 .map_err(|source| StartError::Bind { addr, source })?;
+            let bound = l.local_addr().expect("bound socket has an address");
+            if let Some(label) = label {
+                listen_labels.insert(bound, label);
+            }
             sockets.push(l);
         }
         let addrs: Vec<SocketAddr> = sockets
@@ -225,25 +281,121 @@ impl EdgeBuilder {
         });
         let background = Background::new(runtime.handle().clone(), server.background_capacity);
         let in_flight = Arc::new(InFlight::default());
-        let upstreams: HashMap<_, _> = self
-            .settings
+
+        // Managed backends without a fixed port get a free one now (after the edge's own
+        // sockets are bound, so they cannot take it), then start; a failure stops the ones
+        // already started.
+        for u in &mut settings.upstreams {
+            if let Some(spec) = u.process.as_mut().filter(|s| s.port == 0) {
+                let port = std::net::TcpListener::bind((spec.host, 0))
+                    .and_then(|l| l.local_addr())
+                    .map_err(|e| StartError::Backend {
+                        upstream: u.name.clone(),
+                        message: format!("no free port: {e}"),
+                    })?
+                    .port();
+                spec.port = port;
+                u.addr = spec.addr();
+                u.url = format!("http://{}", u.addr);
+            }
+        }
+        let mut supervisors = Vec::new();
+        for u in &settings.upstreams {
+            if let Some(spec) = &u.process {
+                match Supervisor::start(spec.clone(), runtime.handle()) {
+                    Ok(s) => supervisors.push(s),
+                    Err(e) => {
+                        for s in &supervisors {
+                            s.kill_now();
+                        }
+                        return Err(StartError::Backend {
+                            upstream: u.name.clone(),
+                            message: backend_hint(spec, &e.to_string()),
+                        });
+                    }
+                }
+            }
+        }
+        let health = Health {
+            upstreams: Arc::new(
+                settings
+                    .upstreams
+                    .iter()
+                    .map(|u| Watched {
+                        name: u.name.clone(),
+                        addr: u.addr,
+                        supervisor: supervisors
+                            .iter()
+                            .find(|s| s.name() == u.name.as_str())
+                            .cloned(),
+                    })
+                    .collect(),
+            ),
+            services: settings.aws.as_ref().map(|a| Arc::new(a.services.clone())),
+        };
+
+        let mut chain = self.chain;
+        let mut routers = self.routers;
+        let mut metrics = None;
+        let errors: Arc<dyn ErrorResponder> = match (self.errors, &settings.aws) {
+            (Some(e), _) => e,
+            (None, Some(_)) => Arc::new(AwsErrors),
+            (None, None) => Arc::new(PlainTextErrors),
+        };
+        if let Some(aws) = settings.aws.as_mut() {
+            // The table's rules go first in the AWS router, and its default is the default
+            // service route: nothing the router declines falls through to it.
+            let routes = Arc::new(aws.services.clone());
+            let table = std::mem::take(&mut settings.routes);
+            routers.insert(
+                0,
+                Arc::new(AwsRouter::new(table, routes.clone(), &aws.default_region)),
+            );
+            let m = Arc::new(Metrics::new());
+            let mut builtins: Vec<Arc<dyn Listener>> = vec![
+                Arc::new(Admin {
+                    health: health.clone(),
+                    metrics: m.clone(),
+                    in_flight: in_flight.clone(),
+                    started: Instant::now(),
+                }),
+                Arc::new(Cors::new(aws.cors.clone())),
+                Arc::new(FormAction::new(routes, &aws.default_region)),
+            ];
+            let path_style: Vec<UpstreamName> = settings
+                .upstreams
+                .iter()
+                .filter(|u| u.s3_path_style)
+                .map(|u| u.name.clone())
+                .collect();
+            if !path_style.is_empty() {
+                builtins.push(Arc::new(S3PathStyle::new(path_style)));
+            }
+            chain.prepend(builtins);
+            metrics = Some(m);
+        }
+        let server = &settings.server;
+        let upstreams: HashMap<_, _> = settings
             .upstreams
             .iter()
             .map(|u| (u.name.clone(), (u.clone(), u.peer())))
             .collect();
         let engine = Arc::new(Engine {
-            chain: self.chain,
-            routers: self.routers,
-            table: self.settings.routes.clone(),
+            chain,
+            routers,
+            table: settings.routes.clone(),
             upstreams,
             body_limit: server.body_limit,
-            errors: self.errors,
+            errors,
             background: background.clone(),
             next_id: AtomicU64::new(1),
             connector: Connector::new(Some(ConnectorOptions::from_server_conf(&conf))),
             fresh: TransportConnector::new(Some(ConnectorOptions::from_server_conf(&conf))),
             in_flight: in_flight.clone(),
+            listen_labels,
+            metrics,
         });
+        let labels = engine.listen_labels.clone();
         let app = Arc::new(pingora::proxy::http_proxy(&conf, Adapter(engine)));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let conns = TaskTracker::new();
@@ -259,7 +411,10 @@ impl EdgeBuilder {
             })
             .collect();
         for a in &addrs {
-            tracing::info!("edgestack listening on http://{a}");
+            match labels.get(a) {
+                Some(svc) => tracing::info!("edgestack listening on http://{a} (service {svc})"),
+                None => tracing::info!("edgestack listening on http://{a}"),
+            }
         }
         Ok(Edge {
             app,
@@ -270,8 +425,31 @@ impl EdgeBuilder {
             in_flight,
             background,
             drain_timeout: server.drain_timeout,
+            supervisors,
+            health,
         })
     }
+}
+
+/// The error for a backend that cannot start, with how to install the usual ones.
+fn backend_hint(spec: &crate::upstream::managed::ManagedSpec, error: &str) -> String {
+    let program = spec.command.first().map_or("", String::as_str);
+    let base = std::path::Path::new(program)
+        .file_name()
+        .and_then(|f| f.to_str())
+        .unwrap_or(program);
+    let hint = match base {
+        "moto_server" => {
+            "; install moto with `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'` \
+             (or run scripts/install-deps), then put .venv/bin on PATH or set EDGESTACK_MOTO_SERVER"
+        }
+        "node" | "npx" => {
+            "; install Node.js (apt install nodejs npm) and the package (scripts/install-deps)"
+        }
+        "java" => "; install a Java runtime >= 17 (apt install default-jre-headless)",
+        _ => "",
+    };
+    format!("{error}{hint}")
 }
 
 /// A running edge. Dropping it stops it at once; [`Edge::shutdown`] stops it gracefully.
@@ -285,6 +463,8 @@ pub struct Edge {
     in_flight: Arc<InFlight>,
     background: Background,
     drain_timeout: Duration,
+    supervisors: Vec<Supervisor>,
+    health: Health,
 }
 
 impl std::fmt::Debug for Edge {
@@ -337,6 +517,29 @@ impl Edge {
         self.in_flight.current()
     }
 
+    /// The managed backend of upstream `name`, if it is one.
+    pub fn backend(&self, name: &str) -> Option<&Supervisor> {
+        self.supervisors.iter().find(|s| s.name() == name)
+    }
+
+    /// Waits until every upstream is up (managed backends ready, external ones accepting
+    /// connections), at most `timeout`. Returns whether they all are.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        self.health.wait_ready(timeout).await
+    }
+
+    /// [`Edge::wait_ready`] for code that is not async.
+    ///
+    /// # Panics
+    /// When called from inside an async runtime.
+    pub fn wait_ready_blocking(&self, timeout: Duration) -> bool {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .expect("runtime present until stopped");
+        runtime.block_on(self.health.wait_ready(timeout))
+    }
+
     /// Stops accepting, lets in-flight requests finish and background jobs drain (each bounded
     /// by the drain timeout), then stops. Idle keep-alive connections are closed.
     pub async fn shutdown(mut self) -> ShutdownReport {
@@ -386,6 +589,8 @@ impl Edge {
                 self.background.pending()
             );
         }
+        // Backends stop last: requests and background jobs may still have needed them.
+        futures_util::future::join_all(self.supervisors.iter().map(|s| s.stop())).await;
         ShutdownReport {
             requests_drained,
             background_drained,
@@ -393,6 +598,9 @@ impl Edge {
     }
 
     fn stop_now(&mut self) {
+        for s in &self.supervisors {
+            s.kill_now();
+        }
         let _ = self.shutdown.send(true);
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();

@@ -20,6 +20,8 @@
 //! [`Edge::local_addr`] tells the port); stop it with [`Edge::shutdown`]. See
 //! `examples/embed.rs` and `examples/custom_listener.rs` in the repository.
 
+mod admin;
+pub mod aws;
 mod background;
 mod body;
 mod chain;
@@ -32,7 +34,7 @@ mod listener;
 mod log;
 pub mod routing;
 mod settings;
-mod upstream;
+pub mod upstream;
 
 pub use async_trait::async_trait;
 pub use background::{Background, Refused};
@@ -45,6 +47,9 @@ pub use edge::{Edge, EdgeBuilder, ShutdownReport, StartError};
 pub use error::{Error, ErrorResponder, PlainTextErrors};
 pub use http;
 pub use listener::{response, Exchange, Forward, Listener, ListenerError, Request, Response};
-pub use routing::{RouteMatch, RouteRule, RouteTable, Router};
-pub use settings::{ServerSettings, Settings, DEFAULT_BODY_LIMIT};
-pub use upstream::{Timeouts, Upstream, UpstreamName};
+pub use routing::{RouteMatch, RouteMiss, RouteRule, RouteTable, Router};
+pub use settings::{AwsSettings, ServerSettings, Settings, DEFAULT_BODY_LIMIT};
+pub use upstream::{
+    managed::{BackendState, ManagedSpec, ReadyProbe, RestartPolicy, Supervisor},
+    Timeouts, Upstream, UpstreamName,
+};

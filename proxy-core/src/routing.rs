@@ -15,6 +15,11 @@ pub trait Router: Send + Sync + 'static {
     fn route(&self, req: &Parts, cx: &mut RequestContext) -> Option<UpstreamName>;
 }
 
+/// Why a router declined a request, stored by it in the request context's extensions; the
+/// 404 the client gets carries this text instead of a generic "no route".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteMiss(pub String);
+
 /// What a route rule matches on. Every condition that is set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteMatch {

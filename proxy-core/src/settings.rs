@@ -3,6 +3,7 @@
 use std::{collections::HashSet, net::SocketAddr, time::Duration};
 
 use crate::{
+    aws::{self, CorsSettings, ServiceRoutes},
     config::ConfigError,
     routing::RouteTable,
     upstream::{Upstream, UpstreamName},
@@ -33,6 +34,9 @@ pub struct ServerSettings {
     pub threads: usize,
     /// The most background jobs pending at once.
     pub background_capacity: usize,
+    /// Legacy per-service ports: extra listen addresses where every request is for one AWS
+    /// service (`[server.service_ports] dynamodb = "127.0.0.1:4569"`).
+    pub service_ports: Vec<(String, SocketAddr)>,
 }
 
 impl Default for ServerSettings {
@@ -43,19 +47,44 @@ impl Default for ServerSettings {
             drain_timeout: Duration::from_secs(10),
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             background_capacity: 10_000,
+            service_ports: Vec::new(),
         }
     }
 }
 
-/// Everything but the listeners: server, upstreams, routes.
+/// Everything but the listeners: server, upstreams, routes, the AWS edge.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     /// `[server]`.
     pub server: ServerSettings,
     /// `[upstreams.*]`.
     pub upstreams: Vec<Upstream>,
-    /// `[routes]`.
+    /// `[routes]`: rules and the default.
     pub routes: RouteTable,
+    /// `[aws]`: the AWS edge (service detection and routing, AWS-shaped errors, CORS, health
+    /// and metrics). `None` makes a plain reverse proxy.
+    pub aws: Option<AwsSettings>,
+}
+
+/// The AWS edge's settings (`[aws]` plus the service keys of `[routes]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// The region of requests that name none.
+    pub default_region: String,
+    /// Upstreams by service; its `default` is the route table's default.
+    pub services: ServiceRoutes,
+    /// CORS.
+    pub cors: CorsSettings,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            default_region: aws::DEFAULT_REGION.to_string(),
+            services: ServiceRoutes::default(),
+            cors: CorsSettings::default(),
+        }
+    }
 }
 
 impl Settings {
@@ -152,6 +181,73 @@ impl Settings {
             if !known(&r.upstream) {
                 let at = rule_origin.get(i).copied().unwrap_or(i);
                 errors.push(unknown(format!("routes.rules[{at}].upstream"), &r.upstream));
+            }
+        }
+        for u in &self.upstreams {
+            if let Some(p) = &u.process {
+                for (key, value) in [
+                    ("ready_timeout", p.ready_timeout),
+                    ("stop_timeout", p.stop_timeout),
+                ] {
+                    if value.is_zero() || value > MAX_TIMEOUT {
+                        errors.push(ConfigError::new(
+                            format!("upstreams.{}.{key}", u.name),
+                            "must be more than 0 and at most 24h",
+                        ));
+                    }
+                }
+            }
+        }
+        let aws = self.aws.as_ref();
+        let mut services: Vec<_> = aws.map_or(Vec::new(), |a| a.services.services.iter().collect());
+        services.sort();
+        for (service, up) in services {
+            if let Err(e) = aws::services::check_name(service) {
+                errors.push(ConfigError::new(format!("routes.{service}"), e));
+            } else if !known(up) {
+                errors.push(unknown(format!("routes.{service}"), up));
+            }
+        }
+        for (service, _) in &self.server.service_ports {
+            if let Err(e) = aws::services::check_name(service) {
+                errors.push(ConfigError::new(
+                    format!("server.service_ports.{service}"),
+                    e,
+                ));
+            }
+        }
+        let mut taken: Vec<(SocketAddr, String)> = self
+            .server
+            .listen
+            .iter()
+            .map(|a| (*a, "server.listen".to_string()))
+            .collect();
+        for (service, addr) in &self.server.service_ports {
+            if addr.port() != 0 {
+                if let Some((_, by)) = taken.iter().find(|(a, _)| a == addr) {
+                    errors.push(ConfigError::new(
+                        format!("server.service_ports.{service}"),
+                        format!("{addr} is already used by {by}"),
+                    ));
+                    continue;
+                }
+            }
+            taken.push((*addr, format!("server.service_ports.{service}")));
+        }
+        if let Some(a) = aws {
+            if !aws::detect::is_region(&a.default_region) {
+                errors.push(ConfigError::new(
+                    "aws.default_region",
+                    format!("\"{}\" is not a region like us-east-1", a.default_region),
+                ));
+            }
+        }
+        for (service, _) in &self.server.service_ports {
+            if aws.is_none() {
+                errors.push(ConfigError::new(
+                    format!("server.service_ports.{service}"),
+                    "service ports need the AWS edge ([aws] enabled = false turns it off)",
+                ));
             }
         }
         errors

@@ -6,9 +6,12 @@
 //! - [`FakeUpstream`]: an in-process HTTP origin for engine tests (echo, digests, big bodies).
 //! - [`MotoServer`]: a real `moto_server` process; fails loudly with install instructions when
 //!   moto is missing.
+//! - [`deps`]: command lines for the installed backends (dynalite, DynamoDB Local,
+//!   moto_server) and the Python with boto3; fails loudly when `scripts/install-deps` has not run.
 //! - [`raw`]: byte-level HTTP/1.1 exchanges, for framing, `100-continue` and keep-alive tests.
 //! - [`pattern`]: deterministic bodies of any size and their SHA-256, without holding them.
 
+pub mod deps;
 pub mod fake;
 pub mod moto;
 pub mod pattern;

@@ -4,11 +4,18 @@
 //! ```toml
 //! [server]
 //! listen = ["127.0.0.1:4566"]
-//! [upstreams.moto]
-//! url = "http://127.0.0.1:5000"
+//! service_ports = { dynamodb = "127.0.0.1:4569" }   # legacy per-service ports
+//! [aws]                        # the AWS edge is on unless `enabled = false`
+//! default_region = "us-east-1"
+//! [upstreams.moto]             # a backend edgestack runs ({port} = a free port)
+//! command = ["moto_server", "-H", "127.0.0.1", "-p", "{port}"]
+//! ready = { http = "/moto-api/" }
+//! [upstreams.ddb]              # a backend that runs on its own
+//! url = "http://127.0.0.1:8000"
 //! [routes]
-//! default = "moto"
-//! [interceptors.request-id]   # enabled by its presence; empty = defaults
+//! default = "moto"             # every AWS service without its own key
+//! dynamodb = "ddb"             # any AWS service name as a key
+//! [interceptors.request-id]    # enabled by its presence; empty = defaults
 //! ```
 //!
 //! Interceptors run in the order their sections appear in the file.
@@ -21,10 +28,14 @@ use std::{fmt, net::SocketAddr};
 pub use registry::Interceptors;
 
 use crate::{
+    aws::{CorsSettings, ServiceRoutes},
     chain::Chain,
     routing::{RouteMatch, RouteRule, RouteTable},
-    settings::{ServerSettings, Settings},
-    upstream::{Timeouts, Upstream},
+    settings::{AwsSettings, ServerSettings, Settings},
+    upstream::{
+        managed::{ManagedSpec, ReadyProbe, RestartPolicy},
+        Timeouts, Upstream,
+    },
 };
 
 /// One problem in a configuration, with the path of the setting (`upstreams.moto.url`).
@@ -104,14 +115,15 @@ impl Config {
             .into_iter()
             .filter_map(|(name, u)| upstream(&name, u, &mut errors))
             .collect();
-        let (routes, rule_origin) = sections
-            .routes
-            .map(|r| route_table(r, &mut errors))
-            .unwrap_or_default();
+        let mut routes_section = sections.routes.unwrap_or_default();
+        let service_routes = std::mem::take(&mut routes_section.services);
+        let (routes, rule_origin) = route_table(routes_section, &mut errors);
+        let aws = aws_settings(sections.aws, service_routes, &routes, &mut errors);
         let settings = Settings {
             server,
             upstreams,
             routes,
+            aws,
         };
         let declared: Vec<&str> = declared.iter().map(String::as_str).collect();
         let listen_entry_failed = errors.iter().any(|e| e.path.starts_with("server.listen["));
@@ -157,7 +169,19 @@ fn server_settings(s: schema::Server, errors: &mut Vec<ConfigError>) -> ServerSe
             })
             .collect(),
     };
+    let mut service_ports = Vec::new();
+    for (service, addr) in s.service_ports.unwrap_or_default() {
+        let path = format!("server.service_ports.{service}");
+        match addr.as_str().map(str::parse::<SocketAddr>) {
+            Some(Ok(a)) => service_ports.push((service, a)),
+            _ => errors.push(ConfigError::new(
+                path,
+                format!("{addr} is not an address like \"127.0.0.1:4569\""),
+            )),
+        }
+    }
     ServerSettings {
+        service_ports,
         listen,
         body_limit: s.body_limit.map_or(d.body_limit, |b| b.as_u64() as usize),
         drain_timeout: s.drain_timeout.unwrap_or(d.drain_timeout),
@@ -167,6 +191,7 @@ fn server_settings(s: schema::Server, errors: &mut Vec<ConfigError>) -> ServerSe
 }
 
 fn upstream(name: &str, u: schema::Upstream, errors: &mut Vec<ConfigError>) -> Option<Upstream> {
+    let at = |key: &str| format!("upstreams.{name}.{key}");
     let d = Timeouts::default();
     let timeouts = Timeouts {
         connect: u.connect_timeout.unwrap_or(d.connect),
@@ -174,13 +199,177 @@ fn upstream(name: &str, u: schema::Upstream, errors: &mut Vec<ConfigError>) -> O
         write: u.write_timeout.unwrap_or(d.write),
         idle: u.idle_timeout.unwrap_or(d.idle),
     };
-    match Upstream::new(name, &u.url) {
-        Ok(up) => Some(up.with_timeouts(timeouts)),
-        Err(e) => {
-            errors.push(ConfigError::new(format!("upstreams.{name}.url"), e));
-            None
+    let managed_only = [
+        ("env", u.env.is_some()),
+        ("cwd", u.cwd.is_some()),
+        ("port", u.port.is_some()),
+        ("ready", u.ready.is_some()),
+        ("ready_timeout", u.ready_timeout.is_some()),
+        ("restart", u.restart.is_some()),
+        ("stop_timeout", u.stop_timeout.is_some()),
+    ];
+    let up = match (u.url, u.command) {
+        (Some(_), Some(_)) => {
+            errors.push(ConfigError::new(
+                format!("upstreams.{name}"),
+                "give either url (a backend running on its own) or command (one edgestack runs), not both",
+            ));
+            return None;
+        }
+        (None, None) => {
+            errors.push(ConfigError::new(
+                format!("upstreams.{name}"),
+                "needs url = \"http://host:port\" or command = [\"program\", \"arg\", …]",
+            ));
+            return None;
+        }
+        (Some(url), None) => {
+            let mut ok = true;
+            for (key, set) in managed_only {
+                if set {
+                    errors.push(ConfigError::new(
+                        at(key),
+                        "only for a managed upstream (command = [...])",
+                    ));
+                    ok = false;
+                }
+            }
+            match Upstream::new(name, &url) {
+                Ok(up) if ok => up,
+                Ok(_) => return None,
+                Err(e) => {
+                    errors.push(ConfigError::new(at("url"), e));
+                    return None;
+                }
+            }
+        }
+        (None, Some(command)) => {
+            let spec = managed_spec(name, command, u.env, u.cwd, u.port, u.ready, errors)?;
+            let mut spec = spec;
+            if let Some(t) = u.ready_timeout {
+                spec.ready_timeout = t;
+            }
+            if let Some(t) = u.stop_timeout {
+                spec.stop_timeout = t;
+            }
+            spec.restart = RestartPolicy {
+                enabled: u.restart.unwrap_or(true),
+                ..RestartPolicy::default()
+            };
+            Upstream::managed(spec)
+        }
+    };
+    Some(
+        up.with_timeouts(timeouts)
+            .with_s3_path_style(u.s3_path_style),
+    )
+}
+
+fn managed_spec(
+    name: &str,
+    command: Vec<String>,
+    env: Option<toml::Table>,
+    cwd: Option<String>,
+    port: Option<u16>,
+    ready: Option<schema::Ready>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ManagedSpec> {
+    let at = |key: &str| format!("upstreams.{name}.{key}");
+    let before = errors.len();
+    if command.first().is_none_or(|p| p.trim().is_empty()) {
+        errors.push(ConfigError::new(
+            at("command"),
+            "needs at least the program to run",
+        ));
+    }
+    let mut vars = Vec::new();
+    for (k, v) in env.unwrap_or_default() {
+        match v {
+            toml::Value::String(s) => vars.push((k, s)),
+            other => errors.push(ConfigError::new(
+                at(&format!("env.{k}")),
+                format!("expected a string, found {}", other.type_str()),
+            )),
         }
     }
+    let ready = match ready {
+        None => ReadyProbe::Tcp,
+        Some(schema::Ready {
+            http: Some(path),
+            tcp: None | Some(false),
+        }) => {
+            if !path.starts_with('/') {
+                errors.push(ConfigError::new(
+                    at("ready.http"),
+                    format!("\"{path}\" must start with /"),
+                ));
+            }
+            ReadyProbe::Http { path }
+        }
+        Some(schema::Ready {
+            http: None,
+            tcp: Some(true),
+        }) => ReadyProbe::Tcp,
+        Some(_) => {
+            errors.push(ConfigError::new(
+                at("ready"),
+                "use ready = { http = \"/path\" } or ready = { tcp = true }",
+            ));
+            ReadyProbe::Tcp
+        }
+    };
+    // Port 0: a free port is picked when the edge starts (not while checking a file).
+    let port = port.unwrap_or(0);
+    if errors.len() > before {
+        return None;
+    }
+    let mut spec = ManagedSpec::new(name, command, port);
+    spec.env = vars;
+    spec.cwd = cwd.map(Into::into);
+    spec.ready = ready;
+    Some(spec)
+}
+
+fn aws_settings(
+    section: Option<schema::Aws>,
+    services: Vec<(String, String)>,
+    routes: &RouteTable,
+    errors: &mut Vec<ConfigError>,
+) -> Option<AwsSettings> {
+    let section = section.unwrap_or(schema::Aws {
+        enabled: None,
+        default_region: None,
+        cors: None,
+    });
+    if section.enabled == Some(false) {
+        for (service, _) in &services {
+            errors.push(ConfigError::new(
+                format!("routes.{service}"),
+                "routing by AWS service needs the AWS edge (remove [aws] enabled = false)",
+            ));
+        }
+        return None;
+    }
+    let mut out = AwsSettings::default();
+    if let Some(r) = section.default_region {
+        out.default_region = r;
+    }
+    let mut by_service = ServiceRoutes {
+        default: routes.default.clone(),
+        ..ServiceRoutes::default()
+    };
+    for (service, up) in services {
+        by_service.services.insert(service, up.into());
+    }
+    out.services = by_service;
+    if let Some(c) = section.cors {
+        let d = CorsSettings::default();
+        out.cors = CorsSettings {
+            enabled: c.enabled.unwrap_or(d.enabled),
+            allowed_origins: c.allowed_origins.unwrap_or(d.allowed_origins),
+        };
+    }
+    Some(out)
 }
 
 /// The route table, and for each kept rule its index in the file.

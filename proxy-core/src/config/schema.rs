@@ -18,13 +18,44 @@ pub(super) struct Server {
     pub drain_timeout: Option<Duration>,
     pub threads: Option<usize>,
     pub background_capacity: Option<usize>,
+    /// `service = "address"`, checked by the caller.
+    pub service_ports: Option<toml::Table>,
+}
+
+/// `[aws]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Aws {
+    pub enabled: Option<bool>,
+    pub default_region: Option<String>,
+    pub cors: Option<Cors>,
+}
+
+/// `[aws.cors]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Cors {
+    pub enabled: Option<bool>,
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// `[upstreams.NAME]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Upstream {
-    pub url: String,
+    pub url: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub env: Option<toml::Table>,
+    pub cwd: Option<String>,
+    pub port: Option<u16>,
+    pub ready: Option<Ready>,
+    #[serde(default, with = "humantime_serde")]
+    pub ready_timeout: Option<Duration>,
+    pub restart: Option<bool>,
+    #[serde(default, with = "humantime_serde")]
+    pub stop_timeout: Option<Duration>,
+    #[serde(default)]
+    pub s3_path_style: bool,
     #[serde(default, with = "humantime_serde")]
     pub connect_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
@@ -35,13 +66,44 @@ pub(super) struct Upstream {
     pub idle_timeout: Option<Duration>,
 }
 
-/// `[routes]`
+/// `ready = { http = "/path" }` or `ready = { tcp = true }`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(super) struct Ready {
+    pub http: Option<String>,
+    pub tcp: Option<bool>,
+}
+
+/// `[routes]`: `default`, `rules`, and any AWS service name as a key.
+#[derive(Debug, Default)]
 pub(super) struct Routes {
     pub default: Option<String>,
-    #[serde(default)]
     pub rules: Vec<Rule>,
+    pub services: Vec<(String, String)>,
+}
+
+impl Routes {
+    fn read(value: toml::Value, errors: &mut Vec<ConfigError>) -> Routes {
+        let mut out = Routes::default();
+        for (key, v) in table("routes", value, errors) {
+            let path = format!("routes.{key}");
+            match key.as_str() {
+                "default" => out.default = section(&path, v, errors),
+                "rules" => out.rules = section(&path, v, errors).unwrap_or_default(),
+                _ => match v {
+                    toml::Value::String(up) => out.services.push((key, up)),
+                    other => errors.push(ConfigError::new(
+                        path,
+                        format!(
+                            "expected an upstream name for AWS service '{key}', found {}",
+                            other.type_str()
+                        ),
+                    )),
+                },
+            }
+        }
+        out
+    }
 }
 
 /// `[[routes.rules]]`
@@ -70,6 +132,7 @@ pub(super) struct Sections {
     /// Every upstream name the file declares, including ones whose section has errors.
     pub upstream_names: Vec<String>,
     pub routes: Option<Routes>,
+    pub aws: Option<Aws>,
     pub interceptors: Vec<(String, toml::Value)>,
 }
 
@@ -79,7 +142,8 @@ pub(super) fn split(file: toml::Table, errors: &mut Vec<ConfigError>) -> Section
     for (key, value) in file {
         match key.as_str() {
             "server" => out.server = section(&key, value, errors),
-            "routes" => out.routes = section(&key, value, errors),
+            "routes" => out.routes = Some(Routes::read(value, errors)),
+            "aws" => out.aws = section(&key, value, errors),
             "upstreams" => {
                 for (name, u) in table(&key, value, errors) {
                     out.upstream_names.push(name.clone());
@@ -91,7 +155,7 @@ pub(super) fn split(file: toml::Table, errors: &mut Vec<ConfigError>) -> Section
             "interceptors" => out.interceptors = table(&key, value, errors).into_iter().collect(),
             _ => errors.push(ConfigError::new(
                 key,
-                "unknown section (expected server, upstreams, routes, interceptors)",
+                "unknown section (expected server, aws, upstreams, routes, interceptors)",
             )),
         }
     }

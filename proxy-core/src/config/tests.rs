@@ -164,3 +164,184 @@ fn interceptors_keep_file_order() {
     let c = Config::from_toml("[interceptors.second]\n[interceptors.noop]\n", &r).unwrap();
     assert_eq!(format!("{:?}", c.chain).matches("Noop").count(), 2);
 }
+
+fn errors_of(text: &str) -> Vec<String> {
+    match Config::from_toml(text, &registry()) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn aws_edge_sections() {
+    let c = Config::from_toml(
+        r#"
+        [server]
+        listen = ["127.0.0.1:0"]
+        service_ports = { dynamodb = "127.0.0.1:4569" }
+        [aws]
+        default_region = "eu-west-1"
+        cors = { allowed_origins = ["http://app"] }
+        [upstreams.moto]
+        command = ["moto_server", "-p", "{port}"]
+        env = { MOTO_ACCOUNT_ID = "000000000000" }
+        ready = { http = "/moto-api/" }
+        restart = false
+        [upstreams.ddb]
+        url = "http://127.0.0.1:8000"
+        s3_path_style = true
+        [routes]
+        default = "moto"
+        dynamodb = "ddb"
+        "#,
+        &registry(),
+    )
+    .unwrap();
+    let s = &c.settings;
+    let aws = s.aws.as_ref().expect("the AWS edge is on by default");
+    assert_eq!(aws.default_region, "eu-west-1");
+    assert_eq!(aws.cors.allowed_origins, ["http://app"]);
+    assert_eq!(
+        aws.services.upstream_for("dynamodb").unwrap().as_str(),
+        "ddb"
+    );
+    assert_eq!(aws.services.upstream_for("sqs").unwrap().as_str(), "moto");
+    assert_eq!(
+        s.server.service_ports,
+        [("dynamodb".to_string(), "127.0.0.1:4569".parse().unwrap())]
+    );
+    let moto = &s.upstreams[0];
+    let spec = moto.process.as_ref().expect("managed");
+    assert_eq!(spec.port, 0, "a free port is picked when the edge starts");
+    assert_eq!(
+        spec.ready,
+        ReadyProbe::Http {
+            path: "/moto-api/".into()
+        }
+    );
+    assert!(!spec.restart.enabled);
+    assert_eq!(
+        spec.env,
+        [("MOTO_ACCOUNT_ID".into(), "000000000000".into())]
+    );
+    assert!(s.upstreams[1].s3_path_style && s.upstreams[1].process.is_none());
+}
+
+#[test]
+fn aws_edge_errors_all_at_once() {
+    let errs = errors_of(
+        r#"
+        [server]
+        service_ports = { dynamdb = "127.0.0.1:4569", s3 = "nope" }
+        [aws]
+        default_region = "mars"
+        [upstreams.both]
+        url = "http://127.0.0.1:1"
+        command = ["x"]
+        [upstreams.neither]
+        read_timeout = "1s"
+        [upstreams.external]
+        url = "http://127.0.0.1:2"
+        ready = { tcp = true }
+        [upstreams.empty]
+        command = []
+        ready = { http = "no-slash" }
+        [routes]
+        dynamdb = "external"
+        sqs = "missing"
+        s3 = 5
+        "#,
+    );
+    let want = [
+        "server.service_ports.dynamdb: unknown AWS service 'dynamdb' (did you mean 'dynamodb'?)",
+        "server.service_ports.s3: \"nope\" is not an address",
+        "upstreams.both: give either url",
+        "upstreams.neither: needs url",
+        "upstreams.external.ready: only for a managed upstream",
+        "upstreams.empty.command: needs at least the program",
+        "upstreams.empty.ready.http: \"no-slash\" must start with /",
+        "routes.dynamdb: unknown AWS service 'dynamdb' (did you mean 'dynamodb'?)",
+        "routes.s3: expected an upstream name for AWS service 's3', found integer",
+        "routes.sqs: unknown upstream \"missing\"",
+        "aws.default_region: \"mars\" is not a region",
+    ];
+    for w in want {
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing {w:?} in:\n{}",
+            errs.join("\n")
+        );
+    }
+    assert_eq!(errs.len(), want.len(), "{}", errs.join("\n"));
+}
+
+#[test]
+fn aws_edge_can_be_turned_off() {
+    let c = Config::from_toml(
+        "[aws]\nenabled = false\n[upstreams.up]\nurl = \"http://127.0.0.1:1\"\n[routes]\ndefault = \"up\"\n",
+        &registry(),
+    )
+    .unwrap();
+    assert!(c.settings.aws.is_none());
+    let errs = errors_of(
+        "[server]\nservice_ports = { s3 = \"127.0.0.1:4572\" }\n[aws]\nenabled = false\n[upstreams.up]\nurl = \"http://127.0.0.1:1\"\n[routes]\ns3 = \"up\"\n",
+    );
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(
+        errs[0].contains("routing by AWS service needs the AWS edge"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].contains("service ports need the AWS edge"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn aws_edge_checks_that_need_the_whole_file() {
+    let errs = errors_of(
+        r#"
+        [server]
+        listen = ["127.0.0.1:4566"]
+        service_ports = { dynamodb = "127.0.0.1:4566", s3 = "127.0.0.1:4572", sqs = "127.0.0.1:4572" }
+        [upstreams.m]
+        command = ["x"]
+        ready_timeout = "0s"
+        stop_timeout = "48h"
+        "#,
+    );
+    for w in [
+        "server.service_ports.dynamodb: 127.0.0.1:4566 is already used by server.listen",
+        "server.service_ports.sqs: 127.0.0.1:4572 is already used by server.service_ports.s3",
+        "upstreams.m.ready_timeout: must be more than 0",
+        "upstreams.m.stop_timeout: must be more than 0 and at most 24h",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing {w:?} in {errs:?}"
+        );
+    }
+    assert_eq!(errs.len(), 4, "{errs:?}");
+}
+
+#[test]
+fn code_built_settings_are_checked_like_a_file() {
+    let err = crate::Edge::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .upstream(Upstream::new("up", "http://127.0.0.1:1").unwrap())
+        .service_route("dynamdb", "up")
+        .service_port("sqs", "127.0.0.1:0".parse().unwrap())
+        .service_port("kinesiss", "127.0.0.1:0".parse().unwrap())
+        .start()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("routes.dynamdb: unknown AWS service 'dynamdb' (did you mean 'dynamodb'?)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("server.service_ports.kinesiss: unknown AWS service"),
+        "{err}"
+    );
+    assert!(err.contains("2 configuration errors"), "{err}");
+}

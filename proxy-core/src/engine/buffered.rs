@@ -153,6 +153,7 @@ async fn exchange(
     let mut down = resp_head;
     head::apply_response(&mut down, &resp_parts);
     let bodiless = head::bodiless(&method, down.status);
+    ctx.sample = super::Sample::of(down.status, &down.headers);
     ctx.response = Some(resp_parts);
 
     match resp_body {
@@ -162,6 +163,9 @@ async fn exchange(
                 while call.next_chunk().await?.is_some() {}
             }
             head::frame(&mut down, &b, &method);
+            if let Some(sample) = ctx.sample.as_mut() {
+                sample.push(&b);
+            }
             if ctx.access.response != BodyMode::Stream {
                 ctx.response_tee = Some(Tee::complete(b.clone()));
             }
@@ -200,6 +204,9 @@ async fn exchange(
                     let end = chunk.is_none();
                     if let Some(tee) = ctx.response_tee.as_mut() {
                         tee.push(chunk.as_ref(), end);
+                    }
+                    if let (Some(sample), Some(c)) = (ctx.sample.as_mut(), chunk.as_ref()) {
+                        sample.push(c);
                     }
                     session
                         .write_response_body(chunk, end)

@@ -37,13 +37,14 @@ use pingora::{
 use tokio::sync::Notify;
 
 use crate::{
+    admin::metrics::Metrics,
     background::Background,
     body::{Body, BodyAccess, BodyMode},
     chain::Chain,
     context::{RequestContext, RequestId},
     error::{Error, ErrorResponder},
     listener::{Exchange, Forward, Request, Response},
-    routing::{RouteTable, Router},
+    routing::{RouteMiss, RouteTable, Router},
     upstream::{Upstream, UpstreamName},
 };
 
@@ -64,6 +65,10 @@ pub(crate) struct Engine {
     /// New connections only, for a retry after a pooled one turned out dead.
     pub(crate) fresh: TransportConnector,
     pub(crate) in_flight: Arc<InFlight>,
+    /// Labels of listen addresses (the AWS edge's per-service ports), by bound address.
+    pub(crate) listen_labels: HashMap<std::net::SocketAddr, Arc<str>>,
+    /// Request metrics, when the edge serves them.
+    pub(crate) metrics: Option<Arc<Metrics>>,
 }
 
 /// Counts requests being served, so shutdown can wait for them.
@@ -124,6 +129,8 @@ pub(crate) struct Ctx {
     /// The engine answered (or gave up on) the client itself and stopped pingora with the
     /// [`HANDLED`] marker error: pingora must neither write nor finish the response.
     handled: bool,
+    /// Head and first bytes of an error response (status 400 and up), for its error code.
+    sample: Option<Sample>,
     _in_flight: Option<InFlightGuard>,
 }
 
@@ -135,11 +142,54 @@ fn handled_marker() -> Box<pingora::Error> {
     pingora::Error::explain(ErrorType::Custom(HANDLED), "response handled by edgestack")
 }
 
+/// The start of an error response, kept for the request log and metrics.
+pub(crate) struct Sample {
+    headers: http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Sample {
+    /// How much of an error body is kept: enough for any AWS error code.
+    const LIMIT: usize = 4096;
+
+    fn of(status: http::StatusCode, headers: &http::HeaderMap) -> Option<Sample> {
+        (status.as_u16() >= 400).then(|| Sample {
+            headers: headers.clone(),
+            body: Vec::new(),
+        })
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let room = Self::LIMIT.saturating_sub(self.body.len());
+        self.body.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
 impl Engine {
     fn context(&self, session: &Session) -> RequestContext {
         let id = RequestId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let client = session.client_addr().and_then(|a| a.as_inet()).copied();
-        RequestContext::new(id, client, self.background.clone())
+        let mut cx = RequestContext::new(id, client, self.background.clone());
+        if !self.listen_labels.is_empty() {
+            cx.local_addr = session.server_addr().and_then(|a| a.as_inet()).copied();
+            cx.listen_label = cx.local_addr.and_then(|a| self.listen_label(a));
+        }
+        cx
+    }
+
+    /// The label of the listen address a connection arrived on. A wildcard listen address
+    /// (`0.0.0.0:P`, `[::]:P`) matches every local address with its port.
+    fn listen_label(&self, local: std::net::SocketAddr) -> Option<Arc<str>> {
+        use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+        let port = local.port();
+        [
+            local,
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+            SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
+        ]
+        .iter()
+        .find_map(|a| self.listen_labels.get(a))
+        .cloned()
     }
 
     fn route(&self, req: &Parts, cx: &mut RequestContext) -> Option<UpstreamName> {
@@ -151,7 +201,7 @@ impl Engine {
 
     /// The upstream the request goes to, or the error that says why there is none.
     fn target(&self, req: &Parts, cx: &RequestContext) -> Result<&(Upstream, HttpPeer), Error> {
-        let name = cx.upstream.as_ref().ok_or_else(|| no_route(req))?;
+        let name = cx.upstream.as_ref().ok_or_else(|| no_route(req, cx))?;
         self.upstreams
             .get(name)
             .ok_or_else(|| Error::UnknownUpstream(name.clone()))
@@ -215,6 +265,10 @@ impl Engine {
         if ctx.access.response != BodyMode::Stream {
             ctx.response_tee = Some(Tee::complete(body.clone()));
         }
+        ctx.sample = Sample::of(parts.status, &parts.headers).map(|mut s| {
+            s.push(&body);
+            s
+        });
         ctx.response = Some(parts.clone());
         let method = req.method.clone();
         ctx.request = Some(req);
@@ -283,12 +337,15 @@ impl Engine {
     }
 }
 
-fn no_route(req: &Parts) -> Error {
+fn no_route(req: &Parts, cx: &RequestContext) -> Error {
     Error::NoRoute {
         method: req.method.to_string(),
         host: crate::routing::request_host(req).unwrap_or("").to_string(),
         path: req.uri.path().to_string(),
-        reason: "no router or route rule matched and no default route is configured".into(),
+        reason: match cx.extensions.get::<RouteMiss>() {
+            Some(miss) => miss.0.clone(),
+            None => "no router or route rule matched and no default route is configured".into(),
+        },
     }
 }
 
@@ -463,6 +520,7 @@ impl ProxyHttp for Adapter {
         if let Some(cx) = ctx.cx.as_mut() {
             cx.response_started = Some(Instant::now());
         }
+        ctx.sample = Sample::of(upstream_response.status, &upstream_response.headers);
         if ctx.ran == 0 {
             return Ok(());
         }
@@ -544,6 +602,9 @@ impl ProxyHttp for Adapter {
         if let Some(tee) = ctx.response_tee.as_mut() {
             tee.push(body.as_ref(), end_of_stream);
         }
+        if let (Some(sample), Some(b)) = (ctx.sample.as_mut(), body.as_ref()) {
+            sample.push(b);
+        }
         Ok(None)
     }
 
@@ -604,7 +665,21 @@ impl ProxyHttp for Adapter {
                     .map(|r| r.status.as_u16())
             })
             .unwrap_or(0);
-        crate::log::request_line(req, status, ctx.error.as_ref(), cx);
+        let upstream_code = match (&ctx.error, &ctx.sample) {
+            (None, Some(sample)) => crate::aws::error_code(&sample.headers, &sample.body),
+            _ => None,
+        };
+        let aws = cx.extensions.get::<crate::aws::AwsRequest>();
+        crate::log::request_line(
+            req,
+            status,
+            ctx.error.as_ref(),
+            upstream_code.as_deref(),
+            cx,
+        );
+        if let Some(m) = &self.0.metrics {
+            m.record(aws, status, cx.elapsed().as_secs_f64());
+        }
         if ctx.ran > 0 {
             let request_body = ctx.request_tee.take().map(Tee::finish);
             let response_body = ctx.response_tee.take().map(Tee::finish);

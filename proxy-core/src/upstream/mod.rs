@@ -1,4 +1,7 @@
-//! Named upstreams: where requests go, with timeouts and pooled keep-alive connections.
+//! Named upstreams: where requests go, with timeouts and pooled keep-alive connections; an
+//! upstream may be a backend process edgestack runs itself ([`managed`]).
+
+pub mod managed;
 
 use std::{
     fmt,
@@ -8,6 +11,8 @@ use std::{
 };
 
 use pingora::upstreams::peer::HttpPeer;
+
+use managed::ManagedSpec;
 
 /// The name of a configured upstream (`[upstreams.NAME]`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,7 +73,7 @@ impl Default for Timeouts {
 }
 
 /// One upstream: a plain-HTTP origin (AWS emulators listen on loopback without TLS).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Upstream {
     /// Its name.
     pub name: UpstreamName,
@@ -78,7 +83,40 @@ pub struct Upstream {
     pub addr: SocketAddr,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// Rewrite S3 virtual-host requests to path style before they reach this upstream.
+    pub s3_path_style: bool,
+    /// The backend process edgestack runs for this upstream, if it is managed.
+    pub process: Option<ManagedSpec>,
 }
+
+impl PartialEq for Upstream {
+    fn eq(&self, o: &Self) -> bool {
+        let same_process = match (&self.process, &o.process) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                a.name == b.name
+                    && a.command == b.command
+                    && a.env == b.env
+                    && a.cwd == b.cwd
+                    && a.host == b.host
+                    && a.port == b.port
+                    && a.ready == b.ready
+                    && a.ready_timeout == b.ready_timeout
+                    && a.restart == b.restart
+                    && a.stop_timeout == b.stop_timeout
+            }
+            _ => false,
+        };
+        self.name == o.name
+            && self.url == o.url
+            && self.addr == o.addr
+            && self.timeouts == o.timeouts
+            && self.s3_path_style == o.s3_path_style
+            && same_process
+    }
+}
+
+impl Eq for Upstream {}
 
 impl Upstream {
     /// An upstream at `url` (`http://host[:port]`, port 80 if absent), with default timeouts.
@@ -90,7 +128,29 @@ impl Upstream {
             url: url.to_string(),
             addr,
             timeouts: Timeouts::default(),
+            s3_path_style: false,
+            process: None,
         })
+    }
+
+    /// A managed upstream: edgestack runs `spec` (its `{port}` placeholders filled with
+    /// `spec.port`) and proxies to it at `spec.host:spec.port`.
+    pub fn managed(spec: ManagedSpec) -> Self {
+        let addr = spec.addr();
+        Upstream {
+            name: UpstreamName::new(&spec.name),
+            url: format!("http://{addr}"),
+            addr,
+            timeouts: Timeouts::default(),
+            s3_path_style: false,
+            process: Some(spec),
+        }
+    }
+
+    /// The same upstream with S3 virtual-host requests rewritten to path style.
+    pub fn with_s3_path_style(mut self, on: bool) -> Self {
+        self.s3_path_style = on;
+        self
     }
 
     /// The same upstream with other timeouts.

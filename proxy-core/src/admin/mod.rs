@@ -1,0 +1,128 @@
+//! The edge's own endpoints, served by a listener like everything else that acts on traffic:
+//!
+//! | path | what |
+//! |---|---|
+//! | `GET/HEAD /_localstack/health`, `/_edgestack/health` | LocalStack's health JSON (HEAD: 200, no body) |
+//! | `GET /_localstack/info` | version, edition, uptime |
+//! | `GET /_edgestack/metrics` | Prometheus metrics |
+//!
+//! Anything else under `/_localstack/` or `/_edgestack/` is a 404: those prefixes are the
+//! edge's, never a backend's (`_` cannot start an S3 bucket name).
+
+pub(crate) mod health;
+pub(crate) mod metrics;
+
+use std::{sync::Arc, time::Instant};
+
+use async_trait::async_trait;
+use http::{header, HeaderValue, Method, StatusCode};
+
+use crate::{
+    context::RequestContext,
+    listener::{response, Forward, Listener, ListenerError, Request, Response},
+};
+use health::Health;
+use metrics::Metrics;
+
+/// Serves the admin paths.
+pub(crate) struct Admin {
+    pub(crate) health: Health,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) in_flight: Arc<crate::engine::InFlight>,
+    pub(crate) started: Instant,
+}
+
+fn json(status: StatusCode, v: &serde_json::Value) -> Response {
+    let mut r = response(status, format!("{v}\n"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+impl Admin {
+    async fn answer(&self, method: &Method, path: &str) -> Response {
+        let read = *method == Method::GET || *method == Method::HEAD;
+        match path {
+            "/_localstack/health" | "/_edgestack/health" if read => {
+                if *method == Method::HEAD {
+                    return response(StatusCode::OK, "");
+                }
+                json(StatusCode::OK, &self.health.document().await)
+            }
+            "/_localstack/info" | "/_edgestack/info" if read => json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "edition": "edgestack",
+                    "is_docker": false,
+                    "uptime": self.started.elapsed().as_secs(),
+                }),
+            ),
+            "/_edgestack/metrics" if read => {
+                self.refresh_gauges().await;
+                let mut r = response(StatusCode::OK, self.metrics.render());
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                r
+            }
+            _ => json(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({
+                    "error": format!("no admin endpoint {method} {path}"),
+                    "endpoints": ["/_localstack/health", "/_localstack/info", "/_edgestack/health", "/_edgestack/metrics"],
+                }),
+            ),
+        }
+    }
+
+    async fn refresh_gauges(&self) {
+        let states = self.health.states().await;
+        for (name, state) in &states {
+            self.metrics
+                .upstream_up
+                .with_label_values(&[name.as_str()])
+                .set(i64::from(*state == health::UpState::Running));
+        }
+        for w in self.health.upstreams.iter() {
+            if let Some(s) = &w.supervisor {
+                self.metrics
+                    .backend_restarts
+                    .with_label_values(&[w.name.as_str()])
+                    .set(s.restarts() as i64);
+            }
+        }
+        // The admin request itself is in flight; it is not one the user asked about.
+        self.metrics
+            .in_flight
+            .set(self.in_flight.current().saturating_sub(1) as i64);
+    }
+}
+
+/// True for the paths the admin listener owns.
+pub(crate) fn is_admin_path(path: &str) -> bool {
+    path.starts_with("/_localstack/") || path.starts_with("/_edgestack/")
+}
+
+#[async_trait]
+impl Listener for Admin {
+    fn name(&self) -> &str {
+        "admin"
+    }
+
+    async fn forward_request(
+        &self,
+        req: &mut Request,
+        _cx: &mut RequestContext,
+    ) -> Result<Forward, ListenerError> {
+        if !is_admin_path(req.uri().path()) {
+            return Ok(Forward::Continue);
+        }
+        Ok(Forward::Respond(
+            self.answer(req.method(), req.uri().path()).await,
+        ))
+    }
+}

@@ -1,0 +1,30 @@
+//! The AWS edge: what turns the generic engine into one port for every AWS service.
+//!
+//! - [`detect`](mod@detect): service, operation, region and account of a request, the way
+//!   LocalStack's service router works them out;
+//! - [`services`]: the catalogue of service names, signing names, targets and protocols;
+//! - [`AwsRouter`]: routes by service name (`[routes] dynamodb = "ddb"`), with legacy
+//!   per-service ports, and refuses what it cannot name with a 404 saying what it saw;
+//! - [`AwsErrors`]: the edge's own errors in the caller's protocol, so SDKs raise typed errors;
+//! - listeners for the conventions around it: [`FormAction`] (operation names of query-protocol
+//!   calls), [`Cors`], [`S3PathStyle`] (virtual-host to path-style rewrite per upstream).
+
+mod cors;
+pub mod detect;
+mod errors;
+mod form;
+pub mod operation;
+mod path_style;
+mod router;
+pub mod services;
+
+pub use cors::{Cors, CorsSettings};
+pub use detect::{AwsRequest, Detection, Signature, DEFAULT_ACCOUNT};
+pub use errors::{error_code, AwsErrors};
+pub use form::FormAction;
+pub use path_style::S3PathStyle;
+pub use router::{AwsRouter, ServiceRoutes};
+pub use services::{Protocol, Service};
+
+/// The region a request is in when nothing in it names one (LocalStack's `DEFAULT_REGION`).
+pub const DEFAULT_REGION: &str = "us-east-1";

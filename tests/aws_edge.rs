@@ -1,0 +1,605 @@
+//! The AWS edge with real clients and real backends, configured from TOML the way users do:
+//! managed moto_server for every service, dynalite and DynamoDB Local routed by service,
+//! proxy errors parsed by an SDK, health/metrics/CORS, legacy service ports, S3 path-style
+//! rewriting, and a managed backend that is killed and comes back.
+//!
+//! Backends are started by the edge itself (`command = [...]`) on free ports; a missing one
+//! fails the test with the command that installs it.
+
+mod support;
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use aws_sdk_dynamodb::{
+    error::ProvideErrorMetadata,
+    types::{
+        AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ProvisionedThroughput,
+        ScalarAttributeType,
+    },
+};
+use aws_sdk_s3::config::{Credentials, Region};
+use edgestack::{BackendState, Edge, EdgeBuilder};
+use edgestack_testkit::{deps, DeadPort, FakeUpstream};
+
+fn toml_array(argv: &[String]) -> String {
+    serde_json::to_string(argv).unwrap()
+}
+
+/// `[upstreams.moto]`: a managed moto_server with LocalStack's account.
+fn moto_section() -> String {
+    format!(
+        "[upstreams.moto]\ncommand = {}\nenv = {{ MOTO_ACCOUNT_ID = \"000000000000\" }}\nready = {{ http = \"/moto-api/\" }}\n",
+        toml_array(&deps::moto_command())
+    )
+}
+
+/// An edge on 127.0.0.1:0 from `body` (upstreams, routes, ...), started, with every upstream
+/// up.
+fn start(body: &str) -> Edge {
+    let edge = start_unchecked(body);
+    assert!(
+        edge.wait_ready_blocking(Duration::from_secs(90)),
+        "upstreams not ready: {}",
+        health(&edge)
+    );
+    edge
+}
+
+/// An edge from `body`, with its managed backends ready (external upstreams may be down).
+fn start_unchecked(body: &str) -> Edge {
+    edgestack_testkit::trace_init();
+    let text = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 2\n{body}");
+    let config = edgestack::load_config(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let edge = EdgeBuilder::from_config(config).start().unwrap();
+    let rt = runtime();
+    for name in ["moto", "dynalite", "ddblocal"] {
+        if let Some(b) = edge.backend(name) {
+            assert!(
+                rt.block_on(b.wait_ready(Duration::from_secs(90))),
+                "{name} not ready"
+            );
+        }
+    }
+    edge
+}
+
+fn health(edge: &Edge) -> serde_json::Value {
+    let body = reqwest::blocking_get(&format!("{}/_localstack/health", edge.url()));
+    serde_json::from_str(&body).unwrap()
+}
+
+mod reqwest {
+    //! Tiny blocking helpers on top of the async client (tests here are sync).
+    pub fn blocking_get(url: &str) -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let url = url.to_string();
+        rt.block_on(async move { ::reqwest::get(url).await.unwrap().text().await.unwrap() })
+    }
+}
+
+async fn ddb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(endpoint)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), String> {
+    ddb.create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .provisioned_throughput(
+            ProvisionedThroughput::builder()
+                .read_capacity_units(1)
+                .write_capacity_units(1)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            let e = e.into_service_error();
+            format!("{}: {}", e.code().unwrap_or("?"), e.message().unwrap_or(""))
+        })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// boto3 across S3 (path, virtual-host, presigned, multipart), DynamoDB, SQS (JSON and query
+/// protocols), SNS→SQS, Kinesis, Lambda, STS, IAM, SecretsManager, SSM and KMS, through the
+/// edge to a managed moto_server; then the metrics count those calls by service and operation.
+#[test]
+fn boto3_across_services_through_the_edge() {
+    let edge = start(&format!(
+        "{}\n[routes]\ndefault = \"moto\"\n",
+        moto_section()
+    ));
+    let out = Command::new(deps::python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/clients/sweep.py"
+        ))
+        .args(["--endpoint", &edge.url()])
+        .output()
+        .expect("run sweep.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let checks: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let failed: Vec<_> = checks.iter().filter(|c| c["ok"] != true).collect();
+    assert!(
+        out.status.success() && failed.is_empty() && checks.len() >= 15,
+        "sweep failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let metrics = reqwest::blocking_get(&format!("{}/_edgestack/metrics", edge.url()));
+    for want in [
+        r#"operation="PutObject",service="s3",status="200""#,
+        r#"operation="CreateMultipartUpload",service="s3",status="200""#,
+        r#"operation="PutItem",service="dynamodb",status="200""#,
+        r#"operation="SendMessage",service="sqs",status="200""#,
+        r#"operation="Publish",service="sns",status="200""#,
+        r#"operation="PutRecord",service="kinesis",status="200""#,
+        r#"operation="ListFunctions",service="lambda",status="200""#,
+        r#"operation="GetCallerIdentity",service="sts",status="200""#,
+        r#"operation="CreateRole",service="iam",status="200""#,
+        r#"operation="Encrypt",service="kms",status="200""#,
+    ] {
+        assert!(metrics.contains(want), "metrics lack {want}:\n{metrics}");
+    }
+    // The query-protocol SQS calls were read for their Action too.
+    assert!(
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("edgestack_requests_total{") && l.contains(r#"service="sqs""#))
+            .count()
+            >= 5,
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"edgestack_upstream_up{upstream="moto"} 1"#));
+    edge.shutdown_blocking();
+}
+
+/// DynamoDB goes to dynalite (then DynamoDB Local) by `[routes] dynamodb = ...`, S3 still to
+/// moto; the health JSON names each service's upstream state.
+#[test]
+fn dynamodb_routed_to_dynalite_and_dynamodb_local() {
+    for (name, command) in [
+        ("dynalite", deps::dynalite_command()),
+        ("ddblocal", deps::dynamodb_local_command()),
+    ] {
+        let edge = start(&format!(
+            "{}\n[upstreams.{name}]\ncommand = {}\nready_timeout = \"60s\"\n\n[routes]\ndefault = \"moto\"\ndynamodb = \"{name}\"\n",
+            moto_section(),
+            toml_array(&command)
+        ));
+        let h = health(&edge);
+        assert_eq!(h["services"]["dynamodb"], "running", "{h}");
+        assert_eq!(h["services"]["s3"], "running", "{h}");
+        assert_eq!(h["upstreams"][name]["managed"], true, "{h}");
+
+        let rt = runtime();
+        rt.block_on(async {
+            let ddb = ddb_client(&edge.url()).await;
+            // moto accepts a 2-character table name; dynalite and DynamoDB Local do not,
+            // which shows the request reached the routed backend.
+            let err = create_table(&ddb, "t1").await.unwrap_err();
+            assert!(err.starts_with("ValidationException"), "{name}: {err}");
+            create_table(&ddb, "orders").await.unwrap();
+            // dynalite creates tables asynchronously (CREATING, then ACTIVE).
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let d = ddb
+                    .describe_table()
+                    .table_name("orders")
+                    .send()
+                    .await
+                    .unwrap();
+                if d.table().and_then(|t| t.table_status()).map(|s| s.as_str()) == Some("ACTIVE") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "table never became ACTIVE");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            ddb.put_item()
+                .table_name("orders")
+                .item("pk", AttributeValue::S("k1".into()))
+                .item("v", AttributeValue::S(name.into()))
+                .send()
+                .await
+                .unwrap();
+            let got = ddb
+                .get_item()
+                .table_name("orders")
+                .key("pk", AttributeValue::S("k1".into()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                got.item().unwrap()["v"],
+                AttributeValue::S(name.into()),
+                "{name}"
+            );
+            let d = ddb
+                .describe_table()
+                .table_name("orders")
+                .send()
+                .await
+                .unwrap();
+            let arn = d.table().unwrap().table_arn().unwrap().to_string();
+            if name == "ddblocal" {
+                // DynamoDB Local's own region in ARNs (fixed by the dynamodb-local interceptor).
+                assert!(arn.contains(":ddblocal:"), "{arn}");
+            } else {
+                assert!(arn.starts_with("arn:aws:dynamodb:us-east-1:"), "{arn}");
+            }
+            // S3 is still moto's.
+            let s3 = s3_client(&edge.url()).await;
+            s3.create_bucket()
+                .bucket("still-moto")
+                .send()
+                .await
+                .unwrap();
+            let buckets = s3.list_buckets().send().await.unwrap();
+            assert!(buckets
+                .buckets()
+                .iter()
+                .any(|b| b.name() == Some("still-moto")));
+        });
+        edge.shutdown_blocking();
+    }
+}
+
+/// The edge's own errors come in each protocol, and SDKs read their codes.
+#[test]
+fn proxy_errors_are_typed_errors_for_sdks() {
+    let dead = DeadPort::new();
+    let edge = start_unchecked(&format!(
+        "{}\n[upstreams.down]\nurl = \"{}\"\nconnect_timeout = \"1s\"\n\n[routes]\ns3 = \"moto\"\ndynamodb = \"down\"\n",
+        moto_section(),
+        dead.url()
+    ));
+    let rt = runtime();
+    rt.block_on(async {
+        // Upstream down: JSON protocol, `__type` + x-amzn-ErrorType.
+        let ddb = ddb_client(&edge.url()).await;
+        let err = ddb.list_tables().send().await.unwrap_err();
+        let err = err.into_service_error();
+        assert_eq!(err.code(), Some("UpstreamUnreachable"), "{err:?}");
+        assert!(err.message().unwrap_or("").contains("down"), "{err:?}");
+
+        // No route for kinesis (no default): a 404 that names the service.
+        let http = ::reqwest::Client::new();
+        let resp = http
+            .post(edge.url())
+            .header("x-amz-target", "Kinesis_20131202.ListStreams")
+            .header("content-type", "application/x-amz-json-1.1")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=x",
+            )
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+        assert_eq!(resp.headers()["x-amzn-errortype"], "NoRoute");
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert!(
+            v["message"].as_str().unwrap().contains("kinesis.ListStreams has no upstream"),
+            "{v}"
+        );
+
+        // Query protocol (SQS as form): <ErrorResponse>.
+        let resp = http
+            .post(edge.url())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=x",
+            )
+            .body("Action=ListQueues&Version=2012-11-05")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("<ErrorResponse><Error><Type>Sender</Type><Code>NoRoute</Code>"), "{body}");
+        assert!(body.contains("sqs.ListQueues"), "{body}");
+
+        // Unsigned junk: a 404 that says what was seen, and nothing reached a backend.
+        let resp = http
+            .get(format!("{}/favicon.ico", edge.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("could not tell which AWS service GET /favicon.ico"), "{body}");
+
+        // S3 still works, and an S3 error keeps moto's code.
+        let s3 = s3_client(&edge.url()).await;
+        let err = s3
+            .get_object()
+            .bucket("nope")
+            .key("k")
+            .send()
+            .await
+            .unwrap_err()
+            .into_service_error();
+        assert_eq!(err.code(), Some("NoSuchBucket"), "{err:?}");
+    });
+    edge.shutdown_blocking();
+}
+
+/// Legacy per-service ports, CORS, the admin paths, and S3 virtual-host requests rewritten to
+/// path style for an upstream that asks for it.
+#[test]
+fn service_ports_cors_admin_and_path_style() {
+    let fake = FakeUpstream::start();
+    let edge = start(&format!(
+        "service_ports = {{ dynamodb = \"0.0.0.0:0\" }}\n\n[aws.cors]\nallowed_origins = [\"http://app.test\"]\n\n[upstreams.dynalite]\ncommand = {}\n\n[upstreams.plain]\nurl = \"{}\"\ns3_path_style = true\n\n[routes]\ndynamodb = \"dynalite\"\ns3 = \"plain\"\n",
+        toml_array(&deps::dynalite_command()),
+        fake.url()
+    ));
+    let main = edge.url();
+    // A wildcard service port, reached on loopback.
+    let ddb_port = format!("http://127.0.0.1:{}", edge.local_addrs()[1].port());
+    let rt = runtime();
+    rt.block_on(async {
+        let http = ::reqwest::Client::new();
+        // Nothing names a service: 404 on the edge port...
+        let resp = http.post(&main).body("{}").send().await.unwrap();
+        assert_eq!(resp.status(), 404);
+        assert_eq!(resp.headers()["x-edgestack-error"], "NoRoute");
+        // ...but the DynamoDB port sends it to dynalite, which answers in its own way.
+        let resp = http.post(&ddb_port).body("{}").send().await.unwrap();
+        assert!(resp.headers().get("x-edgestack-error").is_none());
+        assert!(resp.headers().contains_key("x-amz-crc32"), "{resp:?}");
+        // The SDK works on the service port too.
+        let ddb = ddb_client(&ddb_port).await;
+        create_table(&ddb, "by-port").await.unwrap();
+
+        // CORS: a preflight from an allowed origin is answered, others are refused.
+        let resp = http
+            .request(::reqwest::Method::OPTIONS, &main)
+            .header("origin", "http://app.test")
+            .header("access-control-request-method", "POST")
+            .header("x-amz-target", "DynamoDB_20120810.ListTables")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["access-control-allow-origin"], "http://app.test");
+        assert!(resp.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("x-amz-target"));
+        let resp = http
+            .request(::reqwest::Method::OPTIONS, &main)
+            .header("origin", "http://evil.test")
+            .header("access-control-request-method", "POST")
+            .header("x-amz-target", "DynamoDB_20120810.ListTables")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403);
+        // An ordinary answer carries the headers, once.
+        let resp = http
+            .post(&main)
+            .header("origin", "http://app.test")
+            .header("x-amz-target", "DynamoDB_20120810.ListTables")
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-date", "20240101T000000Z")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x",
+            )
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers()
+                .get_all("access-control-allow-origin")
+                .iter()
+                .count(),
+            1
+        );
+
+        // Admin paths.
+        let resp = http
+            .head(format!("{main}/_localstack/health"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let resp = http
+            .get(format!("{main}/_localstack/nope"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404);
+        let info: serde_json::Value = http
+            .get(format!("{main}/_localstack/info"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(info["edition"], "edgestack");
+
+        // S3 virtual host → path style for the `plain` upstream (the fake echoes what it got).
+        let resp = http
+            .get(format!("{main}/dir/key.txt?x=1"))
+            .header("host", "inspect.s3.localhost.localstack.cloud:4566")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let seen: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(seen["uri"], "/inspect/dir/key.txt?x=1", "{seen}");
+        let host = seen["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0] == "host")
+            .map(|h| h[1].clone());
+        assert_eq!(
+            host,
+            Some(serde_json::json!("s3.localhost.localstack.cloud:4566")),
+            "{seen}"
+        );
+    });
+    edge.shutdown_blocking();
+}
+
+/// A managed backend killed mid-test is restarted, and requests work again.
+#[test]
+fn killed_backend_is_restarted() {
+    let edge = start(&format!(
+        "{}\n[routes]\ndefault = \"moto\"\n",
+        moto_section()
+    ));
+    let moto = edge.backend("moto").expect("managed");
+    let first = moto.pid().unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        let s3 = s3_client(&edge.url()).await;
+        s3.create_bucket().bucket("before").send().await.unwrap();
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(moto.state() == BackendState::Running && moto.pid() != Some(first)) {
+        assert!(
+            Instant::now() < deadline,
+            "not restarted: {:?}",
+            moto.state()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(moto.restarts(), 1);
+    rt.block_on(async {
+        let s3 = s3_client(&edge.url()).await;
+        // moto keeps state in memory: the new process starts empty, and serves again.
+        s3.create_bucket().bucket("after").send().await.unwrap();
+        let names: Vec<_> = s3
+            .list_buckets()
+            .send()
+            .await
+            .unwrap()
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name().map(str::to_string))
+            .collect();
+        assert_eq!(names, vec!["after".to_string()]);
+    });
+    let h = health(&edge);
+    assert_eq!(h["upstreams"]["moto"]["restarts"], 1, "{h}");
+    assert_eq!(h["services"]["s3"], "running", "{h}");
+    let pid = moto.pid().unwrap();
+    edge.shutdown_blocking();
+    // Stopping the edge stops its backends.
+    assert!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_err());
+}
+
+/// An AWS edge built in code: the default route serves every service (health lists them),
+/// and a query call whose form body names another service than its head (ELB's `Version`)
+/// goes to that service's upstream.
+#[test]
+fn code_built_edge_routes_by_form_body_too() {
+    edgestack_testkit::trace_init();
+    let (elb, elbv2) = (FakeUpstream::start(), FakeUpstream::start());
+    let edge = Edge::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .threads(2)
+        .upstream(edgestack::Upstream::new("elb", &elb.url()).unwrap())
+        .upstream(edgestack::Upstream::new("elbv2", &elbv2.url()).unwrap())
+        .default_route("elbv2")
+        .service_route("elb", "elb")
+        .start()
+        .unwrap();
+    let h = health(&edge);
+    assert_eq!(h["services"]["s3"], "running", "{h}");
+    let rt = runtime();
+    rt.block_on(async {
+        let http = ::reqwest::Client::new();
+        for (version, want) in [("2012-06-01", "elb"), ("2015-12-01", "elbv2")] {
+            let resp = http
+                .post(format!("{}/echo", edge.url()))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/elasticloadbalancing/aws4_request, SignedHeaders=host, Signature=x",
+                )
+                .body(format!("Action=DescribeLoadBalancers&Version={version}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{version}");
+            let (e, e2) = (elb.hits(), elbv2.hits());
+            assert_eq!(
+                (e, e2),
+                if want == "elb" { (1, 0) } else { (1, 1) },
+                "{version} went to the wrong upstream"
+            );
+        }
+    });
+    edge.shutdown_blocking();
+}
