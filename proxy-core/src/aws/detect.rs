@@ -549,7 +549,7 @@ fn operation_of(req: &Parts, aws: &AwsRequest, target: Option<&str>) -> Option<C
     match aws.service.as_ref() {
         "s3" => operation::s3(req, aws.vhost_bucket.as_deref()).map(Cow::Borrowed),
         "lambda" => operation::lambda(&req.method, path).map(Cow::Borrowed),
-        _ => None,
+        service => operation::rest(service, &req.method, path, query).map(Cow::Borrowed),
     }
 }
 

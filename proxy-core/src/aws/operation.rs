@@ -1,6 +1,10 @@
 //! Operation names for REST services, from method, path, query and headers: S3 (path or
-//! virtual-host style) and Lambda. (JSON and query services name the operation themselves, in
-//! `X-Amz-Target` or `Action`.)
+//! virtual-host style) and Lambda by hand, every other REST service of the catalogue from its
+//! botocore request-URI templates (`rest-operations.json`, written by
+//! `scripts/gen-rest-operations.py`). JSON and query services name the operation themselves,
+//! in `X-Amz-Target` or `Action`.
+
+use std::{collections::HashMap, sync::OnceLock};
 
 use http::{request::Parts, Method};
 
@@ -229,4 +233,174 @@ pub fn lambda(method: &Method, path: &str) -> Option<&'static str> {
         _ => return None,
     };
     Some(op)
+}
+
+/// One segment of a request-URI template.
+#[derive(Debug)]
+enum Seg {
+    Literal(String),
+    /// `{name}`: one non-empty segment.
+    Var,
+    /// `{name+}`: one or more segments, to the end.
+    Greedy,
+}
+
+/// One operation's request-URI template.
+#[derive(Debug)]
+struct Template {
+    method: String,
+    segs: Vec<Seg>,
+    /// Required query parameters, with their value when the template fixes one.
+    query: Vec<(String, Option<String>)>,
+    operation: String,
+}
+
+impl Template {
+    fn parse(method: &str, uri: &str, operation: &str) -> Template {
+        let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+        let segs = segments(path)
+            .map(|s| {
+                if s.starts_with('{') && s.ends_with("+}") {
+                    Seg::Greedy
+                } else if s.starts_with('{') && s.ends_with('}') {
+                    Seg::Var
+                } else {
+                    Seg::Literal(s.to_string())
+                }
+            })
+            .collect();
+        let query = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (p.to_string(), None),
+            })
+            .collect();
+        Template {
+            method: method.to_string(),
+            segs,
+            query,
+            operation: operation.to_string(),
+        }
+    }
+
+    /// How specific the match is, if the request matches: literal segments count most, then
+    /// required query parameters; a greedy segment counts least.
+    fn score(&self, method: &str, path: &[&str], query: &str) -> Option<usize> {
+        if self.method != method {
+            return None;
+        }
+        let mut score = 0;
+        let mut i = 0;
+        for seg in &self.segs {
+            match seg {
+                Seg::Literal(l) => {
+                    if path.get(i) != Some(&l.as_str()) {
+                        return None;
+                    }
+                    score += 100;
+                    i += 1;
+                }
+                Seg::Var => {
+                    if path.get(i).is_none_or(|s| s.is_empty()) {
+                        return None;
+                    }
+                    score += 10;
+                    i += 1;
+                }
+                Seg::Greedy => {
+                    if i >= path.len() {
+                        return None;
+                    }
+                    i = path.len();
+                    score += 1;
+                }
+            }
+        }
+        if i != path.len() {
+            return None;
+        }
+        for (k, v) in &self.query {
+            let present = query.split('&').any(|p| match p.split_once('=') {
+                Some((pk, pv)) => pk == k && v.as_deref().is_none_or(|v| v == pv),
+                None => p == k && v.is_none(),
+            });
+            if !present {
+                return None;
+            }
+            score += 50;
+        }
+        Some(score)
+    }
+}
+
+/// Path segments, without the empty ones a leading or trailing `/` makes.
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let path = path.strip_suffix('/').unwrap_or(path);
+    path.split('/').filter(|_| !path.is_empty())
+}
+
+fn templates() -> &'static HashMap<String, Vec<Template>> {
+    static TABLE: OnceLock<HashMap<String, Vec<Template>>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        #[derive(serde::Deserialize)]
+        struct File {
+            services: HashMap<String, Vec<(String, String, String)>>,
+        }
+        let file: File = serde_json::from_str(include_str!("rest-operations.json"))
+            .expect("rest-operations.json is valid (checked by a test)");
+        file.services
+            .into_iter()
+            .map(|(service, ops)| {
+                let t = ops
+                    .iter()
+                    .map(|(m, uri, op)| Template::parse(m, uri, op))
+                    .collect();
+                (service, t)
+            })
+            .collect()
+    })
+}
+
+/// The operation of a request to a REST service other than S3 and Lambda, matched against
+/// the service's botocore request-URI templates (the most specific match wins).
+pub fn rest(service: &str, method: &Method, path: &str, query: &str) -> Option<&'static str> {
+    let table = templates().get(service)?;
+    let path: Vec<&str> = segments(path).collect();
+    table
+        .iter()
+        .filter_map(|t| t.score(method.as_str(), &path, query).map(|s| (s, t)))
+        .max_by_key(|(s, _)| *s)
+        .map(|(_, t)| t.operation.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_templates() {
+        assert!(templates().len() >= 25);
+        let op = |svc, m: &str, path, q| rest(svc, &m.parse().unwrap(), path, q);
+        assert_eq!(
+            op("apigateway", "GET", "/restapis", ""),
+            Some("GetRestApis")
+        );
+        assert_eq!(
+            op("apigateway", "GET", "/restapis/a1/resources/r1", ""),
+            Some("GetResource")
+        );
+        assert_eq!(
+            op("route53", "POST", "/2013-04-01/hostedzone/Z1/rrset/", ""),
+            Some("ChangeResourceRecordSets")
+        );
+        assert_eq!(
+            op("apigatewayv2", "GET", "/v2/apis/x/routes", ""),
+            Some("GetRoutes")
+        );
+        assert_eq!(op("apigateway", "GET", "/nothing/like/this", ""), None);
+        assert_eq!(op("nosuch", "GET", "/", ""), None);
+    }
 }

@@ -867,11 +867,31 @@ fn render_line(line: &[u8], dropped: usize) -> String {
             line = &line[..e.valid_up_to()];
         }
     }
-    let mut text = String::from_utf8_lossy(line).into_owned();
+    let mut text = strip_ansi(&String::from_utf8_lossy(line));
     if dropped > 0 {
         text.push_str(&format!(" … [{dropped} more bytes]"));
     }
     text
+}
+
+/// The line without terminal colour sequences (`ESC [ … letter`), which backends such as
+/// moto_server's Werkzeug print and which would show up escaped in edgestack's log.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1054,6 +1074,15 @@ mod tests {
             capture.find("[subst] no newline at the end").is_some()
         })
         .await;
+    }
+
+    #[test]
+    fn colour_sequences_are_stripped() {
+        assert_eq!(
+            strip_ansi("\x1b[33mPress CTRL+C to quit\x1b[0m done"),
+            "Press CTRL+C to quit done"
+        );
+        assert_eq!(strip_ansi("plain [x]"), "plain [x]");
     }
 
     #[tokio::test]

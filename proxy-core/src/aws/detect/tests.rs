@@ -61,21 +61,12 @@ fn captured_sdk_requests() {
                 String::new(),
             ),
         };
-        // Operations of REST services are named for S3 and Lambda only (others: None).
-        let op_known = !matches!(
-            services::by_name(&c.service).map(|s| s.protocol),
-            Some(Protocol::RestJson | Protocol::RestXml)
-        ) || matches!(c.service.as_str(), "s3" | "lambda");
         // A browser form upload carries its credential in the (multipart, possibly huge) body,
         // which the edge does not read: the region comes from the host, else the default.
         let region_in_body = c.operation == "PostObject" && !c.uri.contains("X-Amz-Credential");
         let want = (
             c.service.clone(),
-            if op_known {
-                c.operation.clone()
-            } else {
-                String::new()
-            },
+            c.operation.clone(),
             if region_in_body {
                 "us-east-1".to_string()
             } else {
