@@ -373,7 +373,10 @@ async fn dead_pooled_connection(buffered: bool) {
         accepted.load(std::sync::atomic::Ordering::SeqCst),
         before + 1
     );
-    // A POST that fully went out on a dying connection is not sent again: 502.
+    // A POST that fully went out on a dying connection is not sent again: 502. (The edge
+    // puts /e's connection back in its pool just after answering; give it that moment, or
+    // the POST may get a fresh connection.)
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let r = c
         .post(format!("{url}/c"))
         .body("payload")
