@@ -454,6 +454,22 @@ fn service_ports_cors_admin_and_path_style() {
             1
         );
 
+        // The edge's own answers carry CORS headers too: admin endpoints and errors.
+        for path in ["/_localstack/health", "/favicon.ico"] {
+            let resp = http
+                .get(format!("{main}{path}"))
+                .header("origin", "http://app.test")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                resp.headers()["access-control-allow-origin"],
+                "http://app.test",
+                "{path}"
+            );
+            assert_eq!(resp.headers()["access-control-allow-credentials"], "true");
+        }
+
         // Admin paths.
         let resp = http
             .head(format!("{main}/_localstack/health"))
@@ -573,6 +589,7 @@ fn code_built_edge_routes_by_form_body_too() {
         .upstream(edgestack::Upstream::new("elbv2", &elbv2.url()).unwrap())
         .default_route("elbv2")
         .service_route("elb", "elb")
+        .listener(edgestack::interceptors::request_id::RequestIdListener::default())
         .start()
         .unwrap();
     let h = health(&edge);
@@ -593,6 +610,8 @@ fn code_built_edge_routes_by_form_body_too() {
                 .await
                 .unwrap();
             assert_eq!(resp.status(), 200, "{version}");
+            // Routed by its body, the request still passed the listeners after the form pass.
+            assert!(resp.headers().contains_key("x-request-id"), "{version}");
             let (e, e2) = (elb.hits(), elbv2.hits());
             assert_eq!(
                 (e, e2),

@@ -339,7 +339,7 @@ impl EdgeBuilder {
         let mut metrics = None;
         let errors: Arc<dyn ErrorResponder> = match (self.errors, &settings.aws) {
             (Some(e), _) => e,
-            (None, Some(_)) => Arc::new(AwsErrors),
+            (None, Some(aws)) => Arc::new(AwsErrors::with_cors(aws.cors.clone())),
             (None, None) => Arc::new(PlainTextErrors),
         };
         if let Some(aws) = settings.aws.as_mut() {
@@ -352,14 +352,15 @@ impl EdgeBuilder {
                 Arc::new(AwsRouter::new(table, routes.clone(), &aws.default_region)),
             );
             let m = Arc::new(Metrics::new());
+            // CORS first, so the admin endpoints' answers get its headers too.
             let mut builtins: Vec<Arc<dyn Listener>> = vec![
+                Arc::new(Cors::new(aws.cors.clone())),
                 Arc::new(Admin {
                     health: health.clone(),
                     metrics: m.clone(),
                     in_flight: in_flight.clone(),
                     started: Instant::now(),
                 }),
-                Arc::new(Cors::new(aws.cors.clone())),
                 Arc::new(FormAction::new(routes, &aws.default_region)),
             ];
             let path_style: Vec<UpstreamName> = settings

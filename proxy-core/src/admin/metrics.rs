@@ -50,13 +50,13 @@ impl Metrics {
         let duration = HistogramVec::new(
             HistogramOpts::new(
                 "edgestack_request_duration_seconds",
-                "Time from request head to the end of the exchange, by AWS service and operation",
+                "Time from request head to the end of the exchange, by AWS service, operation and HTTP status",
             )
             .buckets(vec![
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                 10.0, 30.0,
             ]),
-            &["service", "operation"],
+            &["service", "operation", "status"],
         )
         .expect("valid metric");
         let in_flight = IntGauge::new("edgestack_in_flight_requests", "Requests being served")
@@ -112,7 +112,7 @@ impl Metrics {
             .with_label_values(&[service, operation, status.as_str()])
             .inc();
         self.duration
-            .with_label_values(&[service, operation])
+            .with_label_values(&[service, operation, status.as_str()])
             .observe(seconds);
     }
 

@@ -1,7 +1,12 @@
 //! CORS as LocalStack does it, so browser apps can call the edge: preflights for non-S3
 //! services are answered by the edge, and non-S3 responses get CORS headers unless the backend
-//! set its own (never two `Access-Control-Allow-Origin`s). S3 is left to the backend, whose
-//! bucket CORS configuration is what S3 clients expect to apply.
+//! set its own (never two `Access-Control-Allow-Origin`s). The edge's own answers get them
+//! too (admin endpoints through this listener, errors through [`super::AwsErrors`]). S3 is
+//! left to the backend, whose bucket CORS configuration is what S3 clients expect to apply.
+//!
+//! An allowed `Origin` is echoed with `Access-Control-Allow-Credentials: true` (as LocalStack
+//! does, so credentialed browser calls work); a request without `Origin` gets `*` when every
+//! origin is allowed, and nothing otherwise.
 
 use async_trait::async_trait;
 use http::{header, request::Parts, HeaderValue, Method, StatusCode};
@@ -47,29 +52,43 @@ impl Cors {
         Cors { settings }
     }
 
-    fn allowed(&self, origin: &str) -> bool {
-        self.settings
-            .allowed_origins
-            .iter()
-            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
-    }
-
     fn applies(cx: &RequestContext) -> bool {
         cx.extensions
             .get::<AwsRequest>()
             .is_none_or(|aws| aws.service != "s3")
     }
+}
 
-    fn add_headers(&self, resp: &mut Response, origin: Option<&HeaderValue>) {
-        let h = resp.headers_mut();
-        if h.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+impl CorsSettings {
+    /// True when `origin` may call the edge.
+    pub fn allows(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+    }
+
+    /// Adds the CORS headers for a request with `origin` to `h`, unless CORS is off, the
+    /// origin is not allowed, or the headers are already there.
+    pub fn add_headers(&self, h: &mut http::HeaderMap, origin: Option<&HeaderValue>) {
+        if !self.enabled || h.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
             return;
         }
-        let any = self.settings.allowed_origins.iter().any(|o| o == "*");
+        let any = self.allowed_origins.iter().any(|o| o == "*");
         let value = match origin {
-            Some(o) if !any => o.clone(),
-            _ => HeaderValue::from_static("*"),
+            Some(o) => match o.to_str() {
+                Ok(s) if self.allows(s) => o.clone(),
+                _ => return,
+            },
+            None if any => HeaderValue::from_static("*"),
+            None => return,
         };
+        if origin.is_some() {
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+            h.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
         h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
@@ -83,9 +102,6 @@ impl Cors {
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static(EXPOSE_HEADERS),
         );
-        if !any {
-            h.append(header::VARY, HeaderValue::from_static("Origin"));
-        }
     }
 }
 
@@ -109,7 +125,7 @@ impl Listener for Cors {
         }
         let origin = req.headers().get(header::ORIGIN).cloned();
         if let Some(o) = origin.as_ref().and_then(|o| o.to_str().ok()) {
-            if !self.allowed(o) {
+            if !self.settings.allows(o) {
                 return Ok(Forward::Respond(response(
                     StatusCode::FORBIDDEN,
                     format!("CORS origin not allowed: {o}\n"),
@@ -126,16 +142,10 @@ impl Listener for Cors {
         resp: &mut Response,
         cx: &mut RequestContext,
     ) -> Result<(), ListenerError> {
-        if !self.settings.enabled || !Self::applies(cx) {
-            return Ok(());
+        if Self::applies(cx) {
+            self.settings
+                .add_headers(resp.headers_mut(), req.headers.get(header::ORIGIN));
         }
-        let origin = req.headers.get(header::ORIGIN);
-        if let Some(o) = origin.and_then(|o| o.to_str().ok()) {
-            if !self.allowed(o) {
-                return Ok(());
-            }
-        }
-        self.add_headers(resp, origin);
         Ok(())
     }
 }

@@ -131,6 +131,16 @@ pub fn detect(req: &Parts, default_region: &str, forced_service: Option<&str>) -
             service = Some(Cow::Borrowed(s.name));
         }
     }
+    if service.is_none()
+        && (host.s3
+            || host.bucket.is_some()
+            || matches!(cred.signature, Some(Signature::V2 | Signature::V2Presigned)))
+    {
+        // An S3 host or a SigV2 signature (S3's alone) outweighs the path: an object key
+        // may look like an SQS queue path (`/123456789012/file.txt`).
+        evidence = "s3";
+        service = Some(Cow::Borrowed("s3"));
+    }
     if service.is_none() {
         if let Some(s) = from_path(path) {
             evidence = "path";

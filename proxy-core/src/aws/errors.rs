@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 
 use super::{
+    cors::CorsSettings,
     detect::{detect, Detection},
     services::Protocol,
     DEFAULT_REGION,
@@ -16,23 +17,39 @@ use crate::error::{Error, ErrorResponder};
 /// An [`ErrorResponder`] that answers in each service's protocol: JSON `__type` with
 /// `x-amzn-ErrorType` (JSON and REST-JSON services), `<Error><Code>` (S3 and other REST-XML
 /// services), `<ErrorResponse>` (query services such as SQS, SNS, IAM, STS) and EC2's
-/// `<Response><Errors>`. Every answer also carries `x-edgestack-error`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct AwsErrors;
+/// `<Response><Errors>`. Every answer also carries `x-edgestack-error`, and, for non-S3
+/// requests, the CORS headers of [`CorsSettings`] (browsers cannot read an answer without).
+#[derive(Debug, Default, Clone)]
+pub struct AwsErrors {
+    cors: Option<CorsSettings>,
+}
+
+impl AwsErrors {
+    /// Errors that also carry CORS headers, as the edge's other answers do.
+    pub fn with_cors(cors: CorsSettings) -> Self {
+        AwsErrors { cors: Some(cors) }
+    }
+}
 
 impl ErrorResponder for AwsErrors {
     fn respond(&self, error: &Error, request: Option<&Parts>) -> http::Response<Bytes> {
-        let protocol = request.map_or(Protocol::RestXml, protocol_for);
-        let status = error.status();
-        let code = error.code();
-        let message = error.to_string();
-        aws_error(protocol, status, code, &message)
+        let detected = request.map(|r| detect(r, DEFAULT_REGION, None));
+        let protocol = match (&detected, request) {
+            (Some(d), Some(r)) => protocol_for(d, r),
+            _ => Protocol::RestXml,
+        };
+        let mut resp = aws_error(protocol, error.status(), error.code(), &error.to_string());
+        let s3 = matches!(&detected, Some(Detection::Aws(a)) if a.service == "s3");
+        if let (Some(cors), Some(req), false) = (&self.cors, request, s3) {
+            cors.add_headers(resp.headers_mut(), req.headers.get(header::ORIGIN));
+        }
+        resp
     }
 }
 
 /// The protocol to answer a request in, even when its service is unknown.
-fn protocol_for(req: &Parts) -> Protocol {
-    match detect(req, DEFAULT_REGION, None) {
+fn protocol_for(detected: &Detection, req: &Parts) -> Protocol {
+    match detected {
         Detection::Aws(aws) => aws.protocol,
         Detection::Unknown { .. } => {
             let ct = req
@@ -184,14 +201,14 @@ mod tests {
             ("authorization", "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x"),
             ("x-amz-target", "DynamoDB_20120810.GetItem"),
         ]);
-        let r = AwsErrors.respond(&err, Some(&ddb));
+        let r = AwsErrors::default().respond(&err, Some(&ddb));
         assert_eq!(r.status(), 404);
         assert_eq!(r.headers()["x-amzn-errortype"], "NoRoute");
         let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(v["__type"], "NoRoute");
 
         let s3 = req(&[("authorization", "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x")]);
-        let r = AwsErrors.respond(&err, Some(&s3));
+        let r = AwsErrors::default().respond(&err, Some(&s3));
         assert!(
             body(&r).contains("<Error><Code>NoRoute</Code>"),
             "{}",
@@ -203,11 +220,11 @@ mod tests {
             ("authorization", "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=x"),
             ("content-type", "application/x-www-form-urlencoded"),
         ]);
-        let r = AwsErrors.respond(&err, Some(&sqs));
+        let r = AwsErrors::default().respond(&err, Some(&sqs));
         assert!(body(&r).contains("<ErrorResponse><Error><Type>Sender</Type><Code>NoRoute</Code>"));
 
         let ec2 = req(&[("authorization", "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=x")]);
-        let r = AwsErrors.respond(&err, Some(&ec2));
+        let r = AwsErrors::default().respond(&err, Some(&ec2));
         assert!(body(&r).contains("<Response><Errors><Error><Code>NoRoute</Code>"));
     }
 

@@ -2,7 +2,8 @@
 //! their operation is the `Action` field of a form body, which the router cannot see. This
 //! listener asks the engine to buffer such bodies (only `POST` forms without `Action` in the
 //! query; they are small), names the operation, and routes requests that only the body
-//! identifies (STS's unsigned `AssumeRoleWithWebIdentity`, unsigned SQS calls).
+//! identifies (STS's unsigned `AssumeRoleWithWebIdentity`, unsigned SQS calls). It routes
+//! them by setting the upstream, so the listeners after it still run.
 
 use std::sync::Arc;
 
@@ -104,7 +105,8 @@ impl FormAction {
         if changed {
             if let Some(up) = self.routes.upstream_for(&aws.service).cloned() {
                 cx.extensions.insert(aws);
-                return Forward::Reroute(up);
+                cx.upstream = Some(up);
+                return Forward::Continue;
             }
         }
         let reroute = if recognised && cx.upstream().is_none() {
@@ -127,9 +129,10 @@ impl FormAction {
             None
         };
         cx.extensions.insert(aws);
-        match reroute {
-            Some(up) => Forward::Reroute(up),
-            None => Forward::Continue,
+        // Routing, not a reroute: the rest of the chain still runs for this request.
+        if let Some(up) = reroute {
+            cx.upstream = Some(up);
         }
+        Forward::Continue
     }
 }

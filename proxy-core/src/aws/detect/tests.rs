@@ -246,3 +246,30 @@ fn s3_cors_preflights_go_to_s3() {
     };
     assert_eq!(a.service, "s3");
 }
+
+#[test]
+fn s3_evidence_outweighs_a_queue_like_path() {
+    for headers in [
+        h(&[
+            ("host", "localhost:4566"),
+            ("authorization", "AWS test:c2lnbmF0dXJl"),
+        ]),
+        h(&[("host", "pub.s3.localhost.localstack.cloud:4566")]),
+    ] {
+        let req = parts("GET", "/123456789012/report.csv", &headers);
+        let Detection::Aws(a) = detect(&req, "us-east-1", None) else {
+            panic!("{headers:?}")
+        };
+        assert_eq!(a.service, "s3", "{headers:?}");
+    }
+    // Without S3 evidence it is a queue.
+    let req = parts(
+        "POST",
+        "/123456789012/orders",
+        &h(&[("host", "localhost:4566")]),
+    );
+    let Detection::Aws(a) = detect(&req, "us-east-1", None) else {
+        panic!()
+    };
+    assert_eq!(a.service, "sqs");
+}
