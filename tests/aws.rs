@@ -13,10 +13,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ProvisionedThroughput,
     ScalarAttributeType,
 };
-use aws_sdk_s3::{
-    config::{Credentials, Region},
-    primitives::ByteStream,
-};
+use aws_sdk_s3::primitives::ByteStream;
 use edgestack::{
     async_trait, http::request::Parts, BodyAccess, Edge, Forward, Listener, ListenerError, Request,
     RequestContext,
@@ -58,31 +55,12 @@ fn edge(moto: &MotoServer, buffering: Option<Buffering>) -> Edge {
     b.start().unwrap()
 }
 
-fn creds() -> Credentials {
-    Credentials::new("test", "test", None, None, "edgestack-tests")
-}
-
 fn s3(edge: &Edge) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(creds())
-        .endpoint_url(edge.url())
-        .force_path_style(true)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    support::s3_client(&edge.url())
 }
 
 fn dynamodb(edge: &Edge) -> aws_sdk_dynamodb::Client {
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version_latest()
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(creds())
-        .endpoint_url(edge.url())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(conf)
+    support::dynamodb_client(&edge.url())
 }
 
 async fn s3_round_trip(client: &aws_sdk_s3::Client, bucket: &str) {
@@ -239,16 +217,9 @@ async fn aws_sdk_dynamodb_round_trip_through_the_edge() {
     buffered.shutdown().await;
 }
 
-/// The Python with boto3: `$EDGESTACK_PYTHON`, the workspace's `.venv`, or `python3`.
+/// The Python with boto3 (`testkit::deps::python`), checked to import boto3.
 fn python() -> String {
-    let venv = edgestack_testkit::moto::workspace_root().join(".venv/bin/python");
-    let py = std::env::var("EDGESTACK_PYTHON").unwrap_or_else(|_| {
-        if venv.exists() {
-            venv.display().to_string()
-        } else {
-            "python3".into()
-        }
-    });
+    let py = edgestack_testkit::deps::python().display().to_string();
     let ok = Command::new(&py)
         .args(["-c", "import boto3"])
         .status()

@@ -20,7 +20,6 @@ use aws_sdk_dynamodb::{
         ScalarAttributeType,
     },
 };
-use aws_sdk_s3::config::{Credentials, Region};
 use edgestack::{BackendState, Edge, EdgeBuilder};
 use edgestack_testkit::{deps, DeadPort, FakeUpstream};
 
@@ -67,45 +66,13 @@ fn start_unchecked(body: &str) -> Edge {
 }
 
 fn health(edge: &Edge) -> serde_json::Value {
-    let body = reqwest::blocking_get(&format!("{}/_localstack/health", edge.url()));
-    serde_json::from_str(&body).unwrap()
+    let url = format!("{}/_localstack/health", edge.url());
+    runtime().block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
 }
 
-mod reqwest {
-    //! Tiny blocking helpers on top of the async client (tests here are sync).
-    pub fn blocking_get(url: &str) -> String {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let url = url.to_string();
-        rt.block_on(async move { ::reqwest::get(url).await.unwrap().text().await.unwrap() })
-    }
-}
-
-async fn ddb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(conf)
-}
-
-async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+/// A fake SigV4 `Authorization` for `service` (no backend here verifies signatures).
+fn auth(service: &str) -> String {
+    format!("AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=x")
 }
 
 async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), String> {
@@ -178,7 +145,9 @@ fn boto3_across_services_through_the_edge() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let metrics = reqwest::blocking_get(&format!("{}/_edgestack/metrics", edge.url()));
+    let url = format!("{}/_edgestack/metrics", edge.url());
+    let metrics =
+        runtime().block_on(async { ::reqwest::get(url).await.unwrap().text().await.unwrap() });
     for want in [
         r#"operation="PutObject",service="s3",status="200""#,
         r#"operation="CreateMultipartUpload",service="s3",status="200""#,
@@ -226,7 +195,7 @@ fn dynamodb_routed_to_dynalite_and_dynamodb_local() {
 
         let rt = runtime();
         rt.block_on(async {
-            let ddb = ddb_client(&edge.url()).await;
+            let ddb = support::dynamodb_client(&edge.url());
             // moto accepts a 2-character table name; dynalite and DynamoDB Local do not,
             // which shows the request reached the routed backend.
             let err = create_table(&ddb, "t1").await.unwrap_err();
@@ -280,7 +249,7 @@ fn dynamodb_routed_to_dynalite_and_dynamodb_local() {
                 assert!(arn.starts_with("arn:aws:dynamodb:us-east-1:"), "{arn}");
             }
             // S3 is still moto's.
-            let s3 = s3_client(&edge.url()).await;
+            let s3 = support::s3_client(&edge.url());
             s3.create_bucket()
                 .bucket("still-moto")
                 .send()
@@ -308,7 +277,7 @@ fn proxy_errors_are_typed_errors_for_sdks() {
     let rt = runtime();
     rt.block_on(async {
         // Upstream down: JSON protocol, `__type` + x-amzn-ErrorType.
-        let ddb = ddb_client(&edge.url()).await;
+        let ddb = support::dynamodb_client(&edge.url());
         let err = ddb.list_tables().send().await.unwrap_err();
         let err = err.into_service_error();
         assert_eq!(err.code(), Some("UpstreamUnreachable"), "{err:?}");
@@ -320,10 +289,7 @@ fn proxy_errors_are_typed_errors_for_sdks() {
             .post(edge.url())
             .header("x-amz-target", "Kinesis_20131202.ListStreams")
             .header("content-type", "application/x-amz-json-1.1")
-            .header(
-                "authorization",
-                "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=x",
-            )
+            .header("authorization", auth("kinesis"))
             .body("{}")
             .send()
             .await
@@ -332,7 +298,10 @@ fn proxy_errors_are_typed_errors_for_sdks() {
         assert_eq!(resp.headers()["x-amzn-errortype"], "NoRoute");
         let v: serde_json::Value = resp.json().await.unwrap();
         assert!(
-            v["message"].as_str().unwrap().contains("kinesis.ListStreams has no upstream"),
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("kinesis.ListStreams has no upstream"),
             "{v}"
         );
 
@@ -340,17 +309,17 @@ fn proxy_errors_are_typed_errors_for_sdks() {
         let resp = http
             .post(edge.url())
             .header("content-type", "application/x-www-form-urlencoded")
-            .header(
-                "authorization",
-                "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=x",
-            )
+            .header("authorization", auth("sqs"))
             .body("Action=ListQueues&Version=2012-11-05")
             .send()
             .await
             .unwrap();
         assert_eq!(resp.status(), 404);
         let body = resp.text().await.unwrap();
-        assert!(body.contains("<ErrorResponse><Error><Type>Sender</Type><Code>NoRoute</Code>"), "{body}");
+        assert!(
+            body.contains("<ErrorResponse><Error><Type>Sender</Type><Code>NoRoute</Code>"),
+            "{body}"
+        );
         assert!(body.contains("sqs.ListQueues"), "{body}");
 
         // Unsigned junk: a 404 that says what was seen, and nothing reached a backend.
@@ -361,10 +330,13 @@ fn proxy_errors_are_typed_errors_for_sdks() {
             .unwrap();
         assert_eq!(resp.status(), 404);
         let body = resp.text().await.unwrap();
-        assert!(body.contains("could not tell which AWS service GET /favicon.ico"), "{body}");
+        assert!(
+            body.contains("could not tell which AWS service GET /favicon.ico"),
+            "{body}"
+        );
 
         // S3 still works, and an S3 error keeps moto's code.
-        let s3 = s3_client(&edge.url()).await;
+        let s3 = support::s3_client(&edge.url());
         let err = s3
             .get_object()
             .bucket("nope")
@@ -403,7 +375,7 @@ fn service_ports_cors_admin_and_path_style() {
         assert!(resp.headers().get("x-edgestack-error").is_none());
         assert!(resp.headers().contains_key("x-amz-crc32"), "{resp:?}");
         // The SDK works on the service port too.
-        let ddb = ddb_client(&ddb_port).await;
+        let ddb = support::dynamodb_client(&ddb_port);
         create_table(&ddb, "by-port").await.unwrap();
 
         // CORS: a preflight from an allowed origin is answered, others are refused.
@@ -416,7 +388,10 @@ fn service_ports_cors_admin_and_path_style() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
-        assert_eq!(resp.headers()["access-control-allow-origin"], "http://app.test");
+        assert_eq!(
+            resp.headers()["access-control-allow-origin"],
+            "http://app.test"
+        );
         assert!(resp.headers()["access-control-allow-headers"]
             .to_str()
             .unwrap()
@@ -437,10 +412,7 @@ fn service_ports_cors_admin_and_path_style() {
             .header("x-amz-target", "DynamoDB_20120810.ListTables")
             .header("content-type", "application/x-amz-json-1.0")
             .header("x-amz-date", "20240101T000000Z")
-            .header(
-                "authorization",
-                "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x",
-            )
+            .header("authorization", auth("dynamodb"))
             .body("{}")
             .send()
             .await
@@ -497,10 +469,7 @@ fn service_ports_cors_admin_and_path_style() {
         let resp = http
             .get(format!("{main}/dir/key.txt?x=1"))
             .header("host", "inspect.s3.localhost.localstack.cloud:4566")
-            .header(
-                "authorization",
-                "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x",
-            )
+            .header("authorization", auth("s3"))
             .send()
             .await
             .unwrap();
@@ -533,7 +502,7 @@ fn killed_backend_is_restarted() {
     let first = moto.pid().unwrap();
     let rt = runtime();
     rt.block_on(async {
-        let s3 = s3_client(&edge.url()).await;
+        let s3 = support::s3_client(&edge.url());
         s3.create_bucket().bucket("before").send().await.unwrap();
     });
     nix::sys::signal::kill(
@@ -552,7 +521,7 @@ fn killed_backend_is_restarted() {
     }
     assert_eq!(moto.restarts(), 1);
     rt.block_on(async {
-        let s3 = s3_client(&edge.url()).await;
+        let s3 = support::s3_client(&edge.url());
         // moto keeps state in memory: the new process starts empty, and serves again.
         s3.create_bucket().bucket("after").send().await.unwrap();
         let names: Vec<_> = s3
@@ -601,10 +570,7 @@ fn code_built_edge_routes_by_form_body_too() {
             let resp = http
                 .post(format!("{}/echo", edge.url()))
                 .header("content-type", "application/x-www-form-urlencoded")
-                .header(
-                    "authorization",
-                    "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/elasticloadbalancing/aws4_request, SignedHeaders=host, Signature=x",
-                )
+                .header("authorization", auth("elasticloadbalancing"))
                 .body(format!("Action=DescribeLoadBalancers&Version={version}"))
                 .send()
                 .await

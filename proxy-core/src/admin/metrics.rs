@@ -7,7 +7,10 @@
 //! [`MAX_OPERATIONS`] distinct service/operation pairs (clients can send any name, since
 //! signatures are not verified) further new ones count as operation `other`.
 
-use std::{collections::HashSet, sync::RwLock};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::RwLock,
+};
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -21,7 +24,8 @@ pub(crate) const MAX_OPERATIONS: usize = 2000;
 
 /// The metrics of one edge.
 pub(crate) struct Metrics {
-    operations: RwLock<HashSet<(String, String)>>,
+    /// Operations seen, by service, with their count (checked without allocating).
+    operations: RwLock<(HashMap<String, HashSet<String>>, usize)>,
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
@@ -118,19 +122,28 @@ impl Metrics {
 
     /// `operation`, or `other` once the pair would exceed [`MAX_OPERATIONS`].
     fn bounded<'a>(&self, service: &str, operation: &'a str) -> &'a str {
-        let key = (service.to_string(), operation.to_string());
-        if self.operations.read().expect("not poisoned").contains(&key) {
+        let seen = |(known, _): &(HashMap<String, HashSet<String>>, usize)| {
+            known
+                .get(service)
+                .is_some_and(|ops| ops.contains(operation))
+        };
+        if seen(&self.operations.read().expect("not poisoned")) {
             return operation;
         }
-        let mut known = self.operations.write().expect("not poisoned");
-        if known.len() < MAX_OPERATIONS {
-            known.insert(key);
-            operation
-        } else if known.contains(&key) {
-            operation
-        } else {
-            "other"
+        let mut guard = self.operations.write().expect("not poisoned");
+        if seen(&guard) {
+            return operation;
         }
+        let (known, count) = &mut *guard;
+        if *count >= MAX_OPERATIONS {
+            return "other";
+        }
+        *count += 1;
+        known
+            .entry(service.to_string())
+            .or_default()
+            .insert(operation.to_string());
+        operation
     }
 
     /// The text exposition of every metric.

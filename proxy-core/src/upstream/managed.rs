@@ -71,7 +71,7 @@ const GROUP_POLL: Duration = Duration::from_millis(10);
 ///
 /// Every `{port}` in `command`, in the `env` values and in `cwd` is replaced with
 /// [`port`](Self::port) by [`Supervisor::start`], so the spec can stay declarative.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedSpec {
     /// The upstream name; used as log prefix (`[name] …`) and in errors.
     pub name: String,

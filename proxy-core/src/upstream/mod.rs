@@ -73,7 +73,7 @@ impl Default for Timeouts {
 }
 
 /// One upstream: a plain-HTTP origin (AWS emulators listen on loopback without TLS).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
     /// Its name.
     pub name: UpstreamName,
@@ -88,35 +88,6 @@ pub struct Upstream {
     /// The backend process edgestack runs for this upstream, if it is managed.
     pub process: Option<ManagedSpec>,
 }
-
-impl PartialEq for Upstream {
-    fn eq(&self, o: &Self) -> bool {
-        let same_process = match (&self.process, &o.process) {
-            (None, None) => true,
-            (Some(a), Some(b)) => {
-                a.name == b.name
-                    && a.command == b.command
-                    && a.env == b.env
-                    && a.cwd == b.cwd
-                    && a.host == b.host
-                    && a.port == b.port
-                    && a.ready == b.ready
-                    && a.ready_timeout == b.ready_timeout
-                    && a.restart == b.restart
-                    && a.stop_timeout == b.stop_timeout
-            }
-            _ => false,
-        };
-        self.name == o.name
-            && self.url == o.url
-            && self.addr == o.addr
-            && self.timeouts == o.timeouts
-            && self.s3_path_style == o.s3_path_style
-            && same_process
-    }
-}
-
-impl Eq for Upstream {}
 
 impl Upstream {
     /// An upstream at `url` (`http://host[:port]`, port 80 if absent), with default timeouts.
