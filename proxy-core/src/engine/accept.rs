@@ -12,7 +12,7 @@ use pingora::{
 };
 use tokio_util::task::TaskTracker;
 
-use super::Adapter;
+use super::{stream::Buffered, Adapter};
 
 /// Accepts connections until shutdown is signalled; each connection runs on `conns`.
 pub(crate) async fn accept_loop(
@@ -41,7 +41,7 @@ pub(crate) async fn accept_loop(
                     let mut tcp = TcpStream::from(tcp);
                     let _ = tcp.set_nodelay();
                     tcp.set_socket_digest(SocketDigest::from_raw_fd(fd));
-                    let stream: Stream = Box::new(tcp);
+                    let stream: Stream = Box::new(Buffered::new(tcp));
                     let mut next = app.process_new(stream, &shutdown).await;
                     while let Some(stream) = next {
                         next = app.process_new(stream, &shutdown).await;

@@ -15,6 +15,7 @@ mod accept;
 mod buffered;
 mod head;
 mod observe;
+mod stream;
 
 use std::{
     collections::HashMap,
