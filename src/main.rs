@@ -6,6 +6,8 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+mod log_writer;
+
 /// A LocalStack-style AWS edge in front of real AWS-emulating backends.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -24,12 +26,19 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let log = log_writer::BatchedStderr::start();
+    let code = run(args, log.clone());
+    log.flush_now();
+    code
+}
+
+fn run(args: Args, log: log_writer::BatchedStderr) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("EDGESTACK_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+        .with_writer(log)
         .init();
 
     let (config, source) = match &args.config {
