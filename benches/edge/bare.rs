@@ -1,0 +1,45 @@
+//! The bare pingora proxy: a minimal `ProxyHttp` (one fixed peer, nothing else) on pingora's own
+//! `Server`, with as many worker threads as edgestack gets. It is the floor: what pingora costs
+//! before any framework.
+
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
+use pingora::{
+    proxy::{http_proxy_service, ProxyHttp, Session},
+    server::{configuration::ServerConf, Server},
+    upstreams::peer::HttpPeer,
+};
+
+struct Bare {
+    upstream: SocketAddr,
+}
+
+#[async_trait]
+impl ProxyHttp for Bare {
+    type CTX = ();
+
+    fn new_ctx(&self) {}
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut (),
+    ) -> pingora::Result<Box<HttpPeer>> {
+        Ok(Box::new(HttpPeer::new(self.upstream, false, String::new())))
+    }
+}
+
+/// Proxies `listen` to `upstream` until the process is killed.
+pub fn run(listen: SocketAddr, upstream: SocketAddr, threads: usize) -> ! {
+    let conf = ServerConf {
+        threads,
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut proxy = http_proxy_service(&server.configuration, Bare { upstream });
+    proxy.add_tcp(&listen.to_string());
+    server.add_service(proxy);
+    server.run_forever()
+}
