@@ -462,6 +462,53 @@ async fn an_upstream_body_cut_short_reaches_the_client_cut_short() {
     }
 }
 
+/// An origin that sends a head promising 1000 bytes, 100 of them, waits, then closes.
+fn short_cut_origin() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = c.read(&mut buf);
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+                let _ = c.write_all(&[b'x'; 100]);
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_cut_response_smaller_than_the_write_buffer_still_reaches_the_client() {
+    // Head and 100 bytes fit in the client connection's write buffer, which is flushed only
+    // when the body is complete: when the upstream then breaks, pingora drops the connection
+    // and what is buffered must still go out, so the client sees a cut response, not none.
+    let origin = short_cut_origin();
+    for (name, access) in modes() {
+        if access.response == BodyMode::Buffer {
+            continue; // answered 502: nothing is sent before the whole body is in
+        }
+        let edge = edge_to(&format!("http://{origin}"))
+            .listener(Mode(access))
+            .start()
+            .unwrap();
+        let mut conn = RawConn::connect(edge.local_addr());
+        conn.send(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut start = [0u8; 12];
+        let got = conn.read_exact(&mut start);
+        assert!(
+            got.is_ok() && &start == b"HTTP/1.1 200",
+            "{name}: the client got {got:?} {:?} instead of the cut response",
+            String::from_utf8_lossy(&start)
+        );
+        edge.shutdown().await;
+    }
+}
+
 #[tokio::test]
 async fn chunk_framing_split_across_reads_loses_nothing() {
     // A client whose chunk-size lines, data and CRLFs arrive in separate reads: reads that

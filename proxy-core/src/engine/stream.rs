@@ -35,6 +35,16 @@ impl Buffered {
     }
 }
 
+impl Drop for Buffered {
+    /// pingora drops a connection without a flush when it gives up on a response whose head
+    /// went out (a cut upstream body): what is buffered goes out if the socket takes it now,
+    /// so the client sees the cut response, as with pingora's own streams.
+    fn drop(&mut self) {
+        use futures_util::FutureExt;
+        let _ = self.0.flush().now_or_never();
+    }
+}
+
 impl AsyncRead for Buffered {
     fn poll_read(
         mut self: Pin<&mut Self>,
