@@ -27,9 +27,9 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let log = log_writer::BatchedStderr::start();
-    let code = run(args, log.clone());
-    log.flush_now();
-    code
+    // Writes out what is buffered when run returns or unwinds.
+    let _flush = log_writer::FlushOnDrop(log.clone());
+    run(args, log)
 }
 
 fn run(args: Args, log: log_writer::BatchedStderr) -> ExitCode {
@@ -38,13 +38,14 @@ fn run(args: Args, log: log_writer::BatchedStderr) -> ExitCode {
             EnvFilter::try_from_env("EDGESTACK_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(log)
+        .with_writer(log.clone())
         .init();
 
     let (config, source) = match &args.config {
         Some(path) => match edgestack::load_config_file(path) {
             Ok(c) => (c, path.display().to_string()),
             Err(errors) => {
+                log.flush_now();
                 eprint!("edgestack: {}: {errors}", path.display());
                 return ExitCode::from(2);
             }
@@ -53,6 +54,7 @@ fn run(args: Args, log: log_writer::BatchedStderr) -> ExitCode {
             let moto = match edgestack::find_moto_server() {
                 Ok(p) => p,
                 Err(e) => {
+                    log.flush_now();
                     eprintln!(
                         "edgestack: no --config given, and the default needs moto_server: {e}"
                     );
@@ -62,6 +64,7 @@ fn run(args: Args, log: log_writer::BatchedStderr) -> ExitCode {
             match edgestack::load_config(&edgestack::default_config_toml(&moto)) {
                 Ok(c) => (c, "built-in default (managed moto_server)".to_string()),
                 Err(errors) => {
+                    log.flush_now();
                     eprint!("edgestack: the built-in default configuration: {errors}");
                     return ExitCode::from(2);
                 }
@@ -84,6 +87,7 @@ fn run(args: Args, log: log_writer::BatchedStderr) -> ExitCode {
     let edge = match builder.start() {
         Ok(e) => e,
         Err(e) => {
+            log.flush_now();
             eprintln!("edgestack: {e}");
             return ExitCode::from(2);
         }
@@ -94,6 +98,7 @@ fn run(args: Args, log: log_writer::BatchedStderr) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
+            log.flush_now();
             eprintln!("edgestack: cannot start: {e}");
             return ExitCode::FAILURE;
         }
