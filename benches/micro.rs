@@ -199,7 +199,11 @@ impl KeepAlive {
         let mut first = true;
         loop {
             line.clear();
-            self.r.read_line(&mut line).expect("read head");
+            let n = self.r.read_line(&mut line).expect("read head");
+            assert!(
+                n > 0,
+                "the connection closed in the middle of a response head"
+            );
             if first {
                 assert!(line.starts_with("HTTP/1.1 200"), "got {line:?}");
                 first = false;

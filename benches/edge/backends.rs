@@ -16,7 +16,7 @@ use edgestack_testkit::deps;
 
 use crate::{
     client::{self, Answer, Req},
-    procs::{free_addr, wait_listening, Proc},
+    procs::{free_addr, track, untrack, Proc},
 };
 
 /// The backends, in the order the driver runs them.
@@ -199,7 +199,11 @@ pub struct Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if let (Some(s), Some(rt)) = (self.supervisor.take(), self._rt.as_ref()) {
+            let pid = s.pid();
             rt.block_on(s.stop());
+            if let Some(pid) = pid {
+                untrack(pid);
+            }
         }
     }
 }
@@ -211,8 +215,8 @@ pub fn start(backend: Backend, dir: &Path) -> Running {
         let mut cmd = Command::new(std::env::current_exe().expect("own path"));
         cmd.args(["__origin", &addr.to_string()]);
         let log = dir.join("origin.log");
-        let proc = Proc::spawn("origin", cmd, &log);
-        wait_listening("origin", addr, Duration::from_secs(10));
+        let mut proc = Proc::spawn("origin", cmd, &log);
+        proc.wait_listening(addr, &log, Duration::from_secs(10));
         return Running {
             addr,
             _proc: Some(proc),
@@ -249,6 +253,9 @@ pub fn start(backend: Backend, dir: &Path) -> Running {
     let addr = spec.addr();
     let supervisor = Supervisor::start(spec, rt.handle())
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", backend.name()));
+    if let Some(pid) = supervisor.pid() {
+        track(pid, true);
+    }
     assert!(
         rt.block_on(supervisor.wait_ready(Duration::from_secs(60))),
         "{} was not ready within 60 s",

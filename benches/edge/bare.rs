@@ -34,6 +34,9 @@ impl ProxyHttp for Bare {
 pub fn run(listen: SocketAddr, upstream: SocketAddr, threads: usize) -> ! {
     let conf = ServerConf {
         threads,
+        // Stop at once on SIGTERM (pingora's default grace period is 5 minutes).
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(0),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);

@@ -40,9 +40,9 @@ use systems::System;
 #[derive(Parser, Debug)]
 #[command(about = "edgestack's end-to-end benchmark")]
 struct Args {
-    /// Seconds per load run.
-    #[arg(long, default_value_t = 3.0)]
-    duration: f64,
+    /// Seconds per load run (whole seconds: wrk's unit).
+    #[arg(long, default_value_t = 3)]
+    duration: u64,
     /// Rounds over the systems for each workload and concurrency; the median counts.
     #[arg(long, default_value_t = 2)]
     rounds: usize,
@@ -70,6 +70,35 @@ struct Args {
     bench: bool,
 }
 
+/// Under `cargo test` (no `--bench`), the arguments are libtest's: a name filter and flags
+/// such as `--nocapture`. The check runs unless a filter is given that does not match "edge".
+fn check_wanted(argv: &[String]) -> bool {
+    let filters: Vec<&String> = argv[1..].iter().filter(|a| !a.starts_with('-')).collect();
+    filters.is_empty() || filters.iter().any(|f| "edge".contains(f.as_str()))
+}
+
+/// Stops every started process when the run is interrupted (Ctrl-C, SIGTERM): managed
+/// backends run in their own process groups, so a terminal's Ctrl-C does not reach them.
+fn stop_children_on_signal() {
+    std::thread::spawn(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("signal runtime");
+        rt.block_on(async {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        });
+        eprintln!("edge bench: interrupted, stopping everything it started");
+        procs::kill_all();
+        std::process::exit(130);
+    });
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     match argv.get(1).map(String::as_str) {
@@ -81,7 +110,18 @@ fn main() {
         ),
         _ => {}
     }
+    if !argv.iter().any(|a| a == "--bench") {
+        if check_wanted(&argv) {
+            stop_children_on_signal();
+            let dir = tempdir();
+            check(&dir);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return;
+    }
     let args = Args::parse();
+    debug_assert!(args.bench, "only reached under cargo bench");
+    stop_children_on_signal();
     let dir = tempdir();
     let backends: Vec<Backend> = args
         .backends
@@ -93,13 +133,8 @@ fn main() {
                 .unwrap_or_else(|| panic!("unknown backend {name:?}"))
         })
         .collect();
-    if !args.bench {
-        check(&dir);
-        let _ = std::fs::remove_dir_all(&dir);
-        return;
-    }
     let plan = report::Plan {
-        duration: Duration::from_secs_f64(args.duration),
+        duration: Duration::from_secs(args.duration.max(1)),
         rounds: args.rounds.max(1),
         conns: args.conns.clone(),
     };
@@ -142,11 +177,11 @@ fn prepare(backend: Backend, dir: &std::path::Path) -> (backends::Running, Vec<s
     for p in &proxies {
         for w in backend.workloads() {
             if let Err(e) = w.check(p.addr) {
-                panic!(
-                    "{} is not answering correctly: {e}\n(its log: {})",
-                    p.system.label(),
-                    p.log.display()
-                );
+                let log = match p.system {
+                    System::Direct => String::new(),
+                    _ => format!("\n(its log: {})", p.log.display()),
+                };
+                panic!("{} is not answering correctly: {e}{log}", p.system.label());
             }
         }
     }

@@ -5,13 +5,46 @@ use std::{
     net::{SocketAddr, TcpListener, TcpStream},
     path::Path,
     process::{Child, Command, Stdio},
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
 use nix::{
-    sys::signal::{kill, Signal},
+    sys::signal::{kill, killpg, Signal},
     unistd::Pid,
 };
+
+/// Every process the driver started and has not stopped yet: (pid, whether it leads its own
+/// process group), so an interrupted run (Ctrl-C) can stop them all (see [`kill_all`]).
+static RUNNING: Mutex<Vec<(u32, bool)>> = Mutex::new(Vec::new());
+
+/// Notes a started process (a managed backend leads its own process group).
+pub fn track(pid: u32, group: bool) {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((pid, group));
+}
+
+/// Forgets a stopped process.
+pub fn untrack(pid: u32) {
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(p, _)| *p != pid);
+}
+
+/// SIGKILLs every tracked process (and the groups of those that lead one).
+pub fn kill_all() {
+    for (pid, group) in RUNNING.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        let pid = Pid::from_raw(pid as i32);
+        let _ = if group {
+            killpg(pid, Signal::SIGKILL)
+        } else {
+            kill(pid, Signal::SIGKILL)
+        };
+    }
+}
 
 /// A running child; SIGTERM (then SIGKILL after 5 s) when dropped.
 pub struct Proc {
@@ -30,6 +63,7 @@ impl Proc {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        track(child.id(), false);
         Proc {
             name: name.to_string(),
             child,
@@ -38,6 +72,25 @@ impl Proc {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits until `addr` accepts connections, panicking with the log's tail if the process
+    /// exits first (another process may have taken its port) or after `timeout`.
+    pub fn wait_listening(&mut self, addr: SocketAddr, log: &Path, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            self.check_alive(log);
+            assert!(
+                Instant::now() < deadline,
+                "{} did not listen on {addr} within {timeout:?} (its log: {})",
+                self.name,
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Listening, but maybe on a port someone else took first: it must still be running.
+        std::thread::sleep(Duration::from_millis(20));
+        self.check_alive(log);
     }
 
     /// Panics with the log's tail if the process has exited.
@@ -60,6 +113,7 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        untrack(self.child.id());
         let pid = Pid::from_raw(self.child.id() as i32);
         let _ = kill(pid, Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -79,18 +133,6 @@ pub fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
-}
-
-/// Waits until `addr` accepts connections, panicking after `timeout`.
-pub fn wait_listening(name: &str, addr: SocketAddr, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{name} did not listen on {addr} within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).

@@ -6,7 +6,7 @@
 
 use std::{net::SocketAddr, path::Path, process::Command, time::Duration};
 
-use crate::procs::{free_addr, wait_listening, Proc};
+use crate::procs::{free_addr, Proc};
 
 /// Worker threads for every proxy: the machine's cores, edgestack's default.
 pub fn threads() -> usize {
@@ -177,9 +177,7 @@ pub fn start(system: System, backend: SocketAddr, aws_only: bool, dir: &Path) ->
         System::Direct => unreachable!(),
     };
     let mut proc = Proc::spawn(system.label(), cmd, &log);
-    std::thread::sleep(Duration::from_millis(50));
-    proc.check_alive(&log);
-    wait_listening(system.label(), addr, Duration::from_secs(30));
+    proc.wait_listening(addr, &log, Duration::from_secs(30));
     Proxy {
         system,
         addr,
