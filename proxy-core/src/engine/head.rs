@@ -50,10 +50,10 @@ pub(crate) fn sync_headers(target: &mut impl HeadEdit, want: &HeaderMap) {
     if target.headers() == want {
         return;
     }
-    let changed: Vec<HeaderName> = target
-        .headers()
+    // Each name once (`keys` yields a name once, whatever its number of values): the names
+    // whose values differ, then the names `want` no longer has.
+    let mut changed: Vec<HeaderName> = want
         .keys()
-        .chain(want.keys())
         .filter(|n| !is_framing(n))
         .filter(|n| {
             !target
@@ -64,6 +64,13 @@ pub(crate) fn sync_headers(target: &mut impl HeadEdit, want: &HeaderMap) {
         })
         .cloned()
         .collect();
+    changed.extend(
+        target
+            .headers()
+            .keys()
+            .filter(|n| !is_framing(n) && !want.contains_key(*n))
+            .cloned(),
+    );
     for name in changed {
         target.remove(&name);
         for v in want.get_all(&name) {
