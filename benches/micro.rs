@@ -11,11 +11,7 @@
 //!
 //! Under `cargo test` criterion runs each benchmark once, as a check.
 
-use std::{
-    io::{BufRead, BufReader, Read, Write},
-    net::{SocketAddr, TcpStream},
-    sync::Arc,
-};
+use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use edgestack_core::{
@@ -26,7 +22,7 @@ use edgestack_core::{
     http::{self, request::Parts},
     AwsSettings, Body, Chain, Edge, Listener, Request, RequestContext, Response, Upstream,
 };
-use edgestack_testkit::FakeUpstream;
+use edgestack_testkit::{fake_sigv4, raw::RawConn, FakeUpstream};
 
 #[derive(serde::Deserialize)]
 struct Captured {
@@ -85,12 +81,6 @@ fn detection(c: &mut Criterion) {
         })
     });
     g.throughput(Throughput::Elements(1));
-    let auth = |svc: &str| {
-        format!(
-            "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/{svc}/aws4_request, \
-             SignedHeaders=host;x-amz-date, Signature=abc"
-        )
-    };
     let getitem = parts(
         "POST",
         "/",
@@ -99,7 +89,7 @@ fn detection(c: &mut Criterion) {
             ("x-amz-target", "DynamoDB_20120810.GetItem"),
             ("content-type", "application/x-amz-json-1.0"),
             ("x-amz-date", "20240101T000000Z"),
-            ("authorization", &auth("dynamodb")),
+            ("authorization", &fake_sigv4("dynamodb")),
         ]),
     );
     g.bench_function("dynamodb-getitem", |b| {
@@ -112,7 +102,7 @@ fn detection(c: &mut Criterion) {
             ("host", "127.0.0.1:4566"),
             ("x-amz-date", "20240101T000000Z"),
             ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
-            ("authorization", &auth("s3")),
+            ("authorization", &fake_sigv4("s3")),
         ]),
     );
     g.bench_function("s3-getobject", |b| {
@@ -170,59 +160,24 @@ fn chain(c: &mut Criterion) {
     g.finish();
 }
 
-/// An S3 GetObject as an SDK signs it (the signature is not checked by anyone here), so the
-/// AWS edge detects it and routes it by service.
-const REQUEST: &[u8] = b"GET /bench/obj-1k HTTP/1.1\r\nhost: 127.0.0.1:4566\r\n\
-    user-agent: bench\r\nx-amz-date: 20240101T000000Z\r\n\
-    x-amz-content-sha256: UNSIGNED-PAYLOAD\r\nauthorization: AWS4-HMAC-SHA256 \
-    Credential=test/20240101/us-east-1/s3/aws4_request, \
-    SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=abc\r\n\r\n";
-
-/// One keep-alive HTTP/1.1 connection that sends [`REQUEST`] and reads the answer.
-struct KeepAlive {
-    r: BufReader<TcpStream>,
+/// An S3 GetObject as an SDK sends it (no one here checks the signature), so the AWS edge
+/// detects it and routes it by service.
+fn get_object() -> Vec<u8> {
+    format!(
+        "GET /bench/obj-1k HTTP/1.1\r\nhost: 127.0.0.1:4566\r\nuser-agent: bench\r\n\
+         x-amz-date: 20240101T000000Z\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\n\
+         authorization: {}\r\n\r\n",
+        fake_sigv4("s3")
+    )
+    .into_bytes()
 }
 
-impl KeepAlive {
-    fn new(addr: SocketAddr) -> KeepAlive {
-        let s = TcpStream::connect(addr).expect("connect");
-        s.set_nodelay(true).expect("nodelay");
-        KeepAlive {
-            r: BufReader::new(s),
-        }
-    }
-
-    fn get(&mut self) -> usize {
-        self.r.get_mut().write_all(REQUEST).expect("write");
-        let mut line = String::new();
-        let mut len = 0;
-        let mut first = true;
-        loop {
-            line.clear();
-            let n = self.r.read_line(&mut line).expect("read head");
-            assert!(
-                n > 0,
-                "the connection closed in the middle of a response head"
-            );
-            if first {
-                assert!(line.starts_with("HTTP/1.1 200"), "got {line:?}");
-                first = false;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some(v) = line
-                .to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().to_string())
-            {
-                len = v.parse().expect("content-length");
-            }
-        }
-        let mut body = vec![0; len];
-        self.r.read_exact(&mut body).expect("read body");
-        len
-    }
+/// Sends `request` on the keep-alive connection and reads the answer, which must be a 200.
+fn round_trip(conn: &mut RawConn, request: &[u8]) -> usize {
+    conn.send(request);
+    let resp = conn.read_response("GET").expect("a response");
+    assert_eq!(resp.status, 200);
+    resp.body.len()
 }
 
 fn passthrough(c: &mut Criterion) {
@@ -247,11 +202,12 @@ fn passthrough(c: &mut Criterion) {
         ("edge-aws", edge(true, 0)),
     ];
     let mut g = c.benchmark_group("passthrough");
-    let mut direct = KeepAlive::new(origin.addr());
-    g.bench_function("direct", |b| b.iter(|| direct.get()));
+    let request = get_object();
+    let mut direct = RawConn::connect(origin.addr());
+    g.bench_function("direct", |b| b.iter(|| round_trip(&mut direct, &request)));
     for (name, e) in &edges {
-        let mut conn = KeepAlive::new(e.local_addr());
-        g.bench_function(*name, |b| b.iter(|| conn.get()));
+        let mut conn = RawConn::connect(e.local_addr());
+        g.bench_function(*name, |b| b.iter(|| round_trip(&mut conn, &request)));
     }
     g.finish();
     for (_, e) in edges {

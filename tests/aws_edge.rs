@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::{
     },
 };
 use edgestack::{BackendState, Edge, EdgeBuilder};
-use edgestack_testkit::{deps, DeadPort, FakeUpstream};
+use edgestack_testkit::{deps, fake_sigv4, DeadPort, FakeUpstream};
 
 fn toml_array(argv: &[String]) -> String {
     serde_json::to_string(argv).unwrap()
@@ -68,11 +68,6 @@ fn start_unchecked(body: &str) -> Edge {
 fn health(edge: &Edge) -> serde_json::Value {
     let url = format!("{}/_localstack/health", edge.url());
     runtime().block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
-}
-
-/// A fake SigV4 `Authorization` for `service` (no backend here verifies signatures).
-fn auth(service: &str) -> String {
-    format!("AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=x")
 }
 
 async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), String> {
@@ -289,7 +284,7 @@ fn proxy_errors_are_typed_errors_for_sdks() {
             .post(edge.url())
             .header("x-amz-target", "Kinesis_20131202.ListStreams")
             .header("content-type", "application/x-amz-json-1.1")
-            .header("authorization", auth("kinesis"))
+            .header("authorization", fake_sigv4("kinesis"))
             .body("{}")
             .send()
             .await
@@ -309,7 +304,7 @@ fn proxy_errors_are_typed_errors_for_sdks() {
         let resp = http
             .post(edge.url())
             .header("content-type", "application/x-www-form-urlencoded")
-            .header("authorization", auth("sqs"))
+            .header("authorization", fake_sigv4("sqs"))
             .body("Action=ListQueues&Version=2012-11-05")
             .send()
             .await
@@ -412,7 +407,7 @@ fn service_ports_cors_admin_and_path_style() {
             .header("x-amz-target", "DynamoDB_20120810.ListTables")
             .header("content-type", "application/x-amz-json-1.0")
             .header("x-amz-date", "20240101T000000Z")
-            .header("authorization", auth("dynamodb"))
+            .header("authorization", fake_sigv4("dynamodb"))
             .body("{}")
             .send()
             .await
@@ -469,7 +464,7 @@ fn service_ports_cors_admin_and_path_style() {
         let resp = http
             .get(format!("{main}/dir/key.txt?x=1"))
             .header("host", "inspect.s3.localhost.localstack.cloud:4566")
-            .header("authorization", auth("s3"))
+            .header("authorization", fake_sigv4("s3"))
             .send()
             .await
             .unwrap();
@@ -570,7 +565,7 @@ fn code_built_edge_routes_by_form_body_too() {
             let resp = http
                 .post(format!("{}/echo", edge.url()))
                 .header("content-type", "application/x-www-form-urlencoded")
-                .header("authorization", auth("elasticloadbalancing"))
+                .header("authorization", fake_sigv4("elasticloadbalancing"))
                 .body(format!("Action=DescribeLoadBalancers&Version={version}"))
                 .send()
                 .await

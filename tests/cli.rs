@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use edgestack_testkit::{raw::RawConn, FakeUpstream};
+use edgestack_testkit::{fake_sigv4, raw::RawConn, FakeUpstream};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_edgestack"))
@@ -202,9 +202,6 @@ fn serves_then_stops_cleanly_on_sigterm() {
     assert_eq!(code, Some(0));
 }
 
-const S3_AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x";
-const DDB_AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x";
-
 /// `edgestack` with no config: a managed moto_server behind the edge, `Ready.` on stdout once
 /// it is up, LocalStack's log lines for AWS calls, and the backend stopped with the edge.
 #[test]
@@ -248,10 +245,10 @@ fn default_config_runs_moto_and_logs_aws_calls() {
     assert_eq!(stdout.next().unwrap().unwrap(), "Ready.");
 
     let mut conn = RawConn::connect(addr);
-    conn.send(format!("PUT /logbucket HTTP/1.1\r\nHost: localhost\r\nAuthorization: {S3_AUTH}\r\nContent-Length: 0\r\n\r\n").as_bytes());
+    conn.send(format!("PUT /logbucket HTTP/1.1\r\nHost: localhost\r\nAuthorization: {}\r\nContent-Length: 0\r\n\r\n", fake_sigv4("s3")).as_bytes());
     assert_eq!(conn.read_response("PUT").unwrap().status, 200);
     let body = r#"{"TableName":"nope"}"#;
-    conn.send(format!("POST / HTTP/1.1\r\nHost: localhost\r\nAuthorization: {DDB_AUTH}\r\nX-Amz-Target: DynamoDB_20120810.DescribeTable\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+    conn.send(format!("POST / HTTP/1.1\r\nHost: localhost\r\nAuthorization: {}\r\nX-Amz-Target: DynamoDB_20120810.DescribeTable\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{body}", fake_sigv4("dynamodb"), body.len()).as_bytes());
     assert_eq!(conn.read_response("POST").unwrap().status, 400);
     conn.send(b"GET /nothing HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_eq!(conn.read_response("GET").unwrap().status, 404);

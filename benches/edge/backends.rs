@@ -4,19 +4,19 @@
 //! - `dynalite` and `dynamodb-local`: `GetItem` of one small item;
 //! - `moto` (S3): `GetObject` and `PutObject` of 1 KiB and 1 MiB.
 //!
-//! AWS requests carry a well-formed SigV4 `Authorization` that none of these backends verifies
-//! (dynalite does insist on its shape and on `X-Amz-Date`), so one fixed request can be
-//! repeated by the load generator; edgestack detects the service and operation from it as it
-//! would from an SDK's.
+//! AWS requests carry a well-formed SigV4 `Authorization` ([`fake_sigv4`]) that none of these
+//! backends verifies (dynalite does insist on its shape and on `X-Amz-Date`), so one fixed
+//! request can be repeated by the load generator; edgestack detects the service and operation
+//! from it as it would from an SDK's.
 
 use std::{net::SocketAddr, path::Path, process::Command, time::Duration};
 
 use edgestack_core::{ManagedSpec, ReadyProbe, RestartPolicy, Supervisor};
-use edgestack_testkit::deps;
+use edgestack_testkit::{deps, fake_sigv4, free_port, raw::RawResponse};
 
 use crate::{
-    client::{self, Answer, Req},
-    procs::{free_addr, track, untrack, Proc},
+    client::{self, Req},
+    procs::{track, untrack, Proc},
 };
 
 /// The backends, in the order the driver runs them.
@@ -111,10 +111,10 @@ impl Workload {
     pub fn check(&self, addr: SocketAddr) -> Result<(), String> {
         let a = client::send(addr, &self.req).map_err(|e| format!("{addr}: {e}"))?;
         self.verify(&a)
-            .map_err(|e| format!("{} via {addr}: {e}\n{}", self.name, a.head))
+            .map_err(|e| format!("{} via {addr}: {e}\n{:?}", self.name, a.headers))
     }
 
-    fn verify(&self, a: &Answer) -> Result<(), String> {
+    fn verify(&self, a: &RawResponse) -> Result<(), String> {
         if a.status != 200 {
             return Err(format!(
                 "status {} ({})",
@@ -143,15 +143,6 @@ fn get(path: &str) -> Req {
     }
 }
 
-const SIG: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-fn auth(service: &str, signed: &str) -> String {
-    format!(
-        "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/{service}/aws4_request, \
-         SignedHeaders={signed}, Signature={SIG}"
-    )
-}
-
 /// A DynamoDB JSON-protocol call.
 pub fn ddb(op: &str, body: &str) -> Req {
     Req {
@@ -161,10 +152,7 @@ pub fn ddb(op: &str, body: &str) -> Req {
             ("Content-Type".into(), "application/x-amz-json-1.0".into()),
             ("X-Amz-Target".into(), format!("DynamoDB_20120810.{op}")),
             ("X-Amz-Date".into(), "20240101T000000Z".into()),
-            (
-                "Authorization".into(),
-                auth("dynamodb", "content-type;host;x-amz-date;x-amz-target"),
-            ),
+            ("Authorization".into(), fake_sigv4("dynamodb")),
         ],
         body: body.as_bytes().to_vec(),
     }
@@ -178,10 +166,7 @@ pub fn s3(method: &'static str, path: &str, body: Vec<u8>) -> Req {
         headers: vec![
             ("X-Amz-Date".into(), "20240101T000000Z".into()),
             ("X-Amz-Content-SHA256".into(), "UNSIGNED-PAYLOAD".into()),
-            (
-                "Authorization".into(),
-                auth("s3", "host;x-amz-content-sha256;x-amz-date"),
-            ),
+            ("Authorization".into(), fake_sigv4("s3")),
         ],
         body,
     }
@@ -211,7 +196,7 @@ impl Drop for Running {
 /// Starts `backend` on a free loopback port and loads the data its workloads read.
 pub fn start(backend: Backend, dir: &Path) -> Running {
     if backend == Backend::Native {
-        let addr = free_addr();
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut cmd = Command::new(std::env::current_exe().expect("own path"));
         cmd.args(["__origin", &addr.to_string()]);
         let log = dir.join("origin.log");
@@ -239,7 +224,7 @@ pub fn start(backend: Backend, dir: &Path) -> Running {
         .enable_all()
         .build()
         .expect("supervisor runtime");
-    let mut spec = ManagedSpec::new(backend.name(), command, free_addr().port());
+    let mut spec = ManagedSpec::new(backend.name(), command, free_port());
     spec.ready = ready;
     spec.ready_timeout = Duration::from_secs(60);
     spec.restart = RestartPolicy {

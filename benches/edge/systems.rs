@@ -6,7 +6,9 @@
 
 use std::{net::SocketAddr, path::Path, process::Command, time::Duration};
 
-use crate::procs::{free_addr, Proc};
+use edgestack_testkit::free_port;
+
+use crate::procs::Proc;
 
 /// Worker threads for every proxy: the machine's cores, edgestack's default.
 pub fn threads() -> usize {
@@ -151,7 +153,7 @@ pub fn start(system: System, backend: SocketAddr, aws_only: bool, dir: &Path) ->
             log,
         };
     }
-    let addr = free_addr();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let cmd = match system {
         System::EdgestackPlain | System::Edgestack | System::EdgestackAll => {
             let conf = dir.join(format!("{}.toml", system.file_name()));

@@ -77,3 +77,13 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0")
         .port()
 }
+
+/// A SigV4 `Authorization` header value for `service` in us-east-1 with a made-up signature:
+/// the shape SDKs send (dynalite insists on it), for backends that verify no signature
+/// (moto, dynalite, DynamoDB Local) and for service detection.
+pub fn fake_sigv4(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/{service}/aws4_request, \
+         SignedHeaders=host, Signature=x"
+    )
+}
