@@ -28,6 +28,7 @@ pub use edgestack_core::*;
 /// The shipped interceptor crates, for direct use in code.
 pub mod interceptors {
     pub use edgestack_request_id as request_id;
+    pub use edgestack_s3_notifications as s3_notifications;
 }
 
 /// The interceptors a TOML file can enable, by section name.
@@ -36,6 +37,10 @@ pub fn interceptor_registry() -> Interceptors {
     r.register(
         edgestack_request_id::NAME,
         edgestack_request_id::RequestIdListener::new,
+    );
+    r.register(
+        edgestack_s3_notifications::NAME,
+        edgestack_s3_notifications::S3Notifications::new,
     );
     r
 }
@@ -63,6 +68,9 @@ default = "moto"
 [[routes.rules]]
 path_prefix = "/moto-api"
 upstream = "moto"
+
+# S3 bucket notifications to SQS, SNS and EventBridge, kept by edgestack (as LocalStack does).
+[interceptors.s3-notifications]
 "#
     )
 }

@@ -583,3 +583,89 @@ fn code_built_edge_routes_by_form_body_too() {
     });
     edge.shutdown_blocking();
 }
+
+/// The edge's own AWS client: signed like an SDK call (SigV4 with the configured credentials,
+/// the service's signing name and the region asked for), sent to the upstream routed for the
+/// service, and answered in full. moto_server runs the SQS calls; an echoing origin shows
+/// what was sent to the upstream routed for `s3`.
+#[test]
+fn the_edges_own_aws_client_signs_and_routes_by_service() {
+    let echo = FakeUpstream::start();
+    let edge = start(&format!(
+        "[aws]\naccess_key_id = \"AKIDEDGE\"\nsecret_access_key = \"s3cr3t\"\n\
+         {}\n[upstreams.echo]\nurl = \"{}\"\n[routes]\ndefault = \"moto\"\ns3 = \"echo\"\n",
+        moto_section(),
+        echo.url()
+    ));
+    let client = edge.aws_client().expect("an AWS edge has a client").clone();
+    let rt = runtime();
+    rt.block_on(async {
+        let created = client
+            .query(
+                "sqs",
+                "eu-west-1",
+                "CreateQueue",
+                "2012-11-05",
+                &[("QueueName", "side-calls")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 200, "{:?}", created.body());
+        let body = String::from_utf8_lossy(created.body()).into_owned();
+        assert!(body.contains("<QueueUrl>"), "{body}");
+        assert!(body.contains("/side-calls"), "{body}");
+
+        let req = edgestack::http::Request::builder()
+            .method("GET")
+            .uri("/inspect/a%20b.txt")
+            .body(edgestack::bytes::Bytes::new())
+            .unwrap();
+        let resp = client.send("s3", "eu-west-1", req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let seen: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+        assert_eq!(seen["method"], "GET");
+        assert_eq!(seen["uri"], "/inspect/a%20b.txt");
+        let header = |name: &str| {
+            seen["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h[0].as_str().unwrap().eq_ignore_ascii_case(name))
+                .map(|h| h[1].as_str().unwrap().to_string())
+        };
+        let auth = header("authorization").unwrap_or_default();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEDGE/")
+                && auth.contains("/eu-west-1/s3/aws4_request"),
+            "{auth}"
+        );
+        assert!(header("x-amz-date").is_some());
+        assert!(header("x-amz-content-sha256").is_some());
+        assert_eq!(header("host"), Some(echo.addr().to_string()));
+    });
+    // A service nobody serves, and an upstream that is down, are errors, not hangs.
+    let dead = DeadPort::new();
+    let lonely = start_unchecked(&format!(
+        "[upstreams.dead]\nurl = \"{}\"\n[routes]\ns3 = \"dead\"\n",
+        dead.url()
+    ));
+    let client = lonely.aws_client().unwrap().clone();
+    rt.block_on(async {
+        let err = client
+            .query("sqs", "us-east-1", "ListQueues", "2012-11-05", &[])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, edgestack::aws::CallError::NoUpstream { .. }),
+            "{err}"
+        );
+        assert!(!err.is_retryable());
+        let req = edgestack::http::Request::builder()
+            .method("HEAD")
+            .uri("/b")
+            .body(edgestack::bytes::Bytes::new())
+            .unwrap();
+        let err = client.send("s3", "us-east-1", req).await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+    });
+}

@@ -62,6 +62,11 @@ impl Chain {
         self.listeners = front;
     }
 
+    /// The listeners, in order.
+    pub(crate) fn listeners(&self) -> &[Arc<dyn Listener>] {
+        &self.listeners
+    }
+
     /// True when the chain has no listener.
     pub fn is_empty(&self) -> bool {
         self.listeners.is_empty()

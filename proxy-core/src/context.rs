@@ -9,7 +9,7 @@ use std::{
 
 use http::Extensions;
 
-use crate::{background::Background, upstream::UpstreamName};
+use crate::{aws::AwsClient, background::Background, upstream::UpstreamName};
 
 /// A per-edge, per-request number, unique for the life of the edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,6 +36,7 @@ pub struct RequestContext {
     pub(crate) upstream_started: Option<Instant>,
     pub(crate) response_started: Option<Instant>,
     pub(crate) background: Background,
+    pub(crate) aws_client: Option<AwsClient>,
     /// Typed per-request state, shared by all listeners of this request. Values must be
     /// `Clone + Send + Sync + 'static` (what [`http::Extensions`] asks); use a private type per
     /// listener so listeners do not see each other's state by accident.
@@ -58,6 +59,7 @@ impl RequestContext {
             upstream_started: None,
             response_started: None,
             background,
+            aws_client: None,
             extensions: Extensions::new(),
         }
     }
@@ -122,5 +124,19 @@ impl RequestContext {
     /// records). Work queued here runs off the request path; shutdown waits for it, bounded.
     pub fn background(&self) -> &Background {
         &self.background
+    }
+
+    /// On an AWS edge, the client for the edge's own AWS calls (signed, routed to the
+    /// upstream of each service). `None` on a plain proxy and in [`detached`](Self::detached)
+    /// contexts unless set with [`with_aws_client`](Self::with_aws_client).
+    pub fn aws_client(&self) -> Option<&AwsClient> {
+        self.aws_client.as_ref()
+    }
+
+    /// This context with `client` as its [`aws_client`](Self::aws_client) (for unit tests of a
+    /// listener).
+    pub fn with_aws_client(mut self, client: AwsClient) -> Self {
+        self.aws_client = Some(client);
+        self
     }
 }

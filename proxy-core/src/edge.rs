@@ -36,7 +36,7 @@ use crate::{
         metrics::Metrics,
         Admin,
     },
-    aws::{AwsErrors, AwsRouter, Cors, FormAction, S3PathStyle},
+    aws::{AwsClient, AwsErrors, AwsRouter, Cors, FormAction, S3PathStyle},
     background::Background,
     chain::Chain,
     config::{Config, ConfigErrors},
@@ -373,6 +373,11 @@ impl EdgeBuilder {
                 builtins.push(Arc::new(S3PathStyle::new(path_style)));
             }
             chain.prepend(builtins);
+            for listener in chain.listeners() {
+                for collector in listener.metrics() {
+                    m.register(listener.name(), collector);
+                }
+            }
             metrics = Some(m);
         }
         let server = &settings.server;
@@ -381,6 +386,16 @@ impl EdgeBuilder {
             .iter()
             .map(|u| (u.name.clone(), (u.clone(), u.peer())))
             .collect();
+        let aws_client = settings.aws.as_ref().map(|aws| {
+            AwsClient::new(
+                Arc::new(aws.services.clone()),
+                upstreams.clone(),
+                Connector::new(Some(ConnectorOptions::from_server_conf(&conf))),
+                &aws.access_key_id,
+                &aws.secret_access_key,
+                &aws.default_region,
+            )
+        });
         let engine = Arc::new(Engine {
             chain,
             routers,
@@ -395,6 +410,7 @@ impl EdgeBuilder {
             in_flight: in_flight.clone(),
             listen_labels,
             metrics,
+            aws_client: aws_client.clone(),
         });
         let labels = engine.listen_labels.clone();
         let app = Arc::new(pingora::proxy::http_proxy(&conf, Adapter(engine)));
@@ -428,6 +444,7 @@ impl EdgeBuilder {
             drain_timeout: server.drain_timeout,
             supervisors,
             health,
+            aws_client,
         })
     }
 }
@@ -466,6 +483,7 @@ pub struct Edge {
     drain_timeout: Duration,
     supervisors: Vec<Supervisor>,
     health: Health,
+    aws_client: Option<AwsClient>,
 }
 
 impl std::fmt::Debug for Edge {
@@ -511,6 +529,12 @@ impl Edge {
     /// The edge's background facility (the one listeners see).
     pub fn background(&self) -> &Background {
         &self.background
+    }
+
+    /// On an AWS edge, the client for signed calls to the upstream of any service (what
+    /// interceptors use for notifications and lookups).
+    pub fn aws_client(&self) -> Option<&AwsClient> {
+        self.aws_client.as_ref()
     }
 
     /// Requests being served right now.

@@ -47,6 +47,7 @@ pub use edge::{Edge, EdgeBuilder, ShutdownReport, StartError};
 pub use error::{Error, ErrorResponder, PlainTextErrors};
 pub use http;
 pub use listener::{response, Exchange, Forward, Listener, ListenerError, Request, Response};
+pub use prometheus;
 pub use routing::{RouteMatch, RouteMiss, RouteRule, RouteTable, Router};
 pub use settings::{AwsSettings, ServerSettings, Settings, DEFAULT_BODY_LIMIT};
 pub use upstream::{

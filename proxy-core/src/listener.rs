@@ -95,6 +95,12 @@ pub trait Listener: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Metrics this listener keeps, served with the edge's own at `/_edgestack/metrics` on an
+    /// AWS edge. Asked once, when the edge starts. Name them `edgestack_<listener>_...`.
+    fn metrics(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        Vec::new()
+    }
+
     /// Runs after the client has been answered, for every listener that saw the request. Use it
     /// for work that must not delay the client (queue side effects with
     /// [`RequestContext::background`]). Bodies are present when any listener of the chain

@@ -75,6 +75,10 @@ pub struct AwsSettings {
     pub services: ServiceRoutes,
     /// CORS.
     pub cors: CorsSettings,
+    /// The access key id the edge signs its own AWS calls with (notifications, lookups).
+    pub access_key_id: String,
+    /// The secret key for [`access_key_id`](Self::access_key_id).
+    pub secret_access_key: String,
 }
 
 impl Default for AwsSettings {
@@ -83,6 +87,8 @@ impl Default for AwsSettings {
             default_region: aws::DEFAULT_REGION.to_string(),
             services: ServiceRoutes::default(),
             cors: CorsSettings::default(),
+            access_key_id: aws::DEFAULT_CREDENTIALS.0.to_string(),
+            secret_access_key: aws::DEFAULT_CREDENTIALS.1.to_string(),
         }
     }
 }

@@ -2,10 +2,10 @@
 //! managed backend (the port is left as the placeholder `{port}`).
 //!
 //! `scripts/install-deps` puts everything under the workspace: dynalite in
-//! `.deps/dynalite`, DynamoDB Local in `.deps/dynamodb-local`, moto_server and boto3 in
-//! `.venv`. Environment variables override each location. When something is missing the
-//! caller panics with what is missing and the command that installs it: a test that needs a
-//! backend never passes without one.
+//! `.deps/dynalite`, s3rver and its launcher `run.js` in `.deps/s3rver`, DynamoDB Local in
+//! `.deps/dynamodb-local`, moto_server and boto3 in `.venv`. Environment variables override
+//! each location. When something is missing the caller panics with what is missing and the
+//! command that installs it: a test that needs a backend never passes without one.
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +37,23 @@ pub fn dynalite_cli() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join(".deps/dynalite/node_modules/dynalite/cli.js"));
     if !p.is_file() {
         missing("dynalite (cli.js)", &p, "EDGESTACK_DYNALITE");
+    }
+    p
+}
+
+/// The s3rver launcher `run.js` that `scripts/install-deps` writes: `$EDGESTACK_S3RVER`, else
+/// `<workspace>/.deps/s3rver/run.js`. Panics when it does not exist.
+///
+/// `node run.js HOST PORT [DATA_DIR]` starts s3rver 3.7.1 with the access key pair test/test
+/// registered (as well as s3rver's own S3RVER/S3RVER) and prints
+/// `s3rver listening on HOST:PORT (...)` once it accepts connections. Without `DATA_DIR` it
+/// uses a fresh temporary directory, removed on exit (s3rver has no in-memory store).
+pub fn s3rver_run_js() -> PathBuf {
+    let p = std::env::var_os("EDGESTACK_S3RVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".deps/s3rver/run.js"));
+    if !p.is_file() {
+        missing("s3rver (run.js)", &p, "EDGESTACK_S3RVER");
     }
     p
 }
@@ -86,6 +103,25 @@ pub fn dynalite_command() -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
+}
+
+/// argv to run s3rver on 127.0.0.1:{port} as a managed backend command (`{port}` left as a
+/// placeholder), keeping objects in `data_dir` (created when missing, kept afterwards; give
+/// each test its own fresh directory). Ready once a TCP connect succeeds (about 0.3 s).
+///
+/// Sign with key ID `test` (or `S3RVER`), any secret: SigV4 signatures are not checked (and
+/// unsigned requests are accepted). Path-style requests work; virtual-host requests only for
+/// `Host: BUCKET.s3[.REGION].amazonaws.com` (any other name that is neither an IP address nor
+/// `localhost` is taken as the bucket name itself).
+pub fn s3rver_command(data_dir: &Path) -> Vec<String> {
+    let run_js = s3rver_run_js();
+    vec![
+        "node".into(),
+        arg(&run_js),
+        "127.0.0.1".into(),
+        "{port}".into(),
+        arg(data_dir),
+    ]
 }
 
 /// argv to run DynamoDB Local in memory on {port} (binds every interface, no option to limit
@@ -153,6 +189,20 @@ mod tests {
         );
         assert!(Path::new(&argv[1]).is_absolute());
         assert!(argv.iter().any(|a| a == "{port}"));
+    }
+
+    #[test]
+    fn s3rver_command_points_at_run_js() {
+        let data = std::env::temp_dir().join("edgestack-s3rver-data");
+        let argv = s3rver_command(&data);
+        assert_eq!(argv[0], "node");
+        assert!(
+            argv[1].ends_with("run.js") && Path::new(&argv[1]).is_file(),
+            "{argv:?}"
+        );
+        assert!(Path::new(&argv[1]).is_absolute());
+        assert_eq!(&argv[2..4], ["127.0.0.1", "{port}"]);
+        assert_eq!(Path::new(&argv[4]), data.as_path());
     }
 
     #[test]

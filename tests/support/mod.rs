@@ -146,3 +146,75 @@ pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .build();
     aws_sdk_dynamodb::Client::from_conf(conf)
 }
+
+/// [`s3_client`] that sends plain bodies: checksums only where S3 requires them, so uploads
+/// are not `aws-chunked` (for backends that do not decode it, like s3rver).
+pub fn s3_client_plain_bodies(endpoint: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::RequestChecksumCalculation;
+    let conf = s3_client(endpoint)
+        .config()
+        .to_builder()
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// An aws-sdk-sqs client for `endpoint` (test credentials, us-east-1, no retries).
+pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
+    use aws_sdk_sqs::config::{Credentials, Region};
+    let conf = aws_sdk_sqs::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "edgestack-tests",
+        ))
+        .endpoint_url(endpoint)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
+}
+
+/// An aws-sdk-sns client for `endpoint` (test credentials, us-east-1, no retries).
+pub fn sns_client(endpoint: &str) -> aws_sdk_sns::Client {
+    use aws_sdk_sns::config::{Credentials, Region};
+    let conf = aws_sdk_sns::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "edgestack-tests",
+        ))
+        .endpoint_url(endpoint)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_sns::Client::from_conf(conf)
+}
+
+/// An aws-sdk-eventbridge client for `endpoint` (test credentials, us-east-1, no retries).
+pub fn eventbridge_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
+    use aws_sdk_eventbridge::config::{Credentials, Region};
+    let conf = aws_sdk_eventbridge::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "edgestack-tests",
+        ))
+        .endpoint_url(endpoint)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .retry_config(aws_sdk_eventbridge::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(conf)
+}

@@ -101,6 +101,13 @@ impl Metrics {
         }
     }
 
+    /// Adds a listener's own metrics (see [`Listener::metrics`](crate::Listener::metrics)).
+    pub(crate) fn register(&self, listener: &str, collector: Box<dyn prometheus::core::Collector>) {
+        if let Err(e) = self.registry.register(collector) {
+            tracing::warn!("metrics of listener '{listener}' not served: {e}");
+        }
+    }
+
     /// Counts one finished request.
     pub(crate) fn record(&self, aws: Option<&AwsRequest>, status: u16, seconds: f64) {
         let (service, operation) = match aws {

@@ -5,10 +5,13 @@
 //! - [`services`]: the catalogue of service names, signing names, targets and protocols;
 //! - [`AwsRouter`]: routes by service name (`[routes] dynamodb = "ddb"`), with legacy
 //!   per-service ports, and refuses what it cannot name with a 404 saying what it saw;
+//! - [`AwsClient`]: the edge's own signed AWS calls, routed like clients' calls (what
+//!   interceptors use to notify, look up and read);
 //! - [`AwsErrors`]: the edge's own errors in the caller's protocol, so SDKs raise typed errors;
 //! - listeners for the conventions around it: [`FormAction`] (operation names of query-protocol
 //!   calls), [`Cors`], [`S3PathStyle`] (virtual-host to path-style rewrite per upstream).
 
+mod client;
 mod cors;
 pub mod detect;
 mod errors;
@@ -18,6 +21,7 @@ mod path_style;
 mod router;
 pub mod services;
 
+pub use client::{is_retryable_status, AwsClient, CallError};
 pub use cors::{Cors, CorsSettings};
 pub use detect::{AwsRequest, Detection, Signature, DEFAULT_ACCOUNT};
 pub use errors::{error_code, AwsErrors};
@@ -28,3 +32,6 @@ pub use services::{Protocol, Service};
 
 /// The region a request is in when nothing in it names one (LocalStack's `DEFAULT_REGION`).
 pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// The credentials the edge signs its own calls with unless configured (LocalStack's).
+pub const DEFAULT_CREDENTIALS: (&str, &str) = ("test", "test");

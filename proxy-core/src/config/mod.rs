@@ -7,6 +7,8 @@
 //! service_ports = { dynamodb = "127.0.0.1:4569" }   # legacy per-service ports
 //! [aws]                        # the AWS edge is on unless `enabled = false`
 //! default_region = "us-east-1"
+//! access_key_id = "test"       # what edgestack signs its own calls with (notifications)
+//! secret_access_key = "test"
 //! [upstreams.moto]             # a backend edgestack runs ({port} = a free port)
 //! command = ["moto_server", "-H", "127.0.0.1", "-p", "{port}"]
 //! ready = { http = "/moto-api/" }
@@ -340,6 +342,8 @@ fn aws_settings(
         enabled: None,
         default_region: None,
         cors: None,
+        access_key_id: None,
+        secret_access_key: None,
     });
     if section.enabled == Some(false) {
         for (service, _) in &services {
@@ -353,6 +357,12 @@ fn aws_settings(
     let mut out = AwsSettings::default();
     if let Some(r) = section.default_region {
         out.default_region = r;
+    }
+    if let Some(k) = section.access_key_id {
+        out.access_key_id = k;
+    }
+    if let Some(k) = section.secret_access_key {
+        out.secret_access_key = k;
     }
     let mut by_service = ServiceRoutes {
         default: routes.default.clone(),

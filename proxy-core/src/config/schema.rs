@@ -29,6 +29,8 @@ pub(super) struct Aws {
     pub enabled: Option<bool>,
     pub default_region: Option<String>,
     pub cors: Option<Cors>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
 }
 
 /// `[aws.cors]`

@@ -70,6 +70,8 @@ pub(crate) struct Engine {
     pub(crate) listen_labels: HashMap<std::net::SocketAddr, Arc<str>>,
     /// Request metrics, when the edge serves them.
     pub(crate) metrics: Option<Arc<Metrics>>,
+    /// The edge's own AWS calls, on an AWS edge.
+    pub(crate) aws_client: Option<crate::aws::AwsClient>,
 }
 
 /// Counts requests being served, so shutdown can wait for them.
@@ -171,6 +173,7 @@ impl Engine {
         let id = RequestId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let client = session.client_addr().and_then(|a| a.as_inet()).copied();
         let mut cx = RequestContext::new(id, client, self.background.clone());
+        cx.aws_client = self.aws_client.clone();
         if !self.listen_labels.is_empty() {
             cx.local_addr = session.server_addr().and_then(|a| a.as_inet()).copied();
             cx.listen_label = cx.local_addr.and_then(|a| self.listen_label(a));

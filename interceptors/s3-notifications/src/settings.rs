@@ -1,0 +1,141 @@
+//! The `[interceptors.s3-notifications]` section: queue bound and retry policy.
+//!
+//! ```toml
+//! [interceptors.s3-notifications]
+//! queue_capacity = 10000          # notifications waiting for delivery, all buckets together
+//! validate_destinations = true    # check queues/topics exist when a configuration is saved
+//! [interceptors.s3-notifications.retry]
+//! initial_backoff = "100ms"       # first wait after a failed delivery, doubled each time
+//! max_backoff = "10s"             # the longest wait between tries
+//! max_attempts = 0                # 0: keep trying while the target is down
+//! ```
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The most notifications that may wait for delivery (all buckets together) by default.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
+
+/// The interceptor's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Notifications waiting for delivery, all buckets together. Past it a new notification is
+    /// dropped, and logged and counted.
+    pub queue_capacity: usize,
+    /// When a configuration is saved, check that its queues and topics exist (S3 answers
+    /// `InvalidArgument` "Unable to validate the following destination configurations"
+    /// otherwise). A request can skip it with `x-amz-skip-destination-validation: true`.
+    pub validate_destinations: bool,
+    /// How failed deliveries are retried.
+    pub retry: Retry,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            validate_destinations: true,
+            retry: Retry::default(),
+        }
+    }
+}
+
+/// How a delivery that failed because the target is down or busy is tried again. Deliveries
+/// the target refuses (a queue that does not exist) are not retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retry {
+    /// The first wait; each later one doubles, up to `max_backoff`.
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    /// The longest wait between tries.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// Tries in all before a notification is given up (and logged); 0 keeps trying.
+    pub max_attempts: u32,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            max_attempts: 0,
+        }
+    }
+}
+
+impl Retry {
+    /// The wait after the `attempt`-th failed try (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+
+    /// True when `attempts` tries are all there may be.
+    pub fn exhausted(&self, attempts: u32) -> bool {
+        self.max_attempts != 0 && attempts >= self.max_attempts
+    }
+}
+
+impl Settings {
+    /// Every problem with these settings, one message each.
+    pub fn validate(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        if !(1..=10_000_000).contains(&self.queue_capacity) {
+            errors.push("queue_capacity: must be between 1 and 10000000".to_string());
+        }
+        let r = &self.retry;
+        if r.initial_backoff.is_zero() {
+            errors.push("retry.initial_backoff: must be more than 0".to_string());
+        }
+        if r.max_backoff < r.initial_backoff {
+            errors.push("retry.max_backoff: must be at least retry.initial_backoff".to_string());
+        }
+        if r.max_backoff > Duration::from_secs(3600) {
+            errors.push("retry.max_backoff: must be at most 1h".to_string());
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let r = Retry::default();
+        assert_eq!(r.backoff(1), Duration::from_millis(100));
+        assert_eq!(r.backoff(2), Duration::from_millis(200));
+        assert_eq!(r.backoff(8), Duration::from_secs(10));
+        assert_eq!(r.backoff(u32::MAX), Duration::from_secs(10));
+        assert!(!r.exhausted(1_000_000));
+        let limited = Retry {
+            max_attempts: 3,
+            ..r
+        };
+        assert!(!limited.exhausted(2));
+        assert!(limited.exhausted(3));
+    }
+
+    #[test]
+    fn validation_reports_every_problem() {
+        let s = Settings {
+            queue_capacity: 0,
+            retry: Retry {
+                initial_backoff: Duration::from_secs(2),
+                max_backoff: Duration::from_secs(1),
+                max_attempts: 0,
+            },
+            ..Settings::default()
+        };
+        let errors = s.validate();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(Settings::default().validate().is_empty());
+    }
+}
