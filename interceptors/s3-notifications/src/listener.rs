@@ -173,7 +173,7 @@ impl S3Notifications {
                 call.bucket
             );
         }
-        let (request_id, host_id) = ids(cx, None);
+        let (request_id, host_id) = ids(cx);
         // S3 sends its test event to every queue and topic of the saved configuration.
         let mut seen = Vec::new();
         let mut tests = Vec::new();
@@ -238,8 +238,8 @@ impl S3Notifications {
         cx: &RequestContext,
     ) -> Vec<ObjectEvent> {
         let (request_id, host_id) = (
-            p.request_id.clone().unwrap_or_else(|| ids(cx, None).0),
-            p.host_id.clone().unwrap_or_else(|| ids(cx, None).1),
+            p.request_id.clone().unwrap_or_else(|| ids(cx).0),
+            p.host_id.clone().unwrap_or_else(|| ids(cx).1),
         );
         let source_ip = cx
             .client_addr()
@@ -357,8 +357,14 @@ impl Listener for S3Notifications {
             if has("delete") {
                 return BodyAccess::OBSERVE_BOTH;
             }
-            // A POST upload answered 201 names its key only in the (small) body.
-            if !has("uploadId") && !has("uploads") {
+            // A POST (form) upload answered 201 names its key only in the (small) body. Only
+            // form uploads: other services' POSTs are not copied.
+            let form = req
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+            if form && !has("uploadId") && !has("uploads") {
                 return BodyAccess {
                     request: BodyMode::Stream,
                     response: BodyMode::Observe,
@@ -376,7 +382,7 @@ impl Listener for S3Notifications {
         let Some(aws) = cx.extensions.get::<AwsRequest>() else {
             return Ok(Forward::Continue);
         };
-        let Some(call) = request::classify(req.method(), req.uri(), req.headers(), aws) else {
+        let Some(call) = request::classify(req.uri(), req.headers(), aws) else {
             return Ok(Forward::Continue);
         };
         let aws = aws.clone();
@@ -407,7 +413,7 @@ impl Listener for S3Notifications {
             }
         };
         Ok(Forward::Respond(answer.unwrap_or_else(|e| {
-            let (request_id, host_id) = ids(cx, None);
+            let (request_id, host_id) = ids(cx);
             let mut resp = response(e.status, e.to_xml(&request_id, &host_id));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -433,7 +439,7 @@ impl Listener for S3Notifications {
         }
         // S3 always names the request; records quote it, so the client must see the same id.
         if !resp.headers().contains_key("x-amz-request-id") {
-            let (request_id, _) = ids(cx, None);
+            let (request_id, _) = ids(cx);
             resp.headers_mut()
                 .insert("x-amz-request-id", header_value(&request_id));
         }
@@ -623,13 +629,9 @@ fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
-/// `x-amz-request-id` / `x-amz-id-2` for what edgestack answers itself: the backend's when
-/// given, else made from the request id.
-fn ids(cx: &RequestContext, from: Option<&HeaderMap>) -> (String, String) {
+/// `x-amz-request-id` / `x-amz-id-2` for what edgestack answers itself, made from the
+/// request id.
+fn ids(cx: &RequestContext) -> (String, String) {
     let id = cx.request_id().0;
-    let backend = |name| from.and_then(|h| text(h, name));
-    (
-        backend("x-amz-request-id").unwrap_or_else(|| format!("{id:016X}")),
-        backend("x-amz-id-2").unwrap_or_else(|| format!("edgestack/{id:016x}")),
-    )
+    (format!("{id:016X}"), format!("edgestack/{id:016x}"))
 }

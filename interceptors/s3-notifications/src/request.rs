@@ -3,7 +3,7 @@
 
 use edgestack_core::{
     aws::AwsRequest,
-    http::{header, HeaderMap, Method, Uri},
+    http::{header, HeaderMap, Uri},
 };
 use percent_encoding::percent_decode_str;
 use quick_xml::{events::Event, Reader};
@@ -38,12 +38,7 @@ pub struct S3Call {
 }
 
 /// The S3 call a request makes, from its head and what the edge detected.
-pub fn classify(
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    aws: &AwsRequest,
-) -> Option<S3Call> {
+pub fn classify(uri: &Uri, headers: &HeaderMap, aws: &AwsRequest) -> Option<S3Call> {
     if aws.service != "s3" {
         return None;
     }
@@ -81,7 +76,6 @@ pub fn classify(
     if bucket.is_empty() {
         return None;
     }
-    let _ = method;
     Some(S3Call {
         action,
         bucket,
@@ -257,7 +251,7 @@ mod tests {
         let Detection::Aws(aws) = detect::detect(&parts, "us-east-1", None) else {
             panic!("not AWS");
         };
-        classify(&parts.method, &parts.uri, &parts.headers, &aws)
+        classify(&parts.uri, &parts.headers, &aws)
     }
 
     #[test]
