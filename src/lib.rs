@@ -27,6 +27,7 @@ pub use edgestack_core::*;
 
 /// The shipped interceptor crates, for direct use in code.
 pub mod interceptors {
+    pub use edgestack_dynamodb as dynamodb;
     pub use edgestack_request_id as request_id;
     pub use edgestack_s3_notifications as s3_notifications;
 }
@@ -41,6 +42,18 @@ pub fn interceptor_registry() -> Interceptors {
     r.register(
         edgestack_s3_notifications::NAME,
         edgestack_s3_notifications::S3Notifications::new,
+    );
+    r.register(
+        edgestack_dynamodb::ERRORS,
+        edgestack_dynamodb::ErrorInjection::new,
+    );
+    r.register(
+        edgestack_dynamodb::STREAMS,
+        edgestack_dynamodb::DynamoDbStreams::new,
+    );
+    r.register(
+        edgestack_dynamodb::LOCAL,
+        edgestack_dynamodb::DynamoDbLocal::new,
     );
     r
 }

@@ -218,3 +218,43 @@ pub fn eventbridge_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
         .build();
     aws_sdk_eventbridge::Client::from_conf(conf)
 }
+
+/// An aws-sdk-dynamodbstreams client for `endpoint` (test credentials, us-east-1, no retries).
+pub fn dynamodbstreams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
+    use aws_sdk_dynamodbstreams::config::{Credentials, Region};
+    let conf = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "edgestack-tests",
+        ))
+        .endpoint_url(endpoint)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .retry_config(aws_sdk_dynamodbstreams::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_dynamodbstreams::Client::from_conf(conf)
+}
+
+/// An aws-sdk-kinesis client for `endpoint` (test credentials, us-east-1, no retries).
+pub fn kinesis_client(endpoint: &str) -> aws_sdk_kinesis::Client {
+    use aws_sdk_kinesis::config::{Credentials, Region};
+    let conf = aws_sdk_kinesis::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "edgestack-tests",
+        ))
+        .endpoint_url(endpoint)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_kinesis::Client::from_conf(conf)
+}

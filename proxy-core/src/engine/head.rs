@@ -167,6 +167,24 @@ pub(crate) fn set_length(target: &mut impl HeadEdit, len: usize) {
     target.append(header::CONTENT_LENGTH, HeaderValue::from(len));
 }
 
+/// The checksum header DynamoDB (and SQS's JSON protocol) put on responses: the CRC32 of the
+/// body, in decimal. SDKs check it (botocore retries on a mismatch).
+const AMZ_CRC32: &str = "x-amz-crc32";
+
+/// Sets the length of the complete `body` a response will carry, and brings an
+/// `x-amz-crc32` the upstream sent up to date with it, so a body changed by any listener
+/// still passes the SDK's check.
+pub(crate) fn set_body(target: &mut impl HeadEdit, body: &[u8]) {
+    set_length(target, body.len());
+    if target.headers().contains_key(AMZ_CRC32) {
+        target.remove(&HeaderName::from_static(AMZ_CRC32));
+        target.append(
+            HeaderName::from_static(AMZ_CRC32),
+            HeaderValue::from(crc32fast::hash(body)),
+        );
+    }
+}
+
 /// A pingora response header for a complete in-memory response. Framing follows the body
 /// unless the response is bodiless, where a listener's `Content-Length` is kept (HEAD).
 pub(crate) fn response_header(
@@ -190,6 +208,6 @@ pub(crate) fn frame(h: &mut ResponseHeader, body: &Bytes, method: &Method) {
             h.remove_header(&header::CONTENT_LENGTH);
         }
     } else {
-        set_length(h, body.len());
+        set_body(h, body);
     }
 }

@@ -561,7 +561,7 @@ impl ProxyHttp for Adapter {
                 match body {
                     Body::Full(b) => {
                         if !head::bodiless(&req.method, upstream_response.status) {
-                            head::set_length(upstream_response, b.len());
+                            head::set_body(upstream_response, &b);
                         }
                         Some(b)
                     }

@@ -1,0 +1,305 @@
+//! DynamoDB Local fixes, `[interceptors.dynamodb-local]`.
+//!
+//! ```toml
+//! [interceptors.dynamodb-local]
+//! namespace = false   # true: tables per account and region (run DynamoDB Local WITHOUT -sharedDb)
+//! upstreams = []      # the upstreams that are DynamoDB Local; empty: every DynamoDB upstream
+//! ```
+//!
+//! - **ARNs**: DynamoDB Local writes region `ddblocal` into every ARN (TableArn,
+//!   LatestStreamArn, StreamArn, shard iterators, ...). Answers get the request's region
+//!   instead, and requests that carry such an ARN back (DescribeStream, GetShardIterator,
+//!   GetRecords, TagResource, ...) get `ddblocal` again, so the backend finds them. Only
+//!   JSON strings under keys that name ARNs or iterators are touched, never item data.
+//! - **Namespaces**: DynamoDB Local run without `-sharedDb` keeps one database per access key
+//!   and region. With `namespace = true` the access key in the signature is replaced with the
+//!   request's account (LocalStack's fix), so every key of one account sees the same tables,
+//!   and other accounts and regions do not; ARNs then show the request's account.
+//!
+//! Item reads and writes are not buffered (their bodies carry no ARNs).
+
+use bytes::Bytes;
+use edgestack_core::{
+    async_trait,
+    http::{header, request::Parts, HeaderValue},
+    Body, BodyAccess, Forward, Listener, ListenerError, Request, RequestContext, Response,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::protocol::{self, aws_call, Api, DATA_ACTIONS};
+
+/// The account DynamoDB Local writes into ARNs.
+const LOCAL_ACCOUNT: &str = "000000000000";
+const LOCAL_PREFIX: &str = "arn:aws:dynamodb:ddblocal:";
+
+/// The section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Tables per account and region: the signature's access key becomes the account id.
+    /// DynamoDB Local must run without `-sharedDb` for this to separate anything.
+    pub namespace: bool,
+    /// The upstreams (by name) that are DynamoDB Local; empty: every DynamoDB upstream.
+    pub upstreams: Vec<String>,
+}
+
+/// The DynamoDB Local fixes.
+#[derive(Debug)]
+pub struct DynamoDbLocal {
+    settings: Settings,
+}
+
+/// The request's region and account, for the answer.
+#[derive(Debug, Clone)]
+struct Place {
+    region: String,
+    account: String,
+}
+
+impl DynamoDbLocal {
+    /// A listener with these settings.
+    pub fn new(settings: Settings) -> Result<DynamoDbLocal, String> {
+        Ok(DynamoDbLocal { settings })
+    }
+
+    fn applies(&self, cx: &RequestContext) -> bool {
+        self.settings.upstreams.is_empty()
+            || cx
+                .upstream()
+                .is_some_and(|u| self.settings.upstreams.iter().any(|n| n == u.as_str()))
+    }
+
+    /// `arn:aws:dynamodb:ddblocal:ACCT:rest` → the request's region (and account).
+    fn to_client(&self, s: &str, place: &Place) -> Option<String> {
+        let rest = s.strip_prefix(LOCAL_PREFIX)?;
+        let (account, rest) = rest.split_once(':')?;
+        let account = if self.settings.namespace {
+            place.account.as_str()
+        } else {
+            account
+        };
+        Some(format!(
+            "arn:aws:dynamodb:{}:{account}:{rest}",
+            place.region
+        ))
+    }
+
+    /// The request's region (and account) → `ddblocal` (and DynamoDB Local's account).
+    fn to_backend(&self, s: &str, place: &Place) -> Option<String> {
+        let rest = s.strip_prefix(&format!("arn:aws:dynamodb:{}:", place.region))?;
+        let (account, rest) = rest.split_once(':')?;
+        let account = if self.settings.namespace {
+            LOCAL_ACCOUNT
+        } else {
+            account
+        };
+        Some(format!("{LOCAL_PREFIX}{account}:{rest}"))
+    }
+}
+
+/// Rewrites every string under a key that names an ARN or an iterator; true when any changed.
+fn rewrite(value: &mut Value, f: &dyn Fn(&str) -> Option<String>) -> bool {
+    let mut changed = false;
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                let names_arn = key.ends_with("Arn")
+                    || key.ends_with("Arns")
+                    || key.ends_with("Iterator")
+                    || key == "TableName";
+                match v {
+                    Value::String(s) if names_arn => {
+                        if let Some(new) = f(s) {
+                            *s = new;
+                            changed = true;
+                        }
+                    }
+                    Value::Array(items) if names_arn => {
+                        for item in items.iter_mut() {
+                            if let Some(new) = item.as_str().and_then(f) {
+                                *item = Value::String(new);
+                                changed = true;
+                            }
+                        }
+                    }
+                    _ => changed |= rewrite(v, f),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                changed |= rewrite(v, f);
+            }
+        }
+        _ => {}
+    }
+    changed
+}
+
+/// The body rewritten, when it is JSON and something changed.
+fn rewritten(body: &Body, f: &dyn Fn(&str) -> Option<String>) -> Option<Body> {
+    let mut v: Value = serde_json::from_slice(body.bytes()?).ok()?;
+    rewrite(&mut v, f).then(|| Body::Full(Bytes::from(v.to_string())))
+}
+
+/// `Credential=KEY/...` in a SigV4 `Authorization` header with KEY replaced.
+fn with_access_key(authorization: &str, key: &str) -> Option<String> {
+    let start = authorization.find("Credential=")? + "Credential=".len();
+    let end = start + authorization[start..].find('/')?;
+    Some(format!(
+        "{}{key}{}",
+        &authorization[..start],
+        &authorization[end..]
+    ))
+}
+
+#[async_trait]
+impl Listener for DynamoDbLocal {
+    fn name(&self) -> &str {
+        crate::LOCAL
+    }
+
+    fn body_access(&self, req: &Parts) -> BodyAccess {
+        match protocol::target(req) {
+            Some((Api::Streams, _)) => BodyAccess::BUFFER_BOTH,
+            Some((Api::DynamoDb, action)) if !DATA_ACTIONS.contains(&action) => {
+                BodyAccess::BUFFER_BOTH
+            }
+            _ => BodyAccess::NONE,
+        }
+    }
+
+    async fn forward_request(
+        &self,
+        req: &mut Request,
+        cx: &mut RequestContext,
+    ) -> Result<Forward, ListenerError> {
+        let Some(aws) = aws_call(cx) else {
+            return Ok(Forward::Continue);
+        };
+        if !self.applies(cx) {
+            return Ok(Forward::Continue);
+        }
+        let place = Place {
+            region: aws.region.clone(),
+            account: aws.account.clone(),
+        };
+        if self.settings.namespace {
+            let auth = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|a| with_access_key(a, &place.account));
+            if let Some(auth) = auth.and_then(|a| HeaderValue::from_str(&a).ok()) {
+                req.headers_mut().insert(header::AUTHORIZATION, auth);
+            }
+        }
+        if let Some(body) = rewritten(req.body(), &|s| self.to_backend(s, &place)) {
+            *req.body_mut() = body;
+        }
+        cx.extensions.insert(place);
+        Ok(Forward::Continue)
+    }
+
+    async fn return_response(
+        &self,
+        _req: &Parts,
+        resp: &mut Response,
+        cx: &mut RequestContext,
+    ) -> Result<(), ListenerError> {
+        let Some(place) = cx.extensions.remove::<Place>() else {
+            return Ok(());
+        };
+        let mentions_local = resp.body().bytes().is_some_and(|b| {
+            b.windows(LOCAL_PREFIX.len())
+                .any(|w| w == LOCAL_PREFIX.as_bytes())
+        });
+        if mentions_local {
+            if let Some(body) = rewritten(resp.body(), &|s| self.to_client(s, &place)) {
+                *resp.body_mut() = body;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn place() -> Place {
+        Place {
+            region: "eu-west-1".into(),
+            account: "111111111111".into(),
+        }
+    }
+
+    #[test]
+    fn arns_go_both_ways_and_item_data_is_untouched() {
+        let l = DynamoDbLocal::new(Settings::default()).unwrap();
+        let mut v = json!({
+            "TableDescription": {
+                "TableArn": "arn:aws:dynamodb:ddblocal:000000000000:table/t",
+                "LatestStreamArn": "arn:aws:dynamodb:ddblocal:000000000000:table/t/stream/x",
+                "GlobalSecondaryIndexes": [{"IndexArn": "arn:aws:dynamodb:ddblocal:000000000000:table/t/index/i"}]
+            },
+            "Item": {"someArn": {"S": "arn:aws:dynamodb:ddblocal:000000000000:table/t"}},
+            "NextShardIterator": "arn:aws:dynamodb:ddblocal:000000000000:table/t/stream/x|001|abc"
+        });
+        assert!(rewrite(&mut v, &|s| l.to_client(s, &place())));
+        let text = v.to_string();
+        assert_eq!(
+            text.matches("ddblocal").count(),
+            1,
+            "only the item's string keeps it: {text}"
+        );
+        assert_eq!(
+            v["TableDescription"]["TableArn"],
+            "arn:aws:dynamodb:eu-west-1:000000000000:table/t"
+        );
+        assert!(v["NextShardIterator"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:dynamodb:eu-west-1:"));
+        let mut back =
+            json!({"StreamArn": "arn:aws:dynamodb:eu-west-1:000000000000:table/t/stream/x"});
+        assert!(rewrite(&mut back, &|s| l.to_backend(s, &place())));
+        assert_eq!(
+            back["StreamArn"],
+            "arn:aws:dynamodb:ddblocal:000000000000:table/t/stream/x"
+        );
+        let mut other =
+            json!({"StreamArn": "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/x"});
+        assert!(
+            !rewrite(&mut other, &|s| l.to_backend(s, &place())),
+            "another region is left alone"
+        );
+    }
+
+    #[test]
+    fn namespaces_put_the_account_in_arns_and_the_signature() {
+        let l = DynamoDbLocal::new(Settings {
+            namespace: true,
+            upstreams: vec![],
+        })
+        .unwrap();
+        assert_eq!(
+            l.to_client("arn:aws:dynamodb:ddblocal:000000000000:table/t", &place())
+                .unwrap(),
+            "arn:aws:dynamodb:eu-west-1:111111111111:table/t"
+        );
+        assert_eq!(
+            l.to_backend("arn:aws:dynamodb:eu-west-1:111111111111:table/t", &place())
+                .unwrap(),
+            "arn:aws:dynamodb:ddblocal:000000000000:table/t"
+        );
+        let auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/eu-west-1/dynamodb/aws4_request, SignedHeaders=host, Signature=abc";
+        assert_eq!(
+            with_access_key(auth, "111111111111").unwrap(),
+            "AWS4-HMAC-SHA256 Credential=111111111111/20240101/eu-west-1/dynamodb/aws4_request, SignedHeaders=host, Signature=abc"
+        );
+        assert!(with_access_key("Bearer x", "1").is_none());
+    }
+}

@@ -1,0 +1,216 @@
+//! The DynamoDB Streams API for emulated streams: ListStreams, DescribeStream,
+//! GetShardIterator and GetRecords, with AWS's limits and errors.
+
+use edgestack_core::{http::StatusCode, Response};
+use serde_json::{json, Map, Value};
+
+use super::store::{Store, StreamError};
+use crate::protocol::{error_response, json_response};
+
+/// Answers one Streams API call for a client in `account` / `region`.
+pub fn answer(
+    store: &Store,
+    action: &str,
+    body: &Map<String, Value>,
+    account: &str,
+    region: &str,
+) -> Response {
+    let result = match action {
+        "ListStreams" => list_streams(store, body, account, region),
+        "DescribeStream" => describe_stream(store, body),
+        "GetShardIterator" => get_shard_iterator(store, body),
+        "GetRecords" => get_records(store, body),
+        other => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                &format!("DynamoDB Streams has no operation {other}"),
+            )
+        }
+    };
+    match result {
+        Ok(v) => json_response(&v),
+        Err(e) => error_response(StatusCode::BAD_REQUEST, e.code(), &e.message()),
+    }
+}
+
+fn string<'a>(body: &'a Map<String, Value>, name: &str) -> Result<&'a str, StreamError> {
+    match body.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(StreamError::Invalid(format!("{name} must be a string"))),
+        None => Err(StreamError::Invalid(format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+            lower_first(name)
+        ))),
+    }
+}
+
+fn optional<'a>(body: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, StreamError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => string(body, name).map(Some),
+    }
+}
+
+/// `Limit` within `1..=max`, or `max` when absent.
+fn limit(body: &Map<String, Value>, max: u64) -> Result<usize, StreamError> {
+    match body.get("Limit") {
+        None | Some(Value::Null) => Ok(max as usize),
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=max).contains(&n) => Ok(n as usize),
+            _ => Err(StreamError::Invalid(format!(
+                "1 validation error detected: Value '{v}' at 'limit' failed to satisfy constraint: \
+                 Member must have value between 1 and {max}"
+            ))),
+        },
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+fn list_streams(
+    store: &Store,
+    body: &Map<String, Value>,
+    account: &str,
+    region: &str,
+) -> Result<Value, StreamError> {
+    let limit = limit(body, 100)?;
+    let (page, last) = store.list(
+        account,
+        region,
+        optional(body, "TableName")?,
+        optional(body, "ExclusiveStartStreamArn")?,
+        limit,
+    );
+    let streams: Vec<Value> = page
+        .into_iter()
+        .map(|(arn, table, label)| json!({ "StreamArn": arn, "TableName": table, "StreamLabel": label }))
+        .collect();
+    let mut out = json!({ "Streams": streams });
+    if let Some(last) = last {
+        out["LastEvaluatedStreamArn"] = json!(last);
+    }
+    Ok(out)
+}
+
+fn describe_stream(store: &Store, body: &Map<String, Value>) -> Result<Value, StreamError> {
+    limit(body, 100)?;
+    let arn = string(body, "StreamArn")?;
+    let description = store.describe(arn, optional(body, "ExclusiveStartShardId")?)?;
+    Ok(json!({ "StreamDescription": description }))
+}
+
+fn get_shard_iterator(store: &Store, body: &Map<String, Value>) -> Result<Value, StreamError> {
+    let iterator = store.iterator(
+        string(body, "StreamArn")?,
+        string(body, "ShardId")?,
+        string(body, "ShardIteratorType")?,
+        optional(body, "SequenceNumber")?,
+    )?;
+    Ok(json!({ "ShardIterator": iterator }))
+}
+
+fn get_records(store: &Store, body: &Map<String, Value>) -> Result<Value, StreamError> {
+    let limit = limit(body, 1000)?;
+    let batch = store.records(string(body, "ShardIterator")?, limit)?;
+    let records: Vec<Value> = batch.records.iter().map(|r| (**r).clone()).collect();
+    let mut out = json!({ "Records": records });
+    if let Some(next) = batch.next {
+        out["NextShardIterator"] = json!(next);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::streams::record::ViewType;
+    use crate::streams::store::TableId;
+    use std::time::Duration;
+
+    fn call(store: &Store, action: &str, body: Value) -> (u16, Value) {
+        let r = answer(
+            store,
+            action,
+            body.as_object().unwrap(),
+            "000000000000",
+            "us-east-1",
+        );
+        let v = serde_json::from_slice(r.body().bytes().unwrap()).unwrap();
+        (r.status().as_u16(), v)
+    }
+
+    #[test]
+    fn the_api_answers_and_refuses_like_aws() {
+        let store = Store::new(Duration::from_secs(60), 1 << 20, Duration::from_secs(60));
+        let id = TableId {
+            upstream: "u".into(),
+            account: "000000000000".into(),
+            region: "us-east-1".into(),
+            table: "tbl".into(),
+        };
+        let (arn, _) = store.enable(
+            &id,
+            ViewType::KeysOnly,
+            &json!([{"AttributeName": "pk", "KeyType": "HASH"}]),
+        );
+        let (s, v) = call(&store, "ListStreams", json!({"TableName": "tbl"}));
+        assert_eq!(
+            (s, v["Streams"][0]["StreamArn"].as_str()),
+            (200, Some(arn.as_str()))
+        );
+        let (s, v) = call(&store, "DescribeStream", json!({"StreamArn": arn}));
+        assert_eq!(s, 200);
+        let shard = v["StreamDescription"]["Shards"][0]["ShardId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (s, v) = call(
+            &store,
+            "GetShardIterator",
+            json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}),
+        );
+        assert_eq!(s, 200);
+        let (s, v) = call(
+            &store,
+            "GetRecords",
+            json!({"ShardIterator": v["ShardIterator"], "Limit": 10}),
+        );
+        assert_eq!((s, v["Records"].as_array().unwrap().len()), (200, 0));
+        assert!(v["NextShardIterator"].is_string());
+
+        let (s, v) = call(
+            &store,
+            "DescribeStream",
+            json!({"StreamArn": "arn:aws:dynamodb:us-east-1:000000000000:table/x/stream/y"}),
+        );
+        assert_eq!(
+            (s, v["__type"].as_str().unwrap()),
+            (
+                400,
+                "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"
+            )
+        );
+        let (_, v) = call(
+            &store,
+            "GetRecords",
+            json!({"ShardIterator": "x", "Limit": 0}),
+        );
+        assert!(v["__type"]
+            .as_str()
+            .unwrap()
+            .ends_with("#ValidationException"));
+        let (_, v) = call(&store, "DescribeStream", json!({}));
+        assert!(v["message"].as_str().unwrap().contains("'streamArn'"));
+        let (_, v) = call(&store, "Nope", json!({}));
+        assert!(v["__type"]
+            .as_str()
+            .unwrap()
+            .ends_with("#UnknownOperationException"));
+    }
+}
