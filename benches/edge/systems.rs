@@ -93,7 +93,11 @@ pub fn edgestack_config(
     }
     if system == System::EdgestackAll {
         // Every interceptor crate shipped in interceptors/.
-        toml.push_str("\n[interceptors.request-id]\n\n[interceptors.s3-notifications]\n");
+        toml.push_str(
+            "\n[interceptors.request-id]\n\n[interceptors.s3-notifications]\n\n\
+             [interceptors.dynamodb-errors]\n\n[interceptors.dynamodb-streams]\n\n\
+             [interceptors.dynamodb-local]\n",
+        );
     }
     toml
 }

@@ -211,3 +211,28 @@ pub(crate) fn frame(h: &mut ResponseHeader, body: &Bytes, method: &Method) {
         set_body(h, body);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_body_gets_its_length_and_an_up_to_date_crc32() {
+        let mut h = ResponseHeader::build(200, None).unwrap();
+        h.insert_header("transfer-encoding", "chunked").unwrap();
+        h.insert_header("x-amz-crc32", "1").unwrap();
+        set_body(&mut h, b"{\"TableNames\":[]}");
+        assert_eq!(h.headers["content-length"], "17");
+        assert!(!h.headers.contains_key("transfer-encoding"));
+        assert_eq!(
+            h.headers["x-amz-crc32"],
+            crc32fast::hash(b"{\"TableNames\":[]}").to_string()
+        );
+        let mut plain = ResponseHeader::build(200, None).unwrap();
+        set_body(&mut plain, b"x");
+        assert!(
+            !plain.headers.contains_key("x-amz-crc32"),
+            "added only where the upstream sent one"
+        );
+    }
+}

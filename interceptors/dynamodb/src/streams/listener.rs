@@ -58,10 +58,19 @@ enum PendingKind {
     Table {
         id: TableId,
         change: Option<StreamChange>,
-        delete: bool,
+        action: TableAction,
     },
     /// A write to items of tables with streams.
     Write(Write),
+}
+
+/// The table call a [`PendingKind::Table`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TableAction {
+    Create,
+    Update,
+    Describe,
+    Delete,
 }
 
 struct Write {
@@ -178,11 +187,14 @@ impl DynamoDbStreams {
         } else if self.store.table(&id).is_none() && action != "CreateTable" {
             return Forward::Continue;
         }
-        cx.extensions.insert(Pending(Arc::new(PendingKind::Table {
-            id,
-            change,
-            delete: action == "DeleteTable",
-        })));
+        let action = match action {
+            "CreateTable" => TableAction::Create,
+            "UpdateTable" => TableAction::Update,
+            "DeleteTable" => TableAction::Delete,
+            _ => TableAction::Describe,
+        };
+        cx.extensions
+            .insert(Pending(Arc::new(PendingKind::Table { id, change, action })));
         Forward::Continue
     }
 
@@ -454,7 +466,7 @@ impl Listener for DynamoDbStreams {
                 // The items are free for the next writer only now.
                 drop(write.held.lock().expect("not poisoned").take());
             }
-            PendingKind::Table { id, change, delete } => {
+            PendingKind::Table { id, change, action } => {
                 if !ok {
                     return Ok(());
                 }
@@ -471,14 +483,14 @@ impl Listener for DynamoDbStreams {
                 };
                 match change {
                     Some(change) => self.apply(id, *change, &description["KeySchema"].clone()),
-                    None if field == "TableDescription" && !*delete => {
+                    None if *action == TableAction::Create => {
                         // A new table without a stream: forget an older table's.
                         self.store.disable(id, true);
                     }
                     None => {}
                 }
                 tables::show(description, self.store.table(id).as_ref());
-                if *delete {
+                if *action == TableAction::Delete {
                     self.store.disable(id, true);
                 }
                 *resp.body_mut() = Body::Full(Bytes::from(Value::Object(body).to_string()));

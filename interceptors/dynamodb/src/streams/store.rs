@@ -181,6 +181,8 @@ impl Store {
 
     /// Enables a new stream on a table; the ARN and label of the new stream.
     pub fn enable(&self, id: &TableId, view: ViewType, key_schema: &Value) -> (String, String) {
+        // A stream left open by a table deleted behind the edge's back is closed first.
+        self.disable(id, false);
         let mut inner = self.lock();
         let created = now_millis();
         let mut label = label_of(created);
