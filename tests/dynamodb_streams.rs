@@ -85,6 +85,23 @@ struct Stack {
     sqs: aws_sdk_sqs::Client,
 }
 
+/// `client` (of SDK crate `sdk`) with [`CALL_TIMEOUT`] on every call, so a hung call fails
+/// the test instead of hanging it.
+macro_rules! with_call_timeout {
+    ($sdk:ident, $client:expr) => {{
+        let timeouts = $sdk::config::timeout::TimeoutConfig::builder()
+            .operation_timeout(CALL_TIMEOUT)
+            .build();
+        $sdk::Client::from_conf(
+            $client
+                .config()
+                .to_builder()
+                .timeout_config(timeouts)
+                .build(),
+        )
+    }};
+}
+
 fn toml_array(argv: &[String]) -> String {
     serde_json::to_string(argv).unwrap()
 }
@@ -140,45 +157,12 @@ async fn start_with(backend: Backend, moto: bool, extra_toml: &str) -> Stack {
         "backends not ready:\n{text}"
     );
     let url = edge.url();
-    let ddb = {
-        let base = support::dynamodb_client(&url);
-        let conf = base
-            .config()
-            .to_builder()
-            .timeout_config(
-                aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-                    .operation_timeout(CALL_TIMEOUT)
-                    .build(),
-            )
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(conf)
-    };
-    let streams = {
-        let base = support::dynamodbstreams_client(&url);
-        let conf = base
-            .config()
-            .to_builder()
-            .timeout_config(
-                aws_sdk_dynamodbstreams::config::timeout::TimeoutConfig::builder()
-                    .operation_timeout(CALL_TIMEOUT)
-                    .build(),
-            )
-            .build();
-        aws_sdk_dynamodbstreams::Client::from_conf(conf)
-    };
-    let sqs = {
-        let base = support::sqs_client(&url);
-        let conf = base
-            .config()
-            .to_builder()
-            .timeout_config(
-                aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
-                    .operation_timeout(CALL_TIMEOUT)
-                    .build(),
-            )
-            .build();
-        aws_sdk_sqs::Client::from_conf(conf)
-    };
+    let ddb = with_call_timeout!(aws_sdk_dynamodb, support::dynamodb_client(&url));
+    let streams = with_call_timeout!(
+        aws_sdk_dynamodbstreams,
+        support::dynamodbstreams_client(&url)
+    );
+    let sqs = with_call_timeout!(aws_sdk_sqs, support::sqs_client(&url));
     Stack {
         _edge: edge,
         ddb,

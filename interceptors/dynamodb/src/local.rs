@@ -70,8 +70,12 @@ impl DynamoDbLocal {
                 .is_some_and(|u| self.settings.upstreams.iter().any(|n| n == u.as_str()))
     }
 
-    /// `arn:aws:dynamodb:ddblocal:ACCT:rest` → the request's region (and account).
-    fn to_client(&self, s: &str, place: &Place) -> Option<String> {
+    /// `arn:aws:dynamodb:ddblocal:ACCT:rest` → the request's region (and account); a
+    /// record's `awsRegion` → the request's region.
+    fn to_client(&self, key: &str, s: &str, place: &Place) -> Option<String> {
+        if key == "awsRegion" {
+            return (s == LOCAL_REGION).then(|| place.region.clone());
+        }
         let rest = s.strip_prefix(LOCAL_PREFIX)?;
         let (account, rest) = rest.split_once(':')?;
         let account = if self.settings.namespace {
@@ -86,7 +90,7 @@ impl DynamoDbLocal {
     }
 
     /// The request's region (and account) → `ddblocal` (and DynamoDB Local's account).
-    fn to_backend(&self, s: &str, place: &Place) -> Option<String> {
+    fn to_backend(&self, _key: &str, s: &str, place: &Place) -> Option<String> {
         let rest = s.strip_prefix(&format!("arn:aws:dynamodb:{}:", place.region))?;
         let (account, rest) = rest.split_once(':')?;
         let account = if self.settings.namespace {
@@ -98,8 +102,12 @@ impl DynamoDbLocal {
     }
 }
 
-/// Rewrites every string under a key that names an ARN or an iterator; true when any changed.
-fn rewrite(value: &mut Value, f: &dyn Fn(&str) -> Option<String>) -> bool {
+/// DynamoDB Local's region name.
+const LOCAL_REGION: &str = "ddblocal";
+
+/// Rewrites every string under a key that names an ARN or an iterator (and stream records'
+/// `awsRegion`) with `f(key, string)`; true when any changed.
+fn rewrite(value: &mut Value, f: &dyn Fn(&str, &str) -> Option<String>) -> bool {
     let mut changed = false;
     match value {
         Value::Object(map) => {
@@ -107,17 +115,18 @@ fn rewrite(value: &mut Value, f: &dyn Fn(&str) -> Option<String>) -> bool {
                 let names_arn = key.ends_with("Arn")
                     || key.ends_with("Arns")
                     || key.ends_with("Iterator")
-                    || key == "TableName";
+                    || key == "TableName"
+                    || key == "awsRegion";
                 match v {
                     Value::String(s) if names_arn => {
-                        if let Some(new) = f(s) {
+                        if let Some(new) = f(key, s) {
                             *s = new;
                             changed = true;
                         }
                     }
                     Value::Array(items) if names_arn => {
                         for item in items.iter_mut() {
-                            if let Some(new) = item.as_str().and_then(f) {
+                            if let Some(new) = item.as_str().and_then(|s| f(key, s)) {
                                 *item = Value::String(new);
                                 changed = true;
                             }
@@ -138,7 +147,7 @@ fn rewrite(value: &mut Value, f: &dyn Fn(&str) -> Option<String>) -> bool {
 }
 
 /// The body rewritten, when it is JSON and something changed.
-fn rewritten(body: &Body, f: &dyn Fn(&str) -> Option<String>) -> Option<Body> {
+fn rewritten(body: &Body, f: &dyn Fn(&str, &str) -> Option<String>) -> Option<Body> {
     let mut v: Value = serde_json::from_slice(body.bytes()?).ok()?;
     rewrite(&mut v, f).then(|| Body::Full(Bytes::from(v.to_string())))
 }
@@ -195,7 +204,7 @@ impl Listener for DynamoDbLocal {
                 req.headers_mut().insert(header::AUTHORIZATION, auth);
             }
         }
-        if let Some(body) = rewritten(req.body(), &|s| self.to_backend(s, &place)) {
+        if let Some(body) = rewritten(req.body(), &|k, s| self.to_backend(k, s, &place)) {
             *req.body_mut() = body;
         }
         cx.extensions.insert(place);
@@ -212,11 +221,11 @@ impl Listener for DynamoDbLocal {
             return Ok(());
         };
         let mentions_local = resp.body().bytes().is_some_and(|b| {
-            b.windows(LOCAL_PREFIX.len())
-                .any(|w| w == LOCAL_PREFIX.as_bytes())
+            b.windows(LOCAL_REGION.len())
+                .any(|w| w == LOCAL_REGION.as_bytes())
         });
         if mentions_local {
-            if let Some(body) = rewritten(resp.body(), &|s| self.to_client(s, &place)) {
+            if let Some(body) = rewritten(resp.body(), &|k, s| self.to_client(k, s, &place)) {
                 *resp.body_mut() = body;
             }
         }
@@ -246,15 +255,17 @@ mod tests {
                 "GlobalSecondaryIndexes": [{"IndexArn": "arn:aws:dynamodb:ddblocal:000000000000:table/t/index/i"}]
             },
             "Item": {"someArn": {"S": "arn:aws:dynamodb:ddblocal:000000000000:table/t"}},
-            "NextShardIterator": "arn:aws:dynamodb:ddblocal:000000000000:table/t/stream/x|001|abc"
+            "NextShardIterator": "arn:aws:dynamodb:ddblocal:000000000000:table/t/stream/x|001|abc",
+            "Records": [{"awsRegion": "ddblocal", "dynamodb": {"Keys": {"awsRegion": {"S": "ddblocal"}}}}]
         });
-        assert!(rewrite(&mut v, &|s| l.to_client(s, &place())));
+        assert!(rewrite(&mut v, &|k, s| l.to_client(k, s, &place())));
         let text = v.to_string();
         assert_eq!(
             text.matches("ddblocal").count(),
-            1,
-            "only the item's string keeps it: {text}"
+            2,
+            "only item data keeps it: {text}"
         );
+        assert_eq!(v["Records"][0]["awsRegion"], "eu-west-1");
         assert_eq!(
             v["TableDescription"]["TableArn"],
             "arn:aws:dynamodb:eu-west-1:000000000000:table/t"
@@ -265,7 +276,7 @@ mod tests {
             .starts_with("arn:aws:dynamodb:eu-west-1:"));
         let mut back =
             json!({"StreamArn": "arn:aws:dynamodb:eu-west-1:000000000000:table/t/stream/x"});
-        assert!(rewrite(&mut back, &|s| l.to_backend(s, &place())));
+        assert!(rewrite(&mut back, &|k, s| l.to_backend(k, s, &place())));
         assert_eq!(
             back["StreamArn"],
             "arn:aws:dynamodb:ddblocal:000000000000:table/t/stream/x"
@@ -273,7 +284,7 @@ mod tests {
         let mut other =
             json!({"StreamArn": "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/x"});
         assert!(
-            !rewrite(&mut other, &|s| l.to_backend(s, &place())),
+            !rewrite(&mut other, &|k, s| l.to_backend(k, s, &place())),
             "another region is left alone"
         );
     }
@@ -286,13 +297,21 @@ mod tests {
         })
         .unwrap();
         assert_eq!(
-            l.to_client("arn:aws:dynamodb:ddblocal:000000000000:table/t", &place())
-                .unwrap(),
+            l.to_client(
+                "TableArn",
+                "arn:aws:dynamodb:ddblocal:000000000000:table/t",
+                &place()
+            )
+            .unwrap(),
             "arn:aws:dynamodb:eu-west-1:111111111111:table/t"
         );
         assert_eq!(
-            l.to_backend("arn:aws:dynamodb:eu-west-1:111111111111:table/t", &place())
-                .unwrap(),
+            l.to_backend(
+                "TableArn",
+                "arn:aws:dynamodb:eu-west-1:111111111111:table/t",
+                &place()
+            )
+            .unwrap(),
             "arn:aws:dynamodb:ddblocal:000000000000:table/t"
         );
         let auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/eu-west-1/dynamodb/aws4_request, SignedHeaders=host, Signature=abc";

@@ -1,0 +1,997 @@
+//! DynamoDB in front of real backends, end to end with the real SDKs (and boto3): the
+//! `[interceptors.dynamodb-local]` fixes for AWS's DynamoDB Local and the
+//! `[interceptors.dynamodb-errors]` error injection (LocalStack's
+//! `DYNAMODB_*ERROR_PROBABILITY`) on dynalite.
+//!
+//! What is checked:
+//! - DynamoDB Local pass-through (with `[interceptors.dynamodb-streams] pass_through`, and with
+//!   `dynamodb-local` alone): `ddblocal` never shows in TableArn, LatestStreamArn, StreamArn
+//!   or shard iterators (the request's region does), and the Streams API used with those
+//!   fixed ARNs reaches DynamoDB Local's native streams (DescribeStream, GetShardIterator,
+//!   GetRecords: the INSERT records of three puts). A plain edge shows `ddblocal`: the fix is
+//!   the interceptor's.
+//! - `x-amz-crc32` and `Content-Length` match a rewritten body (raw HTTP), and boto3, whose
+//!   legacy retry handler raises `ChecksumError` on a mismatch (checked first against a
+//!   server that lies), accepts the edge's answers.
+//! - `namespace = true` over DynamoDB Local without `-sharedDb`: tables are kept per account
+//!   (12-digit access key, else 000000000000) and region, and ARNs carry both.
+//! - Error injection: write, read and overall probabilities (the SDK's typed
+//!   ProvisionedThroughputExceededException, status 400), BatchWriteItem's per-item
+//!   throttling into UnprocessedItems (and that exactly the processed items were written),
+//!   and configuration validation.
+//!
+//! Needs what `scripts/install-deps` installs: DynamoDB Local (`.deps/dynamodb-local`, Java
+//! 17+), dynalite (`.deps/dynalite`, Node.js) and boto3 (`.venv`). Every test builds its own
+//! edge and backends on free ports, so tests run in parallel; a missing backend fails the test
+//! with the command that installs it. The error tests need `DYNAMODB_ERROR_PROBABILITY`,
+//! `DYNAMODB_READ_ERROR_PROBABILITY` and `DYNAMODB_WRITE_ERROR_PROBABILITY` unset (they fail,
+//! saying so, otherwise).
+
+mod support;
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    time::{Duration, Instant},
+};
+
+use aws_sdk_dynamodb::{
+    error::ProvideErrorMetadata,
+    types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
+        ScalarAttributeType, StreamSpecification, StreamViewType, WriteRequest,
+    },
+};
+use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
+use edgestack::{Edge, EdgeBuilder};
+use edgestack_testkit::{deps, fake_sigv4};
+
+/// The account of access keys that are not 12 digits (LocalStack's default).
+const DEFAULT_ACCOUNT: &str = "000000000000";
+/// How long a test waits for a backend to come up (the JVM is slow on a busy machine).
+const READY: Duration = Duration::from_secs(120);
+/// How long a test waits for stream records it expects.
+const WAIT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------------
+// Edges, backends, clients.
+// ---------------------------------------------------------------------------------------------
+
+fn toml_array(argv: &[String]) -> String {
+    serde_json::to_string(argv).unwrap()
+}
+
+/// An edge on a free port with one managed backend `ddb` (argv `backend`, `{port}` left as the
+/// placeholder) as the default route, and `interceptors` (TOML sections) after it.
+async fn start(backend: &[String], interceptors: &str) -> Edge {
+    edgestack_testkit::trace_init();
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 2\n\n\
+         [upstreams.ddb]\ncommand = {}\nready_timeout = \"120s\"\n\n\
+         [routes]\ndefault = \"ddb\"\n\n{interceptors}",
+        toml_array(backend)
+    );
+    let config = edgestack::load_config(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let edge = EdgeBuilder::from_config(config)
+        .start()
+        .unwrap_or_else(|e| panic!("edge did not start: {e}\n{text}"));
+    assert!(edge.wait_ready(READY).await, "backend not ready:\n{text}");
+    edge
+}
+
+/// DynamoDB Local (in memory, `-sharedDb`: one database whatever the key and region).
+fn dynamodb_local_shared() -> Vec<String> {
+    let argv = deps::dynamodb_local_command();
+    assert!(argv.iter().any(|a| a == "-sharedDb"), "{argv:?}");
+    argv
+}
+
+/// DynamoDB Local without `-sharedDb`: one database per access key and region.
+fn dynamodb_local_per_key() -> Vec<String> {
+    deps::dynamodb_local_command()
+        .into_iter()
+        .filter(|a| a != "-sharedDb")
+        .collect()
+}
+
+/// A DynamoDB client for `url` signing with access key `key` in `region` (no retries).
+fn ddb(url: &str, key: &str, region: &str) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+    let conf = support::dynamodb_client(url)
+        .config()
+        .to_builder()
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new(key, "test", None, None, "edgestack-tests"))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}
+
+/// A DynamoDB Streams client for `url` signing with access key `key` in `region` (no retries).
+fn streams(url: &str, key: &str, region: &str) -> aws_sdk_dynamodbstreams::Client {
+    use aws_sdk_dynamodbstreams::config::{Credentials, Region};
+    let conf = support::dynamodbstreams_client(url)
+        .config()
+        .to_builder()
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new(key, "test", None, None, "edgestack-tests"))
+        .build();
+    aws_sdk_dynamodbstreams::Client::from_conf(conf)
+}
+
+/// Creates table `name` (hash key `pk`, a string; on demand), with a NEW_AND_OLD_IMAGES stream
+/// when `stream`. Returns the TableDescription.
+async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+    stream: bool,
+) -> aws_sdk_dynamodb::types::TableDescription {
+    let mut req = client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest);
+    if stream {
+        req = req.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        );
+    }
+    req.send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateTable {name}: {e:?}"))
+        .table_description()
+        .expect("CreateTable answers a TableDescription")
+        .clone()
+}
+
+/// The table names `client` sees.
+async fn table_names(client: &aws_sdk_dynamodb::Client) -> Vec<String> {
+    client
+        .list_tables()
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ListTables: {e:?}"))
+        .table_names()
+        .to_vec()
+}
+
+/// An item `{pk: key, n: i}`.
+fn item(key: &str, i: usize) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_string(), AttributeValue::S(key.to_string())),
+        ("n".to_string(), AttributeValue::N(i.to_string())),
+    ])
+}
+
+async fn put(client: &aws_sdk_dynamodb::Client, table: &str, key: &str, i: usize) {
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item(key, i)))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("PutItem {key}: {e:?}"));
+}
+
+/// Whether the item with key `key` is in `table`.
+async fn exists(client: &aws_sdk_dynamodb::Client, table: &str, key: &str) -> bool {
+    client
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(key.to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetItem {key}: {e:?}"))
+        .item()
+        .is_some()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A. DynamoDB Local pass-through: ARNs and native streams.
+// ---------------------------------------------------------------------------------------------
+
+/// The streams emulator passing DynamoDB Local through, then the DynamoDB Local fixes.
+const STREAMS_AND_LOCAL: &str = "[interceptors.dynamodb-streams]\npass_through = [\"ddb\"]\n\n\
+                                 [interceptors.dynamodb-local]\n";
+/// The DynamoDB Local fixes alone.
+const LOCAL_ONLY: &str = "[interceptors.dynamodb-local]\n";
+
+/// A table with a stream, created, described, listed and read through `edge` in eu-west-1:
+/// every ARN is the region's, and the fixed ARNs work for the Streams API.
+async fn arns_are_regional_and_streams_work(edge: &Edge) {
+    const REGION: &str = "eu-west-1";
+    let url = edge.url();
+    let client = ddb(&url, "test", REGION);
+    let sclient = streams(&url, "test", REGION);
+    let table = "Orders";
+    let table_arn = format!("arn:aws:dynamodb:{REGION}:{DEFAULT_ACCOUNT}:table/{table}");
+    let stream_prefix = format!("{table_arn}/stream/");
+
+    // CreateTable.
+    let created = create_table(&client, table, true).await;
+    assert_eq!(created.table_arn(), Some(table_arn.as_str()), "{created:?}");
+    let label = created
+        .latest_stream_label()
+        .expect("LatestStreamLabel")
+        .to_string();
+    let stream_arn = created
+        .latest_stream_arn()
+        .expect("LatestStreamArn")
+        .to_string();
+    assert_eq!(stream_arn, format!("{stream_prefix}{label}"), "{created:?}");
+    assert!(!format!("{created:?}").contains("ddblocal"), "{created:?}");
+
+    // DescribeTable.
+    let described = client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeTable: {e:?}"));
+    let described = described.table().expect("Table");
+    assert_eq!(described.table_arn(), Some(table_arn.as_str()));
+    assert_eq!(described.latest_stream_arn(), Some(stream_arn.as_str()));
+    assert!(
+        !format!("{described:?}").contains("ddblocal"),
+        "{described:?}"
+    );
+
+    // ListStreams, with and without the table filter.
+    for filter in [Some(table), None] {
+        let listed = sclient
+            .list_streams()
+            .set_table_name(filter.map(String::from))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ListStreams: {e:?}"));
+        let arns: Vec<&str> = listed
+            .streams()
+            .iter()
+            .filter_map(|s| s.stream_arn())
+            .collect();
+        assert_eq!(arns, [stream_arn.as_str()], "ListStreams({filter:?})");
+    }
+
+    // DescribeStream with the fixed ARN (the edge translates it back for DynamoDB Local).
+    let desc = sclient
+        .describe_stream()
+        .stream_arn(&stream_arn)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeStream {stream_arn}: {e:?}"));
+    let desc = desc.stream_description().expect("StreamDescription");
+    assert_eq!(desc.stream_arn(), Some(stream_arn.as_str()));
+    assert_eq!(desc.table_name(), Some(table));
+    assert!(!format!("{desc:?}").contains("ddblocal"), "{desc:?}");
+    let shard = desc
+        .shards()
+        .first()
+        .and_then(|s| s.shard_id())
+        .expect("a shard")
+        .to_string();
+
+    // Three puts, read back as INSERT records from DynamoDB Local's own stream.
+    let keys = ["k1", "k2", "k3"];
+    for (i, key) in keys.iter().enumerate() {
+        put(&client, table, key, i).await;
+    }
+    let mut iterator = sclient
+        .get_shard_iterator()
+        .stream_arn(&stream_arn)
+        .shard_id(&shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetShardIterator {stream_arn}: {e:?}"))
+        .shard_iterator()
+        .expect("ShardIterator")
+        .to_string();
+    assert!(!iterator.contains("ddblocal"), "{iterator}");
+    let mut records = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while records.len() < keys.len() {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {} records within {WAIT:?}: {records:?}",
+            records.len(),
+            keys.len()
+        );
+        let got = sclient
+            .get_records()
+            .shard_iterator(&iterator)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetRecords: {e:?}"));
+        records.extend(got.records().iter().cloned());
+        iterator = got
+            .next_shard_iterator()
+            .expect("an open shard has a NextShardIterator")
+            .to_string();
+        assert!(!iterator.contains("ddblocal"), "{iterator}");
+        if got.records().is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert_eq!(records.len(), keys.len(), "{records:?}");
+    for (record, key) in records.iter().zip(keys) {
+        assert_eq!(
+            record.event_name(),
+            Some(&OperationType::Insert),
+            "{record:?}"
+        );
+        assert_eq!(record.event_source(), Some("aws:dynamodb"), "{record:?}");
+        let keys = record.dynamodb().and_then(|d| d.keys()).expect("Keys");
+        assert_eq!(
+            keys.get("pk"),
+            Some(&aws_sdk_dynamodbstreams::types::AttributeValue::S(
+                key.into()
+            )),
+            "{record:?}"
+        );
+    }
+    // As AWS: a record's awsRegion is the table's region (DynamoDB Local says "ddblocal").
+    for record in &records {
+        assert_eq!(record.aws_region(), Some(REGION), "awsRegion: {record:?}");
+    }
+}
+
+#[tokio::test]
+async fn local_with_streams_pass_through_arns_and_native_streams() {
+    let edge = start(&dynamodb_local_shared(), STREAMS_AND_LOCAL).await;
+    arns_are_regional_and_streams_work(&edge).await;
+}
+
+#[tokio::test]
+async fn local_alone_arns_and_native_streams() {
+    let edge = start(&dynamodb_local_shared(), LOCAL_ONLY).await;
+    arns_are_regional_and_streams_work(&edge).await;
+}
+
+/// Without the interceptor DynamoDB Local's `ddblocal` shows: the fix above is the
+/// interceptor's, not the backend's or the engine's.
+#[tokio::test]
+async fn local_without_interceptor_shows_ddblocal() {
+    let edge = start(&dynamodb_local_shared(), "").await;
+    let url = edge.url();
+    let client = ddb(&url, "test", "eu-west-1");
+    let created = create_table(&client, "Plain", true).await;
+    let arn = created.table_arn().expect("TableArn");
+    assert!(arn.contains(":ddblocal:"), "{arn}");
+    assert!(!arn.contains("eu-west-1"), "{arn}");
+    let stream_arn = created.latest_stream_arn().expect("LatestStreamArn");
+    assert!(stream_arn.contains(":ddblocal:"), "{stream_arn}");
+    let listed = streams(&url, "test", "eu-west-1")
+        .list_streams()
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<&str> = listed
+        .streams()
+        .iter()
+        .filter_map(|s| s.stream_arn())
+        .collect();
+    assert_eq!(arns, [stream_arn]);
+}
+
+/// A raw DynamoDB (or Streams) call through the edge, signed for eu-west-1 with key `test`;
+/// `target` is the whole `X-Amz-Target`.
+async fn raw_call(url: &str, target: &str, body: &str) -> reqwest::Response {
+    let auth = fake_sigv4("dynamodb").replace("/us-east-1/", "/eu-west-1/");
+    assert!(auth.contains("/eu-west-1/dynamodb/"), "{auth}");
+    support::client()
+        .post(format!("{url}/"))
+        .header("X-Amz-Target", target)
+        .header("Content-Type", "application/x-amz-json-1.0")
+        .header("Authorization", auth)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{target}: {e}"))
+}
+
+/// `x-amz-crc32` and `Content-Length` of `resp` describe its body; returns the body.
+async fn assert_crc32_matches(resp: reqwest::Response, what: &str) -> String {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.unwrap();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 200, "{what}: {text}");
+    let crc = headers
+        .get("x-amz-crc32")
+        .unwrap_or_else(|| panic!("{what}: no x-amz-crc32 (DynamoDB Local sends one): {headers:?}"))
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        crc,
+        crc32fast::hash(&body).to_string(),
+        "{what}: x-amz-crc32 does not match the body {text}"
+    );
+    let length = headers
+        .get("content-length")
+        .unwrap_or_else(|| panic!("{what}: no Content-Length: {headers:?}"))
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(length, body.len().to_string(), "{what}: {text}");
+    text
+}
+
+/// The bodies the edge rewrote keep a right `x-amz-crc32` and `Content-Length`.
+#[tokio::test]
+async fn local_rewritten_bodies_have_matching_crc32() {
+    let edge = start(&dynamodb_local_shared(), STREAMS_AND_LOCAL).await;
+    let url = edge.url();
+    create_table(&ddb(&url, "test", "eu-west-1"), "Crc", true).await;
+
+    let resp = raw_call(
+        &url,
+        "DynamoDB_20120810.DescribeTable",
+        r#"{"TableName":"Crc"}"#,
+    )
+    .await;
+    let text = assert_crc32_matches(resp, "DescribeTable").await;
+    assert!(
+        text.contains("arn:aws:dynamodb:eu-west-1:000000000000:table/Crc"),
+        "the body was not rewritten: {text}"
+    );
+    assert!(!text.contains("ddblocal"), "{text}");
+
+    // DynamoDB Local's Streams answers carry a checksum too.
+    let resp = raw_call(&url, "DynamoDBStreams_20120810.ListStreams", "{}").await;
+    let text = assert_crc32_matches(resp, "ListStreams").await;
+    assert!(
+        text.contains("arn:aws:dynamodb:eu-west-1:000000000000:table/Crc/stream/"),
+        "the body was not rewritten: {text}"
+    );
+    assert!(!text.contains("ddblocal"), "{text}");
+
+    // A body that needs no rewriting keeps its checksum too.
+    let resp = raw_call(&url, "DynamoDB_20120810.ListTables", "{}").await;
+    let text = assert_crc32_matches(resp, "ListTables").await;
+    assert!(text.contains("\"Crc\""), "{text}");
+}
+
+/// boto3 through the edge: botocore's legacy retry handler checks DynamoDB's `x-amz-crc32` and
+/// raises `ChecksumError` on a mismatch when no retries are left (checked first against a
+/// server that sends a wrong one; standard mode would only mark the answer as retryable).
+const BOTO_SCRIPT: &str = r#"
+import http.server, json, sys, threading, zlib
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ChecksumError
+
+endpoint, table = sys.argv[1], sys.argv[2]
+config = Config(retries={"mode": "legacy", "max_attempts": 0})
+
+def client(service, url):
+    return boto3.client(service, endpoint_url=url, region_name="eu-west-1",
+                        aws_access_key_id="test", aws_secret_access_key="test", config=config)
+
+class Liar(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b'{"TableNames":[]}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amz-crc32", str((zlib.crc32(body) + 1) & 0xFFFFFFFF))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+
+liar = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Liar)
+threading.Thread(target=liar.serve_forever, daemon=True).start()
+try:
+    client("dynamodb", "http://127.0.0.1:%d" % liar.server_port).list_tables()
+    sys.exit("CONTROL FAILED: botocore accepted a wrong x-amz-crc32")
+except ChecksumError:
+    pass
+liar.shutdown()
+
+ddb = client("dynamodb", endpoint)
+described = ddb.describe_table(TableName=table)
+headers = described["ResponseMetadata"]["HTTPHeaders"]
+assert "x-amz-crc32" in headers, headers
+tables = ddb.list_tables()
+assert table in tables["TableNames"], tables
+ddb.put_item(TableName=table, Item={"pk": {"S": "boto"}})
+got = ddb.get_item(TableName=table, Key={"pk": {"S": "boto"}}, ConsistentRead=True)
+assert got["Item"]["pk"]["S"] == "boto", got
+sdb = client("dynamodbstreams", endpoint)
+listed = sdb.list_streams(TableName=table)
+arn = listed["Streams"][0]["StreamArn"]
+desc = sdb.describe_stream(StreamArn=arn)
+print(json.dumps({
+    "TableArn": described["Table"]["TableArn"],
+    "LatestStreamArn": described["Table"]["LatestStreamArn"],
+    "StreamArn": arn,
+    "DescribedStreamArn": desc["StreamDescription"]["StreamArn"],
+}))
+"#;
+
+#[tokio::test]
+async fn local_boto3_accepts_crc32_of_rewritten_bodies() {
+    let python = deps::python();
+    let edge = start(&dynamodb_local_shared(), STREAMS_AND_LOCAL).await;
+    let url = edge.url();
+    let table = "Boto";
+    let created = create_table(&ddb(&url, "test", "eu-west-1"), table, true).await;
+    let out = tokio::process::Command::new(&python)
+        .arg("-c")
+        .arg(BOTO_SCRIPT)
+        .arg(&url)
+        .arg(table)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "boto3 script failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+        out.status
+    );
+    let got: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\nstderr: {stderr}"));
+    let table_arn = format!("arn:aws:dynamodb:eu-west-1:{DEFAULT_ACCOUNT}:table/{table}");
+    let stream_arn = created.latest_stream_arn().expect("LatestStreamArn");
+    assert_eq!(got["TableArn"], table_arn.as_str(), "{got}");
+    assert_eq!(got["LatestStreamArn"], stream_arn, "{got}");
+    assert_eq!(got["StreamArn"], stream_arn, "{got}");
+    assert_eq!(got["DescribedStreamArn"], stream_arn, "{got}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// B. Namespacing: tables per account and region over DynamoDB Local without -sharedDb.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn local_namespace_keeps_tables_per_account_and_region() {
+    let edge = start(
+        &dynamodb_local_per_key(),
+        "[interceptors.dynamodb-local]\nnamespace = true\n",
+    )
+    .await;
+    let url = edge.url();
+    let a1 = ddb(&url, "111111111111", "us-east-1");
+    let a1_eu = ddb(&url, "111111111111", "eu-west-1");
+    let a2 = ddb(&url, "222222222222", "us-east-1");
+    let test = ddb(&url, "test", "us-east-1");
+    let other = ddb(&url, "other", "us-east-1");
+
+    // Account 111111111111 in us-east-1: ARNs carry the account and region.
+    let created = create_table(&a1, "Shared", true).await;
+    let arn1 = "arn:aws:dynamodb:us-east-1:111111111111:table/Shared";
+    assert_eq!(created.table_arn(), Some(arn1), "{created:?}");
+    let stream1 = created
+        .latest_stream_arn()
+        .expect("LatestStreamArn")
+        .to_string();
+    assert!(stream1.starts_with(&format!("{arn1}/stream/")), "{stream1}");
+    let described = a1
+        .describe_table()
+        .table_name("Shared")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.table().and_then(|t| t.table_arn()), Some(arn1));
+    assert_eq!(table_names(&a1).await, ["Shared"]);
+
+    // Not for another account, nor for the same account in another region.
+    assert!(table_names(&a2).await.is_empty(), "account 222222222222");
+    assert!(
+        table_names(&a1_eu).await.is_empty(),
+        "111111111111 in eu-west-1"
+    );
+    let err = a2
+        .describe_table()
+        .table_name("Shared")
+        .send()
+        .await
+        .expect_err("another account's table");
+    assert!(
+        err.as_service_error()
+            .is_some_and(|e| e.is_resource_not_found_exception()),
+        "{err:?}"
+    );
+
+    // The same name in another account is another table, with that account in its ARN.
+    let created2 = create_table(&a2, "Shared", false).await;
+    assert_eq!(
+        created2.table_arn(),
+        Some("arn:aws:dynamodb:us-east-1:222222222222:table/Shared")
+    );
+    put(&a1, "Shared", "only-in-1", 1).await;
+    assert!(exists(&a1, "Shared", "only-in-1").await);
+    assert!(!exists(&a2, "Shared", "only-in-1").await);
+
+    // Non-numeric keys are account 000000000000, all of them.
+    let created3 = create_table(&test, "Common", false).await;
+    assert_eq!(
+        created3.table_arn(),
+        Some("arn:aws:dynamodb:us-east-1:000000000000:table/Common")
+    );
+    assert_eq!(table_names(&other).await, ["Common"]);
+    assert_eq!(table_names(&test).await, ["Common"]);
+    put(&other, "Common", "from-other", 1).await;
+    assert!(exists(&test, "Common", "from-other").await);
+    assert_eq!(table_names(&a1).await, ["Shared"]);
+
+    // The stream of account 111111111111: listed with its ARN, usable with it.
+    let s1 = streams(&url, "111111111111", "us-east-1");
+    let listed = s1.list_streams().send().await.unwrap();
+    let arns: Vec<&str> = listed
+        .streams()
+        .iter()
+        .filter_map(|s| s.stream_arn())
+        .collect();
+    assert_eq!(arns, [stream1.as_str()]);
+    let desc = s1
+        .describe_stream()
+        .stream_arn(&stream1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeStream {stream1}: {e:?}"));
+    assert_eq!(
+        desc.stream_description().and_then(|d| d.stream_arn()),
+        Some(stream1.as_str())
+    );
+    let listed2 = streams(&url, "222222222222", "us-east-1")
+        .list_streams()
+        .send()
+        .await
+        .unwrap();
+    assert!(listed2.streams().is_empty(), "{listed2:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// C. Error injection on dynalite.
+// ---------------------------------------------------------------------------------------------
+
+/// The injected errors must come from the configuration alone.
+fn assert_no_error_env() {
+    for var in [
+        "DYNAMODB_ERROR_PROBABILITY",
+        "DYNAMODB_READ_ERROR_PROBABILITY",
+        "DYNAMODB_WRITE_ERROR_PROBABILITY",
+    ] {
+        assert!(
+            std::env::var_os(var).is_none(),
+            "{var} is set: these tests need it unset (it would change the probabilities)"
+        );
+    }
+}
+
+/// An edge in front of dynalite with `[interceptors.dynamodb-errors]`, and a client of it (no
+/// retries). Items the edge would refuse to write are seeded straight into dynalite.
+struct ErrorStack {
+    edge: Edge,
+    client: aws_sdk_dynamodb::Client,
+}
+
+const TABLE: &str = "Things";
+
+/// Creates [`TABLE`] (CreateTable is neither a read nor a write) and returns the stack.
+async fn error_stack(settings: &str) -> ErrorStack {
+    assert_no_error_env();
+    let edge = start(
+        &deps::dynalite_command(),
+        &format!("[interceptors.dynamodb-errors]\n{settings}\n"),
+    )
+    .await;
+    let client = ddb(&edge.url(), "test", "us-east-1");
+    create_table(&client, TABLE, false).await;
+    ErrorStack { edge, client }
+}
+
+/// Seeds `keys` straight into the backend (not through the edge that injects errors).
+async fn seed(stack: &ErrorStack, keys: &[&str]) {
+    let backend = stack.edge.backend("ddb").expect("ddb is managed").addr();
+    let direct = ddb(&format!("http://{backend}"), "test", "us-east-1");
+    for (i, key) in keys.iter().enumerate() {
+        put(&direct, TABLE, key, i).await;
+    }
+}
+
+/// `result` is the injected throttling error: the SDK's typed
+/// ProvisionedThroughputExceededException, status 400.
+fn assert_throttled<T: std::fmt::Debug, E>(
+    what: &str,
+    result: Result<
+        T,
+        aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    >,
+    is_throttled: impl Fn(&E) -> bool,
+) where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let err = match result {
+        Ok(out) => {
+            panic!("{what} succeeded, expected ProvisionedThroughputExceededException: {out:?}")
+        }
+        Err(e) => e,
+    };
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let service = err
+        .as_service_error()
+        .unwrap_or_else(|| panic!("{what}: not a service error: {err:?}"));
+    assert!(
+        is_throttled(service),
+        "{what}: expected ProvisionedThroughputExceededException, got {:?}: {:?}",
+        service.code(),
+        service.message()
+    );
+    assert_eq!(
+        service.code(),
+        Some("ProvisionedThroughputExceededException")
+    );
+    assert_eq!(status, Some(400), "{what}");
+}
+
+async fn get_result(
+    client: &aws_sdk_dynamodb::Client,
+    key: &str,
+) -> Result<
+    aws_sdk_dynamodb::operation::get_item::GetItemOutput,
+    aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::get_item::GetItemError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+> {
+    client
+        .get_item()
+        .table_name(TABLE)
+        .key("pk", AttributeValue::S(key.to_string()))
+        .send()
+        .await
+}
+
+async fn put_result(
+    client: &aws_sdk_dynamodb::Client,
+    key: &str,
+) -> Result<
+    aws_sdk_dynamodb::operation::put_item::PutItemOutput,
+    aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::put_item::PutItemError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+> {
+    client
+        .put_item()
+        .table_name(TABLE)
+        .set_item(Some(item(key, 0)))
+        .send()
+        .await
+}
+
+/// A BatchWriteItem of puts of `keys` into [`TABLE`]; returns the keys that came back in
+/// UnprocessedItems.
+async fn batch_put(client: &aws_sdk_dynamodb::Client, keys: &[String]) -> BTreeSet<String> {
+    let requests: Vec<WriteRequest> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item(k, i)))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })
+        .collect();
+    let out = client
+        .batch_write_item()
+        .request_items(TABLE, requests)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("BatchWriteItem: {e:?}"));
+    let mut unprocessed = BTreeSet::new();
+    for (table, requests) in out.unprocessed_items().into_iter().flatten() {
+        assert_eq!(table, TABLE, "{out:?}");
+        for r in requests {
+            let put = r
+                .put_request()
+                .unwrap_or_else(|| panic!("not a put: {r:?}"));
+            let key = put.item()["pk"].as_s().expect("pk is a string").clone();
+            assert!(
+                keys.contains(&key),
+                "unprocessed {key} was never sent: {out:?}"
+            );
+            assert_eq!(
+                put.item(),
+                &item(&key, keys.iter().position(|k| *k == key).unwrap())
+            );
+            assert!(
+                unprocessed.insert(key),
+                "twice in UnprocessedItems: {out:?}"
+            );
+        }
+    }
+    unprocessed
+}
+
+#[tokio::test]
+async fn errors_write_probability_one_throttles_every_write() {
+    let stack = error_stack("write_error_probability = 1.0").await;
+    seed(&stack, &["seeded"]).await;
+    let c = &stack.client;
+
+    assert_throttled("PutItem", put_result(c, "new").await, |e| {
+        e.is_provisioned_throughput_exceeded_exception()
+    });
+    // Reads are not affected.
+    let got = get_result(c, "seeded")
+        .await
+        .unwrap_or_else(|e| panic!("GetItem: {e:?}"));
+    assert!(got.item().is_some(), "{got:?}");
+    assert!(
+        !exists(c, TABLE, "new").await,
+        "the throttled put was written"
+    );
+
+    // BatchWriteItem: answered, with every item unprocessed, and nothing written.
+    let keys: Vec<String> = ["b1", "b2", "b3"].map(String::from).to_vec();
+    let unprocessed = batch_put(c, &keys).await;
+    assert_eq!(
+        unprocessed,
+        keys.iter().cloned().collect::<BTreeSet<_>>(),
+        "UnprocessedItems"
+    );
+    for key in &keys {
+        assert!(!exists(c, TABLE, key).await, "{key} was written");
+    }
+}
+
+#[tokio::test]
+async fn errors_read_probability_one_throttles_every_read() {
+    let stack = error_stack("read_error_probability = 1.0").await;
+    let c = &stack.client;
+
+    // Writes are not affected.
+    put_result(c, "written")
+        .await
+        .unwrap_or_else(|e| panic!("PutItem: {e:?}"));
+
+    assert_throttled("GetItem", get_result(c, "written").await, |e| {
+        e.is_provisioned_throughput_exceeded_exception()
+    });
+    let query = c
+        .query()
+        .table_name(TABLE)
+        .key_condition_expression("pk = :k")
+        .expression_attribute_values(":k", AttributeValue::S("written".into()))
+        .send()
+        .await;
+    assert_throttled("Query", query, |e| {
+        e.is_provisioned_throughput_exceeded_exception()
+    });
+    let scan = c.scan().table_name(TABLE).send().await;
+    assert_throttled("Scan", scan, |e| {
+        e.is_provisioned_throughput_exceeded_exception()
+    });
+
+    // The write went through: the backend has it.
+    let backend = stack.edge.backend("ddb").expect("ddb is managed").addr();
+    let direct = ddb(&format!("http://{backend}"), "test", "us-east-1");
+    assert!(exists(&direct, TABLE, "written").await);
+}
+
+#[tokio::test]
+async fn errors_probability_one_throttles_reads_and_writes() {
+    let stack = error_stack("error_probability = 1.0").await;
+    seed(&stack, &["seeded"]).await;
+    let c = &stack.client;
+    assert_throttled("PutItem", put_result(c, "new").await, |e| {
+        e.is_provisioned_throughput_exceeded_exception()
+    });
+    assert_throttled("GetItem", get_result(c, "seeded").await, |e| {
+        e.is_provisioned_throughput_exceeded_exception()
+    });
+    let scan = c.scan().table_name(TABLE).send().await;
+    assert_throttled("Scan", scan, |e| {
+        e.is_provisioned_throughput_exceeded_exception()
+    });
+    let keys: Vec<String> = ["b1", "b2"].map(String::from).to_vec();
+    assert_eq!(batch_put(c, &keys).await.len(), 2, "UnprocessedItems");
+}
+
+#[tokio::test]
+async fn errors_probability_zero_throttles_nothing() {
+    let stack = error_stack("error_probability = 0.0").await;
+    let c = &stack.client;
+    for i in 0..50 {
+        put_result(c, &format!("k{i}"))
+            .await
+            .unwrap_or_else(|e| panic!("PutItem {i}: {e:?}"));
+    }
+    for i in 0..50 {
+        let got = get_result(c, &format!("k{i}"))
+            .await
+            .unwrap_or_else(|e| panic!("GetItem {i}: {e:?}"));
+        assert!(got.item().is_some(), "k{i}");
+    }
+    let keys: Vec<String> = (0..25).map(|i| format!("b{i}")).collect();
+    assert!(batch_put(c, &keys).await.is_empty());
+    let scan = c.scan().table_name(TABLE).send().await.unwrap();
+    assert_eq!(scan.count(), 75);
+}
+
+/// At probability 0.5 BatchWriteItem throttles items one by one: exactly the items that did
+/// not come back in UnprocessedItems are written.
+#[tokio::test]
+async fn errors_batch_write_half_throttled_is_consistent() {
+    let stack = error_stack("write_error_probability = 0.5").await;
+    let c = &stack.client;
+    let (mut processed, mut unprocessed) = (0, 0);
+    for round in 0..6 {
+        let keys: Vec<String> = (0..25).map(|i| format!("r{round}-{i}")).collect();
+        let back = batch_put(c, &keys).await;
+        for key in &keys {
+            let written = exists(c, TABLE, key).await;
+            if back.contains(key) {
+                assert!(
+                    !written,
+                    "round {round}: {key} is unprocessed but was written"
+                );
+                unprocessed += 1;
+            } else {
+                assert!(
+                    written,
+                    "round {round}: {key} is processed but not in the table"
+                );
+                processed += 1;
+            }
+        }
+    }
+    // 150 items at 0.5: both kinds (the chance of either being 0 is 2^-150).
+    assert!(unprocessed > 0, "no item was ever throttled");
+    assert!(processed > 0, "every item was throttled");
+}
+
+/// Probabilities outside 0..=1 are configuration errors naming the key.
+#[test]
+fn errors_probability_out_of_range_is_a_config_error() {
+    for (key, value) in [
+        ("error_probability", "1.5"),
+        ("read_error_probability", "-0.1"),
+        ("write_error_probability", "2.0"),
+    ] {
+        let text = format!(
+            "[upstreams.ddb]\nurl = \"http://127.0.0.1:8000\"\n\n[routes]\ndefault = \"ddb\"\n\n\
+             [interceptors.dynamodb-errors]\n{key} = {value}\n"
+        );
+        let err = match edgestack::load_config(&text) {
+            Ok(_) => panic!("{key} = {value} was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("dynamodb-errors"), "{key} = {value}: {err}");
+        assert!(err.contains(key), "{key} = {value}: {err}");
+    }
+    // In range is fine.
+    let ok = "[upstreams.ddb]\nurl = \"http://127.0.0.1:8000\"\n\n[routes]\ndefault = \"ddb\"\n\n\
+              [interceptors.dynamodb-errors]\nerror_probability = 0.0\n\
+              read_error_probability = 1.0\nwrite_error_probability = 0.25\n";
+    if let Err(e) = edgestack::load_config(ok) {
+        panic!("{e}");
+    }
+}
