@@ -22,17 +22,21 @@
 //!   writers write sees every record once, in order.
 //! - DynamoDB Local as an emulated backend: TransactWriteItems and PartiQL (ExecuteStatement,
 //!   BatchExecuteStatement, ExecuteTransaction) writes give records; reads do not.
-//! - `sqs_queue`: every record is also sent to an SQS queue (moto_server).
+//! - `sqs_queue` and `kinesis_stream`: every record is also sent to an SQS queue and put on a
+//!   Kinesis stream (moto_server), in order.
+//! - With error injection in the chain, throttled BatchWriteItem items get no record; an
+//!   UpdateTable that only enables a stream is answered with the backend's description, with
+//!   DynamoDB Local's ARNs fixed by `dynamodb-local`.
 //!
 //! Needs what `scripts/install-deps` installs: dynalite (`.deps/dynalite`, DynamoDB without
 //! streams, the backend of most tests), DynamoDB Local (`.deps/dynamodb-local`, Java 17+) and
-//! moto_server (`.venv`, SQS). Every test builds its own edge and backends on free ports, so
+//! moto_server (`.venv`, SQS and Kinesis). Every test builds its own edge and backends on free ports, so
 //! tests run in parallel; a missing backend fails the test with the command that installs it.
 
 mod support;
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     fmt::Debug,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -2291,5 +2295,104 @@ async fn records_are_put_on_the_kinesis_stream() {
     assert_eq!(
         got[1]["dynamodb"]["NewImage"],
         json!({"pk": {"S": "a"}, "v": {"S": "two"}})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_batch_items_give_no_records() {
+    // Error injection after the streams emulator in the chain: the emulator sees all 25
+    // items, the backend only the ones not throttled.
+    let st = start(
+        Backend::Dynalite,
+        "\n[interceptors.dynamodb-errors]\nwrite_error_probability = 0.5\n",
+    )
+    .await;
+    st.create_table("batchy", false, Some(StreamViewType::NewImage))
+        .await;
+    let arn = st.stream_arn("batchy").await;
+    let requests: Vec<WriteRequest> = (0..25)
+        .map(|i| {
+            let put = PutRequest::builder()
+                .set_item(Some(item(&[("pk", s(&format!("k{i}")))])))
+                .build()
+                .unwrap();
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    let out = st
+        .ddb
+        .batch_write_item()
+        .request_items("batchy", requests)
+        .send()
+        .await
+        .unwrap();
+    let unprocessed: BTreeSet<String> = out
+        .unprocessed_items()
+        .and_then(|u| u.get("batchy"))
+        .into_iter()
+        .flatten()
+        .map(|w| {
+            let item = w.put_request().unwrap().item();
+            item["pk"].as_s().unwrap().clone()
+        })
+        .collect();
+    let processed: BTreeSet<String> = (0..25)
+        .map(|i| format!("k{i}"))
+        .filter(|k| !unprocessed.contains(k))
+        .collect();
+    assert!(
+        !unprocessed.is_empty() && !processed.is_empty(),
+        "p = 0.5 over 25 items: {unprocessed:?}"
+    );
+    let records = st.read_all(&arn).await;
+    let recorded: BTreeSet<String> = records
+        .iter()
+        .map(|r| {
+            assert_eq!(r.event_name(), Some(&OperationType::Insert), "{r:?}");
+            let keys = r.dynamodb().unwrap().keys().unwrap();
+            keys["pk"].as_s().unwrap().clone()
+        })
+        .collect();
+    assert_eq!(recorded.len(), records.len(), "one record per item");
+    assert_eq!(recorded, processed, "records exactly for the items written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_only_update_table_answers_with_the_backends_fixed_description() {
+    // DynamoDB Local with emulated streams and its ARN fix behind the emulator.
+    let st = start(Backend::DynamoDbLocal, "\n[interceptors.dynamodb-local]\n").await;
+    st.create_table("later", false, None).await;
+    // Tools send AttributeDefinitions along; the stream is still the only change.
+    let out = st
+        .ddb
+        .update_table()
+        .table_name("later")
+        .attribute_definitions(attr_def("pk", ScalarAttributeType::S))
+        .stream_specification(stream_spec(Some(StreamViewType::KeysOnly)))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("UpdateTable: {e:?}"));
+    let d = out.table_description().expect("TableDescription");
+    assert_eq!(d.table_name(), Some("later"));
+    assert_eq!(
+        d.table_arn(),
+        Some(format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/later").as_str()),
+        "the backend's description went through dynamodb-local"
+    );
+    let spec = d.stream_specification().expect("StreamSpecification");
+    assert!(spec.stream_enabled());
+    assert_eq!(spec.stream_view_type(), Some(&StreamViewType::KeysOnly));
+    let arn = d.latest_stream_arn().expect("LatestStreamArn").to_string();
+    assert_eq!(
+        arn,
+        expected_stream_arn("later", d.latest_stream_label().unwrap())
+    );
+    st.put("later", &[("pk", s("x")), ("v", s("y"))]).await;
+    let records = st.read_all(&arn).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].event_name(), Some(&OperationType::Insert));
+    assert!(
+        records[0].dynamodb().unwrap().new_image().is_none(),
+        "KEYS_ONLY"
     );
 }

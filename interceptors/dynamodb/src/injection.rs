@@ -126,6 +126,7 @@ impl ErrorInjection {
         let Some(Value::Object(tables)) = body.get_mut("RequestItems") else {
             return throttled;
         };
+        let mut emptied = Vec::new();
         for (table, requests) in tables.iter_mut() {
             let Value::Array(list) = requests else {
                 continue;
@@ -134,10 +135,16 @@ impl ErrorInjection {
                 list.drain(..).partition(|_| hit(self.write));
             *list = kept;
             if !out.is_empty() {
+                if list.is_empty() {
+                    emptied.push(table.clone());
+                }
                 throttled.insert(table.clone(), Value::Array(out));
             }
         }
-        tables.retain(|_, v| v.as_array().is_some_and(|a| !a.is_empty()));
+        // Only tables this split emptied go; anything else is the backend's to judge.
+        for table in emptied {
+            tables.remove(&table);
+        }
         throttled
     }
 }

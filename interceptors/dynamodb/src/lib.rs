@@ -5,7 +5,7 @@
 //! is the order that makes sense):
 //!
 //! - [`DynamoDbStreams`] (`[interceptors.dynamodb-streams]`): DynamoDB Streams for backends
-//!   that have none (dynalite, moto): StreamSpecification kept by the edge, records for every
+//!   that have none (dynalite): StreamSpecification kept by the edge, records for every
 //!   write kind with old and new images read from the backend, the Streams API served by the
 //!   edge, optional push to Kinesis or SQS. See [`streams`].
 //! - [`DynamoDbLocal`] (`[interceptors.dynamodb-local]`): DynamoDB Local's `ddblocal` region

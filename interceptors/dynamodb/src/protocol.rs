@@ -87,7 +87,12 @@ pub fn aws_call(cx: &RequestContext) -> Option<AwsRequest> {
 
 /// A 200 answer with this JSON body, as DynamoDB sends it (with `x-amz-crc32`).
 pub fn json_response(value: &Value) -> Response {
-    with_body(StatusCode::OK, Bytes::from(value.to_string()))
+    json_bytes_response(Bytes::from(value.to_string()))
+}
+
+/// [`json_response`] with the JSON already serialized.
+pub fn json_bytes_response(body: Bytes) -> Response {
+    with_body(StatusCode::OK, body)
 }
 
 /// An error answer in DynamoDB's shape: `{"__type": "com.amazonaws...#Code", "message": ...}`.
@@ -181,28 +186,6 @@ pub async fn call(
             Bytes::from(format!("the backend's {action} answer is not JSON: {e}")),
         )
     })
-}
-
-/// The backend's answer to pass on to the client after a refused side call.
-pub fn passed_on(failure: &CallFailure) -> Response {
-    match failure {
-        CallFailure::Refused(status, body) => {
-            let mut r = with_body(*status, body.clone());
-            if serde_json::from_slice::<Value>(body).is_err() {
-                r = error_response(
-                    StatusCode::BAD_GATEWAY,
-                    "InternalServerError",
-                    &String::from_utf8_lossy(body),
-                );
-            }
-            r
-        }
-        CallFailure::Transport(e) => error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            &e.to_string(),
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! The DynamoDB Streams API for emulated streams: ListStreams, DescribeStream,
 //! GetShardIterator and GetRecords, with AWS's limits and errors.
 
+use bytes::{Bytes, BytesMut};
 use edgestack_core::{http::StatusCode, Response};
 use serde_json::{json, Map, Value};
 
 use super::store::{Store, StreamError};
-use crate::protocol::{error_response, json_response};
+use crate::protocol::{error_response, json_bytes_response};
 
 /// Answers one Streams API call for a client in `account` / `region`.
 pub fn answer(
@@ -16,9 +17,9 @@ pub fn answer(
     region: &str,
 ) -> Response {
     let result = match action {
-        "ListStreams" => list_streams(store, body, account, region),
-        "DescribeStream" => describe_stream(store, body),
-        "GetShardIterator" => get_shard_iterator(store, body),
+        "ListStreams" => list_streams(store, body, account, region).map(json_text),
+        "DescribeStream" => describe_stream(store, body).map(json_text),
+        "GetShardIterator" => get_shard_iterator(store, body).map(json_text),
         "GetRecords" => get_records(store, body),
         other => {
             return error_response(
@@ -29,7 +30,7 @@ pub fn answer(
         }
     };
     match result {
-        Ok(v) => json_response(&v),
+        Ok(body) => json_bytes_response(body),
         Err(e) => error_response(StatusCode::BAD_REQUEST, e.code(), &e.message()),
     }
 }
@@ -115,15 +116,30 @@ fn get_shard_iterator(store: &Store, body: &Map<String, Value>) -> Result<Value,
     Ok(json!({ "ShardIterator": iterator }))
 }
 
-fn get_records(store: &Store, body: &Map<String, Value>) -> Result<Value, StreamError> {
+fn json_text(v: Value) -> Bytes {
+    Bytes::from(v.to_string())
+}
+
+/// The records are kept as JSON text: the answer is put together from them as they are.
+fn get_records(store: &Store, body: &Map<String, Value>) -> Result<Bytes, StreamError> {
     let limit = limit(body, 1000)?;
     let batch = store.records(string(body, "ShardIterator")?, limit)?;
-    let records: Vec<Value> = batch.records.iter().map(|r| (**r).clone()).collect();
-    let mut out = json!({ "Records": records });
-    if let Some(next) = batch.next {
-        out["NextShardIterator"] = json!(next);
+    let mut out =
+        BytesMut::with_capacity(batch.records.iter().map(Bytes::len).sum::<usize>() + 256);
+    out.extend_from_slice(b"{\"Records\":[");
+    for (i, r) in batch.records.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b",");
+        }
+        out.extend_from_slice(r);
     }
-    Ok(out)
+    out.extend_from_slice(b"]");
+    if let Some(next) = batch.next {
+        // Iterators are URL-safe base64: nothing to escape.
+        out.extend_from_slice(format!(",\"NextShardIterator\":\"{next}\"").as_bytes());
+    }
+    out.extend_from_slice(b"}");
+    Ok(out.freeze())
 }
 
 #[cfg(test)]

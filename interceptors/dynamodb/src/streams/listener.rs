@@ -3,25 +3,27 @@
 //! Per request, on a DynamoDB upstream that is not pass-through:
 //! - Streams API calls are answered from the [`Store`] (the backend never sees them);
 //! - CreateTable/UpdateTable: the StreamSpecification is taken out of the request and kept
-//!   here; an UpdateTable that only changes the stream is answered here (with the backend's
-//!   DescribeTable); table descriptions in answers show the stream as AWS does;
+//!   here; an UpdateTable that only changes the stream goes on as a DescribeTable, whose
+//!   answer becomes the UpdateTable's; table descriptions in answers show the stream as AWS
+//!   does;
 //! - writes to tables with a stream: the items they touch are locked, their old images read
 //!   (consistent `GetItem` to the same upstream), the write forwarded, and on success the new
-//!   images read and the records appended before the client has its answer. Records are
+//!   images read and the records appended before the client has its answer (in `observe`
+//!   when the answer was lost, so a write the backend applied is not missed). Records are
 //!   also pushed to Kinesis/SQS when configured, off the request path.
 
 use std::sync::{
     atomic::{AtomicBool, Ordering},
-    Arc, Mutex,
+    Arc, Mutex, PoisonError,
 };
 
 use bytes::Bytes;
 use edgestack_core::{
     async_trait,
     aws::{AwsClient, AwsRequest},
-    http::{request::Parts, StatusCode},
-    Body, BodyAccess, Forward, Listener, ListenerError, Request, RequestContext, Response,
-    UpstreamName,
+    http::{request::Parts, HeaderValue, StatusCode},
+    Body, BodyAccess, Exchange, Forward, Listener, ListenerError, Request, RequestContext,
+    Response, UpstreamName,
 };
 use futures_util::future::join_all;
 use serde_json::{json, Value};
@@ -30,15 +32,15 @@ use super::{
     api,
     locks::{Held, KeyLocks},
     push::{Pusher, Target},
-    record::{Change, Item, Record},
+    record::{key_of, Change, Item, Record},
     settings::Settings,
     store::{Store, TableId},
     tables::{self, StreamChange},
     writes,
 };
-use crate::protocol::{self, aws_call, call, json_body, json_response, passed_on, validation, Api};
+use crate::protocol::{self, aws_call, call, json_body, validation, Api};
 
-/// DynamoDB Streams for backends without them (dynalite, moto's DynamoDB, ...).
+/// DynamoDB Streams for backends without them (dynalite, ...).
 #[derive(Debug)]
 pub struct DynamoDbStreams {
     settings: Settings,
@@ -83,7 +85,10 @@ struct Write {
 
 struct Written {
     id: TableId,
+    /// The key as the request spelled it (for reads).
     keys: Item,
+    /// The table's key attribute names (to take the key from the backend's images).
+    key_names: Vec<String>,
     old: Option<Item>,
 }
 
@@ -176,11 +181,14 @@ impl DynamoDbStreams {
                     }
                     _ => {}
                 }
-                if tables::only_table_name(&body) {
-                    return Forward::Respond(
-                        self.update_stream_only(cx, aws, upstream, &id, change)
-                            .await,
+                if tables::changes_only_the_stream(&body) {
+                    // The backend has nothing to change: it is asked for the description
+                    // instead (through the rest of the chain), which becomes the answer.
+                    req.headers_mut().insert(
+                        "x-amz-target",
+                        HeaderValue::from_static("DynamoDB_20120810.DescribeTable"),
                     );
+                    body.retain(|k, _| k == "TableName");
                 }
             }
             *req.body_mut() = Body::Full(Bytes::from(Value::Object(body).to_string()));
@@ -196,36 +204,6 @@ impl DynamoDbStreams {
         cx.extensions
             .insert(Pending(Arc::new(PendingKind::Table { id, change, action })));
         Forward::Continue
-    }
-
-    /// UpdateTable that changes only the stream: answered here with the backend's
-    /// description of the table.
-    async fn update_stream_only(
-        &self,
-        cx: &RequestContext,
-        aws: &AwsRequest,
-        upstream: &UpstreamName,
-        id: &TableId,
-        change: StreamChange,
-    ) -> Response {
-        let Some(client) = cx.aws_client() else {
-            return validation("the stream can only be changed on an AWS edge");
-        };
-        let described = call(
-            client,
-            upstream,
-            &aws.region,
-            "DescribeTable",
-            &json!({ "TableName": id.table }),
-        )
-        .await;
-        let mut table = match described {
-            Ok(mut v) => v["Table"].take(),
-            Err(e) => return passed_on(&e),
-        };
-        self.apply(id, change, &table["KeySchema"]);
-        tables::show(&mut table, self.store.table(id).as_ref());
-        json_response(&json!({ "TableDescription": table }))
     }
 
     fn apply(&self, id: &TableId, change: StreamChange, key_schema: &Value) {
@@ -260,7 +238,7 @@ impl DynamoDbStreams {
                 continue;
             };
             match target.key(&table.key_names) {
-                Some(keys) => items.push((id, keys)),
+                Some(keys) => items.push((id, keys, table.key_names)),
                 None => tracing::debug!(
                     "dynamodb-streams: {action} on '{}' names no whole key; no record",
                     target.table
@@ -273,21 +251,26 @@ impl DynamoDbStreams {
         let Some(client) = cx.aws_client().cloned() else {
             return;
         };
-        let held = self
-            .locks
-            .lock(items.iter().map(|(id, keys)| lock_name(id, keys)))
-            .await;
+        // An item named twice in one request is one change (from before to after).
+        let mut seen = std::collections::HashSet::new();
+        items.retain(|(id, keys, _)| seen.insert(lock_name(id, keys)));
+        let held = self.locks.lock(seen).await;
         let olds = join_all(
             items
                 .iter()
-                .map(|(id, keys)| read(&client, upstream, id, keys)),
+                .map(|(id, keys, _)| read(&client, upstream, id, keys)),
         )
         .await;
         let items = items
             .into_iter()
             .zip(olds)
-            .filter_map(|((id, keys), old)| match old {
-                Ok(old) => Some(Written { id, keys, old }),
+            .filter_map(|((id, keys, key_names), old)| match old {
+                Ok(old) => Some(Written {
+                    id,
+                    keys,
+                    key_names,
+                    old,
+                }),
                 Err(e) => {
                     tracing::warn!(
                         "dynamodb-streams: cannot read the old image in '{}' ({e}); no record for this write",
@@ -335,7 +318,12 @@ impl DynamoDbStreams {
                 continue;
             };
             let change = Change {
-                keys: w.keys.clone(),
+                // The key as the backend keeps it (numbers normalized), else as asked.
+                keys: new
+                    .as_ref()
+                    .or(w.old.as_ref())
+                    .and_then(|image| key_of(image, &w.key_names))
+                    .unwrap_or_else(|| w.keys.clone()),
                 old: w.old.clone(),
                 new,
             };
@@ -350,9 +338,24 @@ impl DynamoDbStreams {
     }
 }
 
+/// The item locks of a write, taken (so they are released when dropped).
+fn take_held(write: &Write) -> Option<Held> {
+    write
+        .held
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+}
+
 /// The lock name of one item.
 fn lock_name(id: &TableId, keys: &Item) -> String {
-    let mut parts: Vec<String> = keys.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut parts: Vec<String> = keys
+        .iter()
+        .map(|(k, v)| match v.get("N").and_then(Value::as_str) {
+            Some(n) => format!("{k}=N:{}", normal_number(n)),
+            None => format!("{k}={v}"),
+        })
+        .collect();
     parts.sort();
     format!(
         "{}\n{}\n{}\n{}\n{}",
@@ -362,6 +365,34 @@ fn lock_name(id: &TableId, keys: &Item) -> String {
         id.table,
         parts.join("\n")
     )
+}
+
+/// A DynamoDB number in one spelling: `1`, `01`, `1.0` and `+1` are the same item key.
+fn normal_number(n: &str) -> String {
+    let n = n.trim();
+    if n.contains(['e', 'E']) {
+        // Rare in keys: compare by value (exact for keys that fit an f64).
+        return n.parse::<f64>().map_or(n.to_string(), |f| f.to_string());
+    }
+    let (negative, digits) = match n.as_bytes().first() {
+        Some(b'-') => (true, &n[1..]),
+        Some(b'+') => (false, &n[1..]),
+        _ => (false, n),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let sign = if negative && (int != "0" || !frac.is_empty()) {
+        "-"
+    } else {
+        ""
+    };
+    if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    }
 }
 
 /// The item as it is now (consistent read), None when there is none.
@@ -448,6 +479,25 @@ impl Listener for DynamoDbStreams {
         }
     }
 
+    async fn observe(&self, _exchange: &Exchange<'_>, cx: &RequestContext) {
+        // return_response did not run (the upstream failed or cut the answer after the
+        // write may have happened): the images decide whether there is a record.
+        let Some(Pending(pending)) = cx.extensions.get::<Pending>() else {
+            return;
+        };
+        if let PendingKind::Write(write) = &**pending {
+            if write
+                .held
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_some()
+            {
+                self.after_write(write, cx).await;
+                drop(take_held(write));
+            }
+        }
+    }
+
     async fn return_response(
         &self,
         _req: &Parts,
@@ -464,7 +514,7 @@ impl Listener for DynamoDbStreams {
                     self.after_write(write, cx).await;
                 }
                 // The items are free for the next writer only now.
-                drop(write.held.lock().expect("not poisoned").take());
+                drop(take_held(write));
             }
             PendingKind::Table { id, change, action } => {
                 if !ok {
@@ -482,6 +532,9 @@ impl Listener for DynamoDbStreams {
                     return Ok(());
                 };
                 match change {
+                    Some(StreamChange::Disable) if *action == TableAction::Create => {
+                        self.store.disable(id, true);
+                    }
                     Some(change) => self.apply(id, *change, &description["KeySchema"].clone()),
                     None if *action == TableAction::Create => {
                         // A new table without a stream: forget an older table's.
@@ -493,9 +546,36 @@ impl Listener for DynamoDbStreams {
                 if *action == TableAction::Delete {
                     self.store.disable(id, true);
                 }
+                if *action == TableAction::Update {
+                    // A stream-only UpdateTable was sent as DescribeTable.
+                    if let Some(table) = body.remove("Table") {
+                        body.insert("TableDescription".into(), table);
+                    }
+                }
                 *resp.body_mut() = Body::Full(Bytes::from(Value::Object(body).to_string()));
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_keys_have_one_spelling() {
+        for (a, b) in [
+            ("1", "01"),
+            ("1", "1.0"),
+            ("1", "+1"),
+            ("-0", "0"),
+            ("2.50", "2.5"),
+            ("1e2", "100"),
+        ] {
+            assert_eq!(normal_number(a), normal_number(b), "{a} vs {b}");
+        }
+        assert_ne!(normal_number("1"), normal_number("-1"));
+        assert_ne!(normal_number("10"), normal_number("1"));
     }
 }

@@ -4,7 +4,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, Weak},
+    sync::{Arc, Mutex, PoisonError, Weak},
 };
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
@@ -26,7 +26,7 @@ impl KeyLocks {
         keys.sort();
         keys.dedup();
         let mutexes: Vec<Arc<AsyncMutex<()>>> = {
-            let mut map = self.map.lock().expect("not poisoned");
+            let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
             if map.len() > 1024 {
                 map.retain(|_, w| w.strong_count() > 0);
             }

@@ -1,5 +1,5 @@
-//! DynamoDB Streams emulated in front of backends that have none (dynalite, moto's DynamoDB,
-//! or DynamoDB Local when its own streams are not wanted): `[interceptors.dynamodb-streams]`.
+//! DynamoDB Streams emulated in front of backends that have none (dynalite), or whose own
+//! streams are not wanted (moto_server, DynamoDB Local): `[interceptors.dynamodb-streams]`.
 //!
 //! - [`settings`]: the section;
 //! - [`tables`]: StreamSpecification in CreateTable/UpdateTable and table descriptions;

@@ -4,7 +4,7 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 
@@ -96,7 +96,11 @@ impl Pusher {
         if !self.active() || records.is_empty() {
             return;
         }
-        let mut state = self.inner.state.lock().expect("not poisoned");
+        let mut state = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for (stream_arn, record) in records {
             if state.jobs.len() >= self.inner.capacity {
                 tracing::warn!(
@@ -119,7 +123,11 @@ impl Pusher {
         drop(state);
         if let Err(refused) = background.spawn("dynamodb-streams push", run(self.inner.clone())) {
             tracing::warn!("dynamodb-streams: {refused}; records stay queued");
-            self.inner.state.lock().expect("not poisoned").running = false;
+            self.inner
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .running = false;
         }
     }
 }
@@ -129,7 +137,7 @@ impl Pusher {
 async fn run(inner: Arc<Inner>) {
     loop {
         let job = {
-            let mut state = inner.state.lock().expect("not poisoned");
+            let mut state = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
             match state.jobs.front() {
                 Some(job) => job.clone(),
                 None => {
@@ -162,7 +170,12 @@ async fn run(inner: Arc<Inner>) {
                 }
             }
         }
-        inner.state.lock().expect("not poisoned").jobs.pop_front();
+        inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .jobs
+            .pop_front();
     }
 }
 
@@ -270,7 +283,12 @@ async fn queue_url(
     if queue.starts_with("http://") || queue.starts_with("https://") {
         return Ok(queue.to_string());
     }
-    if let Some(url) = inner.queue_url.lock().expect("not poisoned").clone() {
+    if let Some(url) = inner
+        .queue_url
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+    {
         return Ok(url);
     }
     let name = if queue.starts_with("arn:") {
@@ -301,7 +319,10 @@ async fn queue_url(
         .and_then(|t| t.split("</QueueUrl>").next())
         .map(str::to_string)
         .ok_or_else(|| (false, format!("GetQueueUrl {name}: no QueueUrl in {text}")))?;
-    *inner.queue_url.lock().expect("not poisoned") = Some(url.clone());
+    *inner
+        .queue_url
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(url.clone());
     Ok(url)
 }
 

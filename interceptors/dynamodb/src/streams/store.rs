@@ -14,6 +14,7 @@ use std::{
 };
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::record::{Record, ViewType};
@@ -86,9 +87,14 @@ impl StreamError {
 struct Stored {
     seq: u64,
     at: Instant,
+    /// What the record counts against `max_bytes`: its JSON and [`RECORD_OVERHEAD`].
     size: u64,
-    record: Arc<Value>,
+    /// The record as GetRecords returns it, serialized (the smallest way to keep it).
+    record: Bytes,
 }
+
+/// What a kept record costs beyond its JSON (queue slot, sequence number, time, length).
+const RECORD_OVERHEAD: u64 = 64;
 
 #[derive(Debug)]
 struct Stream {
@@ -101,6 +107,10 @@ struct Stream {
     shard_id: String,
     starting: u64,
     ending: Option<u64>,
+    /// The sequence number of the last record appended.
+    last: Option<u64>,
+    /// When the shard was closed.
+    closed: Option<Instant>,
     records: VecDeque<Stored>,
     bytes: u64,
     /// Every record before this sequence number is gone.
@@ -128,8 +138,8 @@ pub struct Store {
 /// Records read by GetRecords.
 #[derive(Debug)]
 pub struct Batch {
-    /// The records, in order.
-    pub records: Vec<Arc<Value>>,
+    /// The records, in order, as JSON.
+    pub records: Vec<Bytes>,
     /// The iterator for the next call; None once a closed shard is read to its end.
     pub next: Option<String>,
 }
@@ -166,7 +176,10 @@ impl Store {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().expect("not poisoned")
+        // A panic elsewhere must not take the streams down with it: the data stays usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The stream state of a table, if it ever had a stream.
@@ -184,6 +197,7 @@ impl Store {
         // A stream left open by a table deleted behind the edge's back is closed first.
         self.disable(id, false);
         let mut inner = self.lock();
+        self.prune(&mut inner);
         let created = now_millis();
         let mut label = label_of(created);
         if let Some(t) = inner.tables.get(id) {
@@ -206,6 +220,8 @@ impl Store {
             shard_id: format!("shardId-{created:020}-{:08x}", fastrand::u32(..)),
             starting,
             ending: None,
+            last: None,
+            closed: None,
             records: VecDeque::new(),
             bytes: 0,
             trimmed_to: starting,
@@ -239,12 +255,9 @@ impl Store {
         let was = t.enabled.take().is_some();
         if let Some(s) = t.latest.as_ref().and_then(|(arn, _)| streams.get_mut(arn)) {
             if s.ending.is_none() {
-                // The shard's last sequence number; an empty closed shard ends before it starts.
-                s.ending = Some(
-                    s.records
-                        .back()
-                        .map_or(s.starting.max(*next_seq) - 1, |r| r.seq),
-                );
+                // The shard's last sequence number (its first, when it never got a record).
+                s.ending = Some(s.last.unwrap_or(s.starting));
+                s.closed = Some(Instant::now());
                 *next_seq += 1;
             }
         }
@@ -266,15 +279,31 @@ impl Store {
         inner.next_seq += 1;
         let stream = inner.streams.get_mut(&arn)?;
         let json = Arc::new(record.to_json(&seq_text(seq)));
+        let bytes = Bytes::from(json.to_string());
+        let size = bytes.len() as u64 + RECORD_OVERHEAD;
         stream.records.push_back(Stored {
             seq,
             at: Instant::now(),
-            size: record.size_bytes,
-            record: json.clone(),
+            size,
+            record: bytes,
         });
-        stream.bytes += record.size_bytes;
+        stream.bytes += size;
+        stream.last = Some(seq);
         self.trim(stream);
         Some((arn, json))
+    }
+
+    /// Trims every stream, and forgets closed streams whose records are all gone and that
+    /// were closed longer than the retention time ago (AWS keeps them 24 hours).
+    fn prune(&self, inner: &mut Inner) {
+        let Inner { streams, order, .. } = inner;
+        for s in streams.values_mut() {
+            self.trim(s);
+        }
+        streams.retain(|_, s| {
+            !(s.records.is_empty() && s.closed.is_some_and(|c| c.elapsed() > self.retention))
+        });
+        order.retain(|arn| streams.contains_key(arn));
     }
 
     /// Drops records past the retention time and past the size bound.
@@ -302,21 +331,22 @@ impl Store {
         start: Option<&str>,
         limit: usize,
     ) -> (Vec<(String, String, String)>, Option<String>) {
-        let inner = self.lock();
-        let mut matching = inner
+        let mut inner = self.lock();
+        self.prune(&mut inner);
+        // Streams in creation order (label, then ARN); a page starts after the start ARN's
+        // place in that order, whether or not that stream is still kept.
+        let start = start.map(|arn| (label_in(arn), arn));
+        let mut all: Vec<&Stream> = inner
             .order
             .iter()
             .filter_map(|arn| inner.streams.get(arn))
             .filter(|s| s.table.account == account && s.table.region == region)
-            .filter(|s| table.is_none_or(|t| s.table.table == t));
-        if let Some(start) = start {
-            // Skip up to and including the start ARN.
-            for s in matching.by_ref() {
-                if s.arn == start {
-                    break;
-                }
-            }
-        }
+            .filter(|s| table.is_none_or(|t| s.table.table == t))
+            .collect();
+        all.sort_by(|a, b| (&a.label, &a.arn).cmp(&(&b.label, &b.arn)));
+        let mut matching = all.into_iter().filter(|s| {
+            start.is_none_or(|(label, arn)| (s.label.as_str(), s.arn.as_str()) > (label, arn))
+        });
         let page: Vec<_> = matching
             .by_ref()
             .take(limit)
@@ -387,7 +417,12 @@ impl Store {
             "TRIM_HORIZON" => stream.trimmed_to,
             "LATEST" => stream.ending.map_or(next_seq, |e| e + 1),
             "AT_SEQUENCE_NUMBER" => seq()?,
-            "AFTER_SEQUENCE_NUMBER" => seq()? + 1,
+            "AFTER_SEQUENCE_NUMBER" => seq()?.checked_add(1).ok_or_else(|| {
+                StreamError::Invalid(format!(
+                    "Invalid SequenceNumber: {}",
+                    sequence_number.unwrap_or_default()
+                ))
+            })?,
             other => {
                 return Err(StreamError::Invalid(format!(
                     "1 validation error detected: Value '{other}' at 'shardIteratorType' failed to satisfy constraint: \
@@ -404,7 +439,9 @@ impl Store {
                     sequence_number.unwrap_or_default()
                 )));
             }
-            if given < stream.trimmed_to {
+            // The first record the iterator would read must still be there (resuming after
+            // a trimmed checkpoint is fine when nothing after it was trimmed).
+            if position < stream.trimmed_to {
                 return Err(StreamError::Trimmed);
             }
         }
@@ -430,20 +467,15 @@ impl Store {
             return Err(StreamError::Trimmed);
         }
         let first = stream.records.partition_point(|r| r.seq < position);
-        let records: Vec<Arc<Value>> = stream
-            .records
-            .range(first..)
-            .take(limit)
-            .map(|r| r.record.clone())
-            .collect();
-        let next_position = stream
-            .records
-            .get(first + records.len().max(1) - 1)
-            .filter(|_| !records.is_empty())
-            .map_or(position, |r| r.seq + 1);
-        let next = match stream.ending {
-            Some(end) if next_position > end => None,
-            _ => Some(encode(&arn, &shard, next_position)),
+        let taken: Vec<&Stored> = stream.records.range(first..).take(limit).collect();
+        let next_position = taken.last().map_or(position, |r| r.seq + 1);
+        let records = taken.iter().map(|r| r.record.clone()).collect();
+        // A closed shard read to its end has no next iterator.
+        let read_all = first + taken.len() >= stream.records.len();
+        let next = if stream.ending.is_some() && read_all {
+            None
+        } else {
+            Some(encode(&arn, &shard, next_position))
         };
         Ok(Batch { records, next })
     }
@@ -453,6 +485,11 @@ fn not_found(arn: &str) -> StreamError {
     StreamError::NotFound(format!(
         "Requested resource not found: Stream: {arn} not found"
     ))
+}
+
+/// The label at the end of a stream ARN (`.../stream/LABEL`).
+fn label_in(arn: &str) -> &str {
+    arn.rsplit_once("/stream/").map_or("", |(_, label)| label)
 }
 
 /// Key attribute names from a `KeySchema`, hash key first.
@@ -560,6 +597,7 @@ mod tests {
         for _ in 0..4 {
             let b = s.records(&it, 2).unwrap();
             seen.extend(b.records.iter().map(|r| {
+                let r: Value = serde_json::from_slice(r).unwrap();
                 r["dynamodb"]["SequenceNumber"]
                     .as_str()
                     .unwrap()
@@ -606,6 +644,71 @@ mod tests {
         assert_eq!(more.as_deref(), Some(arn.as_str()));
         let (rest, _) = s.list("000000000000", "us-east-1", None, Some(&arn), 10);
         assert_eq!(rest[0].0, arn2);
+    }
+
+    #[test]
+    fn an_empty_closed_shard_ends_while_other_streams_are_written() {
+        let s = store();
+        let (a, b) = (id("aaa"), id("bbb"));
+        let (arn, _) = s.enable(&a, ViewType::NewImage, &schema());
+        s.enable(&b, ViewType::NewImage, &schema());
+        for n in 0..10 {
+            put(&s, &b, n).unwrap();
+        }
+        s.disable(&a, false);
+        let it = s
+            .iterator(&arn, &shard(&s, &arn), "TRIM_HORIZON", None)
+            .unwrap();
+        let batch = s.records(&it, 100).unwrap();
+        assert!(batch.records.is_empty());
+        assert!(
+            batch.next.is_none(),
+            "a closed shard read to its end has no next iterator"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_just_before_the_horizon_still_resumes() {
+        let s = Store::new(Duration::from_secs(3600), 1000, Duration::from_secs(900));
+        let t = id("tbl");
+        let (arn, _) = s.enable(&t, ViewType::NewImage, &schema());
+        let sh = shard(&s, &arn);
+        let seqs: Vec<u64> = (0..30)
+            .map(|n| {
+                put(&s, &t, n).unwrap().1["dynamodb"]["SequenceNumber"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        let horizon = s.iterator(&arn, &sh, "TRIM_HORIZON", None).unwrap();
+        let first_kept: Value =
+            serde_json::from_slice(&s.records(&horizon, 1).unwrap().records[0]).unwrap();
+        let first_kept: u64 = first_kept["dynamodb"]["SequenceNumber"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let checkpoint = (first_kept - 1).to_string();
+        assert!(seqs.contains(&(first_kept - 1)));
+        assert!(s
+            .iterator(&arn, &sh, "AFTER_SEQUENCE_NUMBER", Some(&checkpoint))
+            .is_ok());
+        assert_eq!(
+            s.iterator(&arn, &sh, "AT_SEQUENCE_NUMBER", Some(&checkpoint))
+                .unwrap_err(),
+            StreamError::Trimmed
+        );
+        assert!(matches!(
+            s.iterator(
+                &arn,
+                &sh,
+                "AFTER_SEQUENCE_NUMBER",
+                Some(&u64::MAX.to_string())
+            ),
+            Err(StreamError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -658,6 +761,28 @@ mod tests {
         let it = s.iterator(&arn, &sh, "LATEST", None).unwrap();
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(s.records(&it, 1).unwrap_err(), StreamError::Expired);
+    }
+
+    #[test]
+    fn closed_streams_go_once_their_records_are_gone() {
+        let s = Store::new(Duration::from_millis(20), 1 << 20, Duration::from_secs(900));
+        let t = id("tbl");
+        let (arn, _) = s.enable(&t, ViewType::NewImage, &schema());
+        put(&s, &t, 1).unwrap();
+        s.disable(&t, true);
+        assert_eq!(
+            s.list("000000000000", "us-east-1", None, None, 10).0.len(),
+            1
+        );
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(s
+            .list("000000000000", "us-east-1", None, None, 10)
+            .0
+            .is_empty());
+        assert!(matches!(
+            s.describe(&arn, None),
+            Err(StreamError::NotFound(_))
+        ));
     }
 
     #[test]

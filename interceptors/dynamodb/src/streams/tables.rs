@@ -47,8 +47,10 @@ pub fn take_specification(body: &mut Map<String, Value>) -> Result<Option<Stream
 }
 
 /// True when an UpdateTable body asks for nothing but (the removed) stream change.
-pub fn only_table_name(body: &Map<String, Value>) -> bool {
-    body.keys().all(|k| k == "TableName")
+/// `AttributeDefinitions` alone changes nothing either (tools send it along).
+pub fn changes_only_the_stream(body: &Map<String, Value>) -> bool {
+    body.keys()
+        .all(|k| k == "TableName" || k == "AttributeDefinitions")
 }
 
 /// Shows the table's stream in a `TableDescription` (or DescribeTable's `Table`): the
@@ -92,12 +94,12 @@ mod tests {
             take_specification(&mut b),
             Ok(Some(StreamChange::Enable(ViewType::NewImage)))
         );
-        assert!(only_table_name(&b));
+        assert!(changes_only_the_stream(&b));
         let mut b = body(
             json!({"TableName": "t", "StreamSpecification": {"StreamEnabled": false}, "BillingMode": "PAY_PER_REQUEST"}),
         );
         assert_eq!(take_specification(&mut b), Ok(Some(StreamChange::Disable)));
-        assert!(!only_table_name(&b));
+        assert!(!changes_only_the_stream(&b));
         let mut b = body(json!({"StreamSpecification": {"StreamEnabled": true}}));
         assert!(take_specification(&mut b).is_err());
         let mut b =
