@@ -113,6 +113,8 @@ fn main() {
     if !argv.iter().any(|a| a == "--bench") {
         if check_wanted(&argv) {
             stop_children_on_signal();
+            // Backend output (and why one stopped) shows in the check's output.
+            edgestack_testkit::trace_init();
             let dir = tempdir();
             check(&dir);
             let _ = std::fs::remove_dir_all(&dir);

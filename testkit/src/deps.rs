@@ -84,11 +84,16 @@ pub fn dynamodb_local_dir() -> PathBuf {
 }
 
 /// argv to run dynalite on 127.0.0.1:{port} in memory, as a managed backend command
-/// (`{port}` left as a placeholder). Tables become ACTIVE (and go away) at once.
+/// (`{port}` left as a placeholder). Tables become ACTIVE (and go away) at once. dynalite is
+/// preloaded with `testkit/dynalite-keep-running.js`, so a client that aborts a request
+/// does not kill it (dynalite 4.0.0 throws on that).
 pub fn dynalite_command() -> Vec<String> {
     let cli = dynalite_cli();
+    let keep_running = Path::new(env!("CARGO_MANIFEST_DIR")).join("dynalite-keep-running.js");
     [
         "node",
+        "-r",
+        &arg(&keep_running),
         &arg(&cli),
         "--host",
         "127.0.0.1",
@@ -182,12 +187,16 @@ mod tests {
     #[test]
     fn dynalite_command_points_at_cli_js() {
         let argv = dynalite_command();
-        assert_eq!(argv[0], "node");
+        assert_eq!(argv[..2], ["node", "-r"]);
         assert!(
-            argv[1].ends_with("cli.js") && Path::new(&argv[1]).is_file(),
+            argv[2].ends_with("dynalite-keep-running.js") && Path::new(&argv[2]).is_file(),
             "{argv:?}"
         );
-        assert!(Path::new(&argv[1]).is_absolute());
+        assert!(
+            argv[3].ends_with("cli.js") && Path::new(&argv[3]).is_file(),
+            "{argv:?}"
+        );
+        assert!(Path::new(&argv[3]).is_absolute());
         assert!(argv.iter().any(|a| a == "{port}"));
     }
 
