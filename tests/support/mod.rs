@@ -159,102 +159,50 @@ pub fn s3_client_plain_bodies(endpoint: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+/// A client of SDK crate `sdk` for `endpoint`: test credentials, us-east-1, no retries (so an
+/// error is seen as it happened).
+macro_rules! sdk_client {
+    ($sdk:ident, $endpoint:expr) => {{
+        use $sdk::config::{Credentials, Region};
+        let conf = $sdk::Config::builder()
+            .behavior_version_latest()
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "edgestack-tests",
+            ))
+            .endpoint_url($endpoint)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .retry_config($sdk::config::retry::RetryConfig::disabled())
+            .build();
+        $sdk::Client::from_conf(conf)
+    }};
+}
+
 /// An aws-sdk-sqs client for `endpoint` (test credentials, us-east-1, no retries).
 pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
-    use aws_sdk_sqs::config::{Credentials, Region};
-    let conf = aws_sdk_sqs::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "edgestack-tests",
-        ))
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_sqs::Client::from_conf(conf)
+    sdk_client!(aws_sdk_sqs, endpoint)
 }
 
 /// An aws-sdk-sns client for `endpoint` (test credentials, us-east-1, no retries).
 pub fn sns_client(endpoint: &str) -> aws_sdk_sns::Client {
-    use aws_sdk_sns::config::{Credentials, Region};
-    let conf = aws_sdk_sns::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "edgestack-tests",
-        ))
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_sns::Client::from_conf(conf)
+    sdk_client!(aws_sdk_sns, endpoint)
 }
 
 /// An aws-sdk-eventbridge client for `endpoint` (test credentials, us-east-1, no retries).
 pub fn eventbridge_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
-    use aws_sdk_eventbridge::config::{Credentials, Region};
-    let conf = aws_sdk_eventbridge::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "edgestack-tests",
-        ))
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(aws_sdk_eventbridge::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_eventbridge::Client::from_conf(conf)
+    sdk_client!(aws_sdk_eventbridge, endpoint)
 }
 
 /// An aws-sdk-dynamodbstreams client for `endpoint` (test credentials, us-east-1, no retries).
 pub fn dynamodbstreams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client {
-    use aws_sdk_dynamodbstreams::config::{Credentials, Region};
-    let conf = aws_sdk_dynamodbstreams::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "edgestack-tests",
-        ))
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(aws_sdk_dynamodbstreams::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_dynamodbstreams::Client::from_conf(conf)
+    sdk_client!(aws_sdk_dynamodbstreams, endpoint)
 }
 
 /// An aws-sdk-kinesis client for `endpoint` (test credentials, us-east-1, no retries).
 pub fn kinesis_client(endpoint: &str) -> aws_sdk_kinesis::Client {
-    use aws_sdk_kinesis::config::{Credentials, Region};
-    let conf = aws_sdk_kinesis::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "edgestack-tests",
-        ))
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(aws_sdk_kinesis::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_kinesis::Client::from_conf(conf)
+    sdk_client!(aws_sdk_kinesis, endpoint)
 }
