@@ -105,60 +105,6 @@ pub fn taken(log: &Arc<Mutex<Vec<String>>>) -> Vec<String> {
     std::mem::take(&mut *log.lock().unwrap())
 }
 
-/// An aws-sdk-s3 client for `endpoint` (path style, test credentials, no retries, so an
-/// error is seen as it happened).
-pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{Credentials, Region};
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "edgestack-tests",
-        ))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
-
-/// An aws-sdk-dynamodb client for `endpoint` (test credentials, no retries).
-pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    use aws_sdk_dynamodb::config::{Credentials, Region};
-    let conf = aws_sdk_dynamodb::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "edgestack-tests",
-        ))
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(conf)
-}
-
-/// [`s3_client`] that sends plain bodies: checksums only where S3 requires them, so uploads
-/// are not `aws-chunked` (for backends that do not decode it, like s3rver).
-pub fn s3_client_plain_bodies(endpoint: &str) -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::RequestChecksumCalculation;
-    let conf = s3_client(endpoint)
-        .config()
-        .to_builder()
-        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
-
 /// A client of SDK crate `sdk` for `endpoint`: test credentials, us-east-1, no retries (so an
 /// error is seen as it happened).
 macro_rules! sdk_client {
@@ -180,6 +126,31 @@ macro_rules! sdk_client {
             .build();
         $sdk::Client::from_conf(conf)
     }};
+}
+
+/// An aws-sdk-s3 client for `endpoint` (path style, test credentials, no retries, so an
+/// error is seen as it happened).
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let client = sdk_client!(aws_sdk_s3, endpoint);
+    let conf = client.config().to_builder().force_path_style(true).build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// An aws-sdk-dynamodb client for `endpoint` (test credentials, no retries).
+pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    sdk_client!(aws_sdk_dynamodb, endpoint)
+}
+
+/// [`s3_client`] that sends plain bodies: checksums only where S3 requires them, so uploads
+/// are not `aws-chunked` (for backends that do not decode it, like s3rver).
+pub fn s3_client_plain_bodies(endpoint: &str) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::RequestChecksumCalculation;
+    let conf = s3_client(endpoint)
+        .config()
+        .to_builder()
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
 }
 
 /// An aws-sdk-sqs client for `endpoint` (test credentials, us-east-1, no retries).

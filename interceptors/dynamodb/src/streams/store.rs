@@ -187,11 +187,6 @@ impl Store {
         self.lock().tables.get(id).cloned()
     }
 
-    /// True when some table has an enabled stream.
-    pub fn any_enabled(&self) -> bool {
-        self.lock().tables.values().any(|t| t.enabled.is_some())
-    }
-
     /// Enables a new stream on a table; the ARN and label of the new stream.
     pub fn enable(&self, id: &TableId, view: ViewType, key_schema: &Value) -> (String, String) {
         // A stream left open by a table deleted behind the edge's back is closed first.
