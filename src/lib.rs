@@ -27,6 +27,7 @@ pub use edgestack_core::*;
 
 /// The shipped interceptor crates, for direct use in code.
 pub mod interceptors {
+    pub use edgestack_apigateway as apigateway;
     pub use edgestack_dynamodb as dynamodb;
     pub use edgestack_request_id as request_id;
     pub use edgestack_s3_notifications as s3_notifications;
@@ -54,6 +55,10 @@ pub fn interceptor_registry() -> Interceptors {
     r.register(
         edgestack_dynamodb::LOCAL,
         edgestack_dynamodb::DynamoDbLocal::new,
+    );
+    r.register(
+        edgestack_apigateway::NAME,
+        edgestack_apigateway::ApiGateway::new,
     );
     r
 }
@@ -84,6 +89,10 @@ upstream = "moto"
 
 # S3 bucket notifications to SQS, SNS and EventBridge, kept by edgestack (as LocalStack does).
 [interceptors.s3-notifications]
+
+# Invoking the REST APIs created in moto (/restapis/<id>/<stage>/_user_request_/...,
+# <id>.execute-api.localhost.localstack.cloud:4566/<stage>/...).
+[interceptors.apigateway]
 "#
     )
 }

@@ -13,6 +13,16 @@
 //! - `/slow/MS`: answers 200 `slow` after MS milliseconds.
 //! - `/upgrade` with an `Upgrade` header (e.g. websocket): answers 101, then echoes every
 //!   byte it gets.
+//! - `POST /2015-03-31/functions/{name}/invocations`: a Lambda stand-in (for API Gateway
+//!   `AWS_PROXY` integrations). `{name}` may be a percent-encoded ARN; the function is what
+//!   follows its last `:function:`. It reads the whole body (the event) and answers 200 JSON:
+//!   - `binary`: `{statusCode: 200, headers: {content-type: application/octet-stream},
+//!     body: base64 of the bytes 0 1 2 255, isBase64Encoded: true}`;
+//!   - `crash`: `X-Amz-Function-Error: Unhandled` and `{"errorMessage":"boom","errorType":"Error"}`;
+//!   - `malformed`: `"just a string"`;
+//!   - `echo`, and any other name: `{statusCode: 201, headers: {x-fn: NAME, content-type:
+//!     application/json}, multiValueHeaders: {set-cookie: [a=1, b=2]}, body: the event
+//!     received (as a string), isBase64Encoded: false}`.
 //! - anything else: 200 `fake upstream`.
 //!
 //! Every request is counted ([`FakeUpstream::hits`]).
@@ -138,6 +148,8 @@ async fn handle(mut req: Request<Incoming>) -> Result<Resp, Infallible> {
         r.headers_mut()
             .insert(header::CONNECTION, "upgrade".parse().expect("value"));
         r
+    } else if let Some(name) = lambda_function(&req) {
+        lambda(name, req).await
     } else if path.starts_with("/echo") {
         echo(req)
     } else if path.starts_with("/inspect") {
@@ -254,6 +266,87 @@ async fn inspect(req: Request<Incoming>) -> Resp {
         header::CONTENT_TYPE,
         "application/json".parse().expect("ct"),
     );
+    r
+}
+
+/// The function a Lambda `Invoke` (`POST /2015-03-31/functions/{name}/invocations`) names.
+fn lambda_function(req: &Request<Incoming>) -> Option<String> {
+    if req.method() != http::Method::POST {
+        return None;
+    }
+    let name = req
+        .uri()
+        .path()
+        .strip_prefix("/2015-03-31/functions/")?
+        .strip_suffix("/invocations")?;
+    let name = percent_decode(name);
+    Some(match name.rfind(":function:") {
+        Some(i) => name[i + ":function:".len()..].to_string(),
+        None => name,
+    })
+}
+
+/// `%XX` decoded (invalid escapes kept as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The Lambda stand-in: answers what function `name` returns for the event in the body.
+async fn lambda(name: String, req: Request<Incoming>) -> Resp {
+    let event = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let mut r = full(Bytes::from(format!("body error: {e}")));
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            return r;
+        }
+    };
+    let mut crash = false;
+    let answer = match name.as_str() {
+        "binary" => serde_json::json!({
+            "statusCode": 200,
+            "headers": {"content-type": "application/octet-stream"},
+            // base64 of the bytes 0, 1, 2, 255
+            "body": "AAEC/w==",
+            "isBase64Encoded": true,
+        }),
+        "crash" => {
+            crash = true;
+            serde_json::json!({"errorMessage": "boom", "errorType": "Error"})
+        }
+        "malformed" => serde_json::json!("just a string"),
+        _ => serde_json::json!({
+            "statusCode": 201,
+            "headers": {"x-fn": name, "content-type": "application/json"},
+            "multiValueHeaders": {"set-cookie": ["a=1", "b=2"]},
+            "body": String::from_utf8_lossy(&event),
+            "isBase64Encoded": false,
+        }),
+    };
+    let mut r = full(Bytes::from(answer.to_string()));
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        "application/json".parse().expect("ct"),
+    );
+    if crash {
+        h.insert("x-amz-function-error", "Unhandled".parse().expect("value"));
+    }
     r
 }
 

@@ -177,3 +177,8 @@ pub fn dynamodbstreams_client(endpoint: &str) -> aws_sdk_dynamodbstreams::Client
 pub fn kinesis_client(endpoint: &str) -> aws_sdk_kinesis::Client {
     sdk_client!(aws_sdk_kinesis, endpoint)
 }
+
+/// An aws-sdk-apigateway client for `endpoint` (test credentials, us-east-1, no retries).
+pub fn apigateway_client(endpoint: &str) -> aws_sdk_apigateway::Client {
+    sdk_client!(aws_sdk_apigateway, endpoint)
+}

@@ -61,12 +61,26 @@ pub enum CallError {
         /// What failed.
         message: String,
     },
+    /// No answer came in time.
+    #[error("{service} call to '{upstream}' got no answer within {after:?}")]
+    Timeout {
+        /// The service (`http` for a plain call).
+        service: String,
+        /// The upstream or origin.
+        upstream: UpstreamName,
+        /// The time allowed.
+        after: std::time::Duration,
+    },
 }
 
 impl CallError {
-    /// True when trying again later may succeed (the upstream is down or cut the exchange).
+    /// True when trying again later may succeed (the upstream is down, slow or cut the
+    /// exchange).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, CallError::Transport { .. })
+        matches!(
+            self,
+            CallError::Transport { .. } | CallError::Timeout { .. }
+        )
     }
 }
 
@@ -168,7 +182,7 @@ impl AwsClient {
             .get(upstream)
             .ok_or_else(|| CallError::UnknownUpstream(upstream.clone()))?;
         let req = self.sign(service, region, up, req)?;
-        let result = self.exchange(up, peer, &req).await;
+        let result = self.exchange(up, peer, &req, RESPONSE_LIMIT).await;
         match &result {
             Ok(resp) => tracing::debug!(
                 target: "edgestack::internal",
@@ -184,6 +198,86 @@ impl AwsClient {
             upstream: upstream.clone(),
             message,
         })
+    }
+
+    /// A plain, unsigned HTTP call to any `http://host[:port]` origin named by the request's
+    /// absolute URI (an API Gateway HTTP integration, a webhook). `Host` is set from the URI
+    /// unless the request has one; the whole exchange is bounded by `timeout`, and the answer
+    /// by `limit` bytes. Any status is `Ok`. `https` origins are refused (no TLS client here).
+    pub async fn http(
+        &self,
+        mut req: http::Request<Bytes>,
+        timeout: std::time::Duration,
+        limit: usize,
+    ) -> Result<http::Response<Bytes>, CallError> {
+        let uri = req.uri().clone();
+        let origin = uri.authority().map_or("", |a| a.as_str()).to_string();
+        let bad = |message: String| CallError::Build {
+            service: "http".into(),
+            message,
+        };
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => {
+                return Err(bad(format!(
+                    "{uri}: https endpoints are not supported (edgestack has no TLS client)"
+                )))
+            }
+            _ => return Err(bad(format!("{uri}: not an absolute http:// URL"))),
+        }
+        let host = uri.host().ok_or_else(|| bad(format!("{uri}: no host")))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(80);
+        let transport = |message: String| CallError::Transport {
+            service: "http".into(),
+            upstream: UpstreamName::new(&origin),
+            message,
+        };
+        let call = async {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| transport(format!("cannot resolve {host}: {e}")))?
+                .collect();
+            let addr = addrs
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or(addrs.first())
+                .copied()
+                .ok_or_else(|| transport(format!("{host} has no address")))?;
+            let up = Upstream {
+                name: UpstreamName::new(&origin),
+                url: format!("http://{addr}"),
+                addr,
+                timeouts: crate::upstream::Timeouts {
+                    connect: timeout.min(std::time::Duration::from_secs(10)),
+                    read: timeout + std::time::Duration::from_secs(1),
+                    write: timeout + std::time::Duration::from_secs(1),
+                    idle: std::time::Duration::from_secs(60),
+                },
+                s3_path_style: false,
+                process: None,
+            };
+            if !req.headers().contains_key(header::HOST) {
+                let value = HeaderValue::from_str(&origin).map_err(|e| bad(e.to_string()))?;
+                req.headers_mut().insert(header::HOST, value);
+            }
+            if !req.body().is_empty() || req.method() != Method::GET {
+                let len = req.body().len();
+                req.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
+            self.exchange(&up, &up.peer(), &req, limit)
+                .await
+                .map_err(transport)
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(CallError::Timeout {
+                service: "http".into(),
+                upstream: UpstreamName::new(&origin),
+                after: timeout,
+            }),
+        }
     }
 
     /// A query-protocol call (SQS, SNS, ...): `POST /` with `Action`, `Version` and `params`
@@ -299,6 +393,7 @@ impl AwsClient {
         up: &Upstream,
         peer: &HttpPeer,
         req: &http::Request<Bytes>,
+        limit: usize,
     ) -> Result<http::Response<Bytes>, String> {
         let connector = &self.inner.connector;
         let mut attempt = 0;
@@ -357,8 +452,8 @@ impl AwsClient {
             let head = s.resp_header().ok_or("no response head")?.clone();
             let mut body = BytesMut::new();
             while let Some(chunk) = s.read_body_bytes().await.map_err(|e| e.to_string())? {
-                if body.len() + chunk.len() > RESPONSE_LIMIT {
-                    return Err(format!("response over {RESPONSE_LIMIT} bytes"));
+                if body.len() + chunk.len() > limit {
+                    return Err(format!("response over {limit} bytes"));
                 }
                 body.extend_from_slice(&chunk);
             }

@@ -7,7 +7,8 @@
 //!    shared-name rules: s3 `/v20180820` → s3control, apigateway `/v2` → apigatewayv2, ses
 //!    `/v2` → sesv2, dynamodb + `DynamoDBStreams_*` target → dynamodbstreams, ...;
 //! 2. the `X-Amz-Target` prefix;
-//! 3. path rules: SQS queue paths, `/2015-03-31/functions`, `/restapis/…/_user_request_/`;
+//! 3. path rules: SQS queue paths, `/2015-03-31/functions`, `/restapis/…/_user_request_/`,
+//!    `/_aws/execute-api/`;
 //! 4. the host: `<svc>.<region>.amazonaws.com`, `*.localhost.localstack.cloud`, S3
 //!    virtual hosts, `<id>.execute-api.…`;
 //! 5. the query `Action` (SQS, SNS, STS web-identity calls);
@@ -346,7 +347,9 @@ fn from_path(path: &str) -> Option<&'static str> {
     if path.starts_with("/2015-03-31/functions") || path.starts_with("/2014-11-13/functions") {
         return Some("lambda");
     }
-    if path.starts_with("/restapis/") && path.contains("/_user_request_") {
+    if (path.starts_with("/restapis/") && path.contains("/_user_request_"))
+        || path.starts_with("/_aws/execute-api/")
+    {
         return Some("apigateway");
     }
     if is_queue_path(path) {

@@ -1,0 +1,276 @@
+//! HTTP and HTTP_PROXY integrations: the request goes to the integration URI (stage
+//! variables, path placeholders and mapped parameters filled in).
+//!
+//! HTTP_PROXY passes the client's method (for `ANY`), query string, headers and body, and
+//! returns the endpoint's answer as it is. HTTP (non-proxy) sends only mapped parameters and
+//! the mapped body, and maps the answer through the integration responses.
+
+use std::time::Duration;
+
+use edgestack_core::{aws::CallError, response, Body, Response};
+use http::{header, HeaderName, HeaderValue, Method};
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+
+use super::{with_stage_variables, Call};
+use crate::{
+    gateway::GatewayError,
+    incoming::Incoming,
+    mapping::{self, Answer, Mapped},
+    model::Integration,
+};
+
+/// API Gateway's payload limit.
+const LIMIT: usize = 10 * 1024 * 1024;
+
+/// Bytes escaped in a path segment value.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/');
+
+/// Headers that belong to one hop, never forwarded either way.
+const HOP: &[HeaderName] = &[
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    header::PROXY_AUTHENTICATE,
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::EXPECT,
+];
+
+fn hop(name: &HeaderName) -> bool {
+    HOP.contains(name) || name.as_str() == "keep-alive"
+}
+
+/// Calls the HTTP endpoint; `proxy` for HTTP_PROXY.
+pub async fn call(
+    call: &Call<'_>,
+    integration: &Integration,
+    input: &Incoming,
+    proxy: bool,
+) -> Result<Response, GatewayError> {
+    let internal = |e: String| GatewayError::Internal(e);
+    let mapped = mapping::request_parameters(integration, input)
+        .map_err(|e| internal(format!("request parameters: {e}")))?;
+    let url = target_url(integration, input, &mapped, proxy)?;
+    let method = match integration.http_method.as_deref() {
+        None | Some("ANY") | Some("") => input.method.as_str(),
+        Some(m) => m,
+    };
+    let method = Method::from_bytes(method.as_bytes())
+        .map_err(|_| internal(format!("integration method {method:?}")))?;
+    let (body, content_type) = if proxy {
+        (input.body.clone(), None)
+    } else {
+        mapping::request_body(integration, input)?
+    };
+    let mut req = http::Request::new(body);
+    *req.method_mut() = method;
+    *req.uri_mut() = url
+        .parse()
+        .map_err(|e| internal(format!("integration URL {url:?}: {e}")))?;
+    let headers = req.headers_mut();
+    if proxy {
+        for (k, v) in &input.headers {
+            if !hop(k) {
+                headers.append(k.clone(), v.clone());
+            }
+        }
+    } else {
+        for name in [header::ACCEPT, header::USER_AGENT] {
+            if let Some(v) = input.headers.get(&name) {
+                headers.insert(name, v.clone());
+            }
+        }
+        if let Some(v) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::CONTENT_TYPE, v);
+        }
+    }
+    for (k, v) in &mapped.headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| internal(format!("mapped header name {k:?}")))?;
+        let value =
+            HeaderValue::from_str(v).map_err(|_| internal(format!("mapped header {k}: {v:?}")))?;
+        headers.insert(name, value);
+    }
+    let timeout = call.timeout;
+    let answer = call
+        .client
+        .http(req, timeout, LIMIT)
+        .await
+        .map_err(|e| failure(e, &url, timeout))?;
+    let (parts, body) = answer.into_parts();
+    if proxy {
+        let mut resp = response(parts.status, Body::Full(body));
+        for (k, v) in &parts.headers {
+            if !hop(k) {
+                resp.headers_mut().append(k.clone(), v.clone());
+            }
+        }
+        return Ok(resp);
+    }
+    mapping::respond(
+        integration,
+        input,
+        Answer {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        },
+    )
+}
+
+fn failure(e: CallError, url: &str, timeout: Duration) -> GatewayError {
+    match e {
+        CallError::Timeout { .. } => {
+            GatewayError::IntegrationTimeout(format!("{url} did not answer within {timeout:?}"))
+        }
+        CallError::Build { message, .. } => GatewayError::Internal(message),
+        other => GatewayError::IntegrationFailure(other.to_string()),
+    }
+}
+
+/// The URL the integration is called at.
+fn target_url(
+    integration: &Integration,
+    input: &Incoming,
+    mapped: &Mapped,
+    proxy: bool,
+) -> Result<String, GatewayError> {
+    let uri = with_stage_variables(&integration.uri, input);
+    let (base, fixed_query) = match uri.split_once('?') {
+        Some((b, q)) => (b.to_string(), Some(q.to_string())),
+        None => (uri, None),
+    };
+    let mut url = String::with_capacity(base.len() + 32);
+    let mut rest = base.as_str();
+    while let Some(open) = rest.find('{') {
+        url.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after.find('}').ok_or_else(|| {
+            GatewayError::Internal(format!(
+                "integration URI {:?}: unclosed {{",
+                integration.uri
+            ))
+        })?;
+        let name = &after[..close];
+        let greedy = name.ends_with('+');
+        let name = name.trim_end_matches('+');
+        url.push_str(&placeholder(name, greedy, input, mapped).ok_or_else(|| {
+            GatewayError::Internal(format!(
+                "integration URI {:?}: {{{name}}} has no value (map integration.request.path.{name})",
+                integration.uri
+            ))
+        })?);
+        rest = &after[close + 1..];
+    }
+    url.push_str(rest);
+    let mut query: Vec<String> = fixed_query.into_iter().filter(|q| !q.is_empty()).collect();
+    if proxy {
+        query.extend(input.raw_query.iter().filter(|q| !q.is_empty()).cloned());
+    }
+    if !mapped.query.is_empty() {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &mapped.query {
+            form.append_pair(k, v);
+        }
+        query.push(form.finish());
+    }
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query.join("&"));
+    }
+    Ok(url)
+}
+
+/// The value of `{name}` in an integration URI: the mapped path parameter, else the method's
+/// path parameter of that name (as sent, so a greedy one keeps its slashes).
+fn placeholder(name: &str, greedy: bool, input: &Incoming, mapped: &Mapped) -> Option<String> {
+    match mapped.path.get(name) {
+        // Mapped straight from the same method path parameter: use it as it was sent.
+        Some(v) if input.path_params.get(name) == Some(v) => {
+            input.raw_path_params.get(name).cloned()
+        }
+        Some(v) if greedy => Some(
+            v.split('/')
+                .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
+                .collect::<Vec<_>>()
+                .join("/"),
+        ),
+        Some(v) => Some(utf8_percent_encode(v, SEGMENT).to_string()),
+        None => input.raw_path_params.get(name).cloned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn input() -> Incoming {
+        Incoming {
+            raw_query: Some("x=1&x=2".into()),
+            path_params: BTreeMap::from([
+                ("proxy".into(), "a/b c".into()),
+                ("id".into(), "7".into()),
+            ]),
+            raw_path_params: BTreeMap::from([
+                ("proxy".into(), "a/b%20c".into()),
+                ("id".into(), "7".into()),
+            ]),
+            stage_variables: BTreeMap::from([("host".into(), "127.0.0.1:9".into())]),
+            ..Default::default()
+        }
+    }
+
+    fn url(uri: &str, mapped: Mapped, proxy: bool) -> Result<String, GatewayError> {
+        let i = Integration {
+            uri: uri.into(),
+            ..Default::default()
+        };
+        target_url(&i, &input(), &mapped, proxy)
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            url(
+                "http://${stageVariables.host}/p/{proxy}",
+                Mapped::default(),
+                true
+            )
+            .unwrap(),
+            "http://127.0.0.1:9/p/a/b%20c?x=1&x=2"
+        );
+        assert_eq!(
+            url("http://h/p/{proxy+}?fixed=1", Mapped::default(), false).unwrap(),
+            "http://h/p/a/b%20c?fixed=1"
+        );
+        let mapped = Mapped {
+            path: BTreeMap::from([("id".into(), "x y/z".into())]),
+            query: vec![("q".into(), "a&b".into())],
+            headers: vec![],
+        };
+        assert_eq!(
+            url("http://h/items/{id}", mapped, false).unwrap(),
+            "http://h/items/x%20y%2Fz?q=a%26b"
+        );
+        assert!(matches!(
+            url("http://h/{nope}", Mapped::default(), true),
+            Err(GatewayError::Internal(_))
+        ));
+    }
+}
