@@ -1115,6 +1115,33 @@ async fn control_plane_changes_through_the_edge_invalidate_the_cache() {
     s.stop().await;
 }
 
+/// A signed S3 request whose path only looks like an invocation (bucket `restapis`, key
+/// `abc/dev/_user_request_/x`) is S3's: it reaches moto's S3 untouched.
+#[tokio::test]
+async fn other_services_on_invocation_like_paths_pass_through() {
+    let s = start("").await;
+    let s3 = support::s3_client(&s.edge.url());
+    s3.create_bucket().bucket("restapis").send().await.unwrap();
+    let key = "abc/dev/_user_request_/x";
+    s3.put_object()
+        .bucket("restapis")
+        .key(key)
+        .body(b"not an invocation".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket("restapis")
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    let body = got.body.collect().await.unwrap().into_bytes();
+    assert_eq!(body.as_ref(), b"not an invocation");
+    s.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Configuration
 // ---------------------------------------------------------------------------------------------

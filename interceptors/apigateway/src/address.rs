@@ -3,7 +3,8 @@
 //! Three forms are understood, as LocalStack understands them:
 //! - path style: `/restapis/{api}/{stage}/_user_request_/{path}`;
 //! - host style: `{api}.execute-api.localhost.localstack.cloud[:port]/{stage}/{path}`, or any
-//!   host whose second label is `execute-api` (`{api}.execute-api.{region}.amazonaws.com`);
+//!   host whose second label is `execute-api` (the edge's service detection knows those under
+//!   `localhost`, `localhost.localstack.cloud` and `{region}.amazonaws.com`);
 //! - LocalStack's newer path: `/_aws/execute-api/{api}/{stage}/{path}`.
 
 use http::{header, HeaderMap, Uri};
@@ -44,7 +45,7 @@ pub fn parse(uri: &Uri, headers: &HeaderMap) -> Option<Invocation> {
     let name = host.split(':').next().unwrap_or("");
     let mut labels = name.split('.');
     let (api, second) = (labels.next()?, labels.next()?);
-    if second != "execute-api" || api.is_empty() {
+    if !second.eq_ignore_ascii_case("execute-api") || api.is_empty() {
         return None;
     }
     let mut it = path.trim_start_matches('/').splitn(2, '/');
@@ -102,6 +103,8 @@ mod tests {
         assert_eq!((r.stage.as_str(), r.path.as_str()), ("prod", "/"));
         let n = at("/_aws/execute-api/abc/dev/x", "localhost").unwrap();
         assert_eq!((n.api_id.as_str(), n.path.as_str()), ("abc", "/x"));
+        let upper = at("/dev/x", "abc.Execute-Api.localhost:4566").unwrap();
+        assert_eq!((upper.api_id.as_str(), upper.path.as_str()), ("abc", "/x"));
         let empty = at("/", "abc.execute-api.localhost.localstack.cloud").unwrap();
         assert_eq!(empty.stage, "");
     }

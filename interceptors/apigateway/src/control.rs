@@ -86,6 +86,10 @@ impl ControlPlane {
         place: &Place,
         id: &str,
     ) -> Result<Option<Arc<Api>>, String> {
+        if !is_id(id) {
+            // Nothing to ask, and nothing to keep: a client cannot fill the cache with junk.
+            return Ok(None);
+        }
         let key = (place.clone(), id.to_string());
         if let Some(v) = self.apis.get(&key, self.ttl) {
             return Ok(v);
@@ -113,11 +117,23 @@ impl ControlPlane {
             return;
         }
         let mut entries = cache.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if self.generation.load(Ordering::SeqCst) == read_at {
-            entries.insert(key, (Instant::now(), value));
+        if self.generation.load(Ordering::SeqCst) != read_at {
+            return;
         }
+        if entries.len() >= MAX_ENTRIES {
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (Instant::now(), value));
     }
 }
+
+/// The most answers one cache keeps (unknown API ids are cached too, so this bounds what
+/// clients asking for many of them can make the edge hold).
+const MAX_ENTRIES: usize = 4096;
 
 #[derive(Debug)]
 struct Cache<K, V> {
@@ -271,5 +287,50 @@ async fn get<T: DeserializeOwned>(
             "control plane answered GET {uri} with {s}: {}",
             String::from_utf8_lossy(&resp.body()[..resp.body().len().min(300)])
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place() -> Place {
+        Place {
+            upstream: UpstreamName::new("moto"),
+            region: "us-east-1".into(),
+        }
+    }
+
+    #[test]
+    fn an_answer_read_before_an_invalidation_is_not_kept() {
+        let cp = ControlPlane::new(Duration::from_secs(60));
+        let key = (place(), "a".to_string());
+        let read_at = cp.generation.load(Ordering::SeqCst);
+        cp.invalidate();
+        cp.store(&cp.apis, key.clone(), None, read_at);
+        assert!(cp.apis.get(&key, cp.ttl).is_none());
+        let read_at = cp.generation.load(Ordering::SeqCst);
+        cp.store(
+            &cp.apis,
+            key.clone(),
+            Some(Arc::new(Api::default())),
+            read_at,
+        );
+        assert!(cp.apis.get(&key, cp.ttl).unwrap().is_some());
+        cp.invalidate();
+        assert!(cp.apis.get(&key, cp.ttl).is_none());
+    }
+
+    #[test]
+    fn the_cache_stays_bounded_and_zero_ttl_keeps_nothing() {
+        let cp = ControlPlane::new(Duration::from_secs(60));
+        for i in 0..MAX_ENTRIES + 10 {
+            cp.store(&cp.apis, (place(), format!("api{i}")), None, 0);
+        }
+        assert!(cp.apis.entries.lock().unwrap().len() <= MAX_ENTRIES);
+        let none = ControlPlane::new(Duration::ZERO);
+        none.store(&none.apis, (place(), "a".into()), None, 0);
+        assert!(none.apis.entries.lock().unwrap().is_empty());
+        assert!(!is_id("a/../b") && !is_id("") && is_id("abc-DEF_1"));
     }
 }

@@ -12,8 +12,8 @@
 //! ```
 //!
 //! An invocation is addressed as `/restapis/{api}/{stage}/_user_request_/{path}`, as
-//! `{api}.execute-api.localhost.localstack.cloud:{port}/{stage}/{path}` (any host whose
-//! second label is `execute-api`, so `{api}.execute-api.{region}.amazonaws.com` too), or as
+//! `{api}.execute-api.localhost.localstack.cloud:{port}/{stage}/{path}` (also
+//! `{api}.execute-api.localhost` and `{api}.execute-api.{region}.amazonaws.com`), or as
 //! `/_aws/execute-api/{api}/{stage}/{path}` ([`address`]). The edge then:
 //!
 //! 1. reads the API's resources, methods, integrations and stages from the routed upstream

@@ -203,6 +203,10 @@ impl Listener for ApiGateway {
         let (Some(aws), Some(client)) = (cx.extensions.get::<AwsRequest>(), cx.aws_client()) else {
             return Ok(Forward::Continue);
         };
+        if aws.service != "apigateway" {
+            // An S3 key or another service's path that only looks like an invocation.
+            return Ok(Forward::Continue);
+        }
         let request_id = uuid();
         let result = self.invoke(&inv, req, cx, client, aws, &request_id).await;
         let mut resp = result.unwrap_or_else(|e| {
@@ -246,7 +250,8 @@ impl Listener for ApiGateway {
             && cx
                 .extensions
                 .get::<AwsRequest>()
-                .is_some_and(|a| a.service == "apigateway")
+                // CloudFormation (SAM, CDK) creates and changes APIs too.
+                .is_some_and(|a| a.service == "apigateway" || a.service == "cloudformation")
             && address::parse(&req.uri, &req.headers).is_none()
         {
             self.control.invalidate();

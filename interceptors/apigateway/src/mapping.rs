@@ -161,7 +161,12 @@ pub fn respond(
     answer: Answer,
 ) -> Result<Response, GatewayError> {
     let Some(ir) = select(integration, &answer.status.to_string())? else {
-        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+        let status = StatusCode::from_u16(answer.status)
+            .ok()
+            .filter(|s| !s.is_informational())
+            .ok_or_else(|| {
+                GatewayError::Internal(format!("status {} cannot be an answer", answer.status))
+            })?;
         let mut resp = response(status, Body::Full(answer.body));
         let ct = answer.headers.get(header::CONTENT_TYPE).cloned();
         resp.headers_mut().insert(
@@ -175,6 +180,7 @@ pub fn respond(
         .parse::<u16>()
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
+        .filter(|s| !s.is_informational())
         .ok_or_else(|| {
             GatewayError::Internal(format!("integration response status {:?}", ir.status_code))
         })?;

@@ -16,6 +16,12 @@ use crate::{
     jsonpath,
 };
 
+/// Velocity's directives (none is evaluated here).
+const DIRECTIVES: &[&str] = &[
+    "set", "if", "elseif", "else", "end", "foreach", "break", "stop", "macro", "parse", "include",
+    "evaluate", "define",
+];
+
 /// Renders `template` for `input`; `body` is what `$input` reads (the request body for
 /// request templates, the integration's answer for response templates).
 pub fn render(template: &str, input: &Incoming, body: &[u8]) -> Result<String, Unsupported> {
@@ -34,12 +40,12 @@ pub fn render(template: &str, input: &Incoming, body: &[u8]) -> Result<String, U
                 .chars()
                 .take_while(|c| c.is_ascii_alphabetic())
                 .collect();
-            if word.is_empty() {
-                out.push('#');
-                rest = after;
-            } else {
+            if DIRECTIVES.contains(&word.as_str()) {
                 return Err(Unsupported(format!("the #{word} directive")));
             }
+            // Anything else (`#fff`, `/#top`) is text, as in Velocity.
+            out.push('#');
+            rest = after;
         } else {
             let (text, used) = reference(tail, input, body)?;
             out.push_str(&text);
@@ -94,6 +100,18 @@ fn reference(s: &str, input: &Incoming, body: &[u8]) -> Result<(String, usize), 
         pos += 1;
     }
     let root = name.split('.').next().unwrap_or("");
+    let known = matches!(root, "input" | "context" | "util" | "stageVariables");
+    if known
+        && s[pos..].starts_with('.')
+        && s[pos + 1..].starts_with(|c: char| c.is_ascii_alphabetic())
+    {
+        // A method called on the value (`$input.params('x').toUpperCase()`).
+        let more: String = s[pos..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
+            .collect();
+        return Err(Unsupported(format!("{}{more}", &s[..pos])));
+    }
     let value = match (name, arg) {
         ("input.body", None) => Some(String::from_utf8_lossy(body).into_owned()),
         ("input.json", Some(a)) => {
@@ -111,11 +129,12 @@ fn reference(s: &str, input: &Incoming, body: &[u8]) -> Result<(String, usize), 
             .get(&n["stageVariables.".len()..])
             .cloned(),
         (n, None) if n.starts_with("context.") => input.context(&n["context.".len()..])?,
-        _ if matches!(root, "input" | "context" | "util" | "stageVariables") => {
+        _ if known => {
             let call = arg.map_or(String::new(), |a| format!("({a})"));
             return Err(Unsupported(format!("${name}{call}")));
         }
-        // An undefined reference: Velocity writes it as it stands.
+        // An undefined reference: Velocity writes it as it stands (nothing when quiet).
+        _ if quiet => return Ok((String::new(), pos)),
         _ => return Ok((s[..pos].to_string(), pos)),
     };
     Ok(match value {
@@ -177,7 +196,9 @@ mod tests {
         );
         assert_eq!(r("$context.requestId $context.stage."), "rid dev.");
         assert_eq!(r("a ## comment\nb #* block *# c"), "a \nb  c");
-        assert_eq!(r("cost: $5, #1, $foo"), "cost: $5, #1, $foo");
+        assert_eq!(r("cost: $5, #1, $foo, $!foo."), "cost: $5, #1, $foo, .");
+        let hashes = r##"{"c": "#fff", "u": "https://x/#top", "é": "ü$"}"##;
+        assert_eq!(r(hashes), hashes);
         assert_eq!(render("$input.json('$')", &i, b"plain").unwrap(), "plain");
     }
 
@@ -188,6 +209,8 @@ mod tests {
         assert!(e("#set($x = 1)").contains("#set"));
         assert!(e("#if($a) x #end").contains("#if"));
         assert!(e("#foreach($k in $m) #end").contains("#foreach"));
+        assert!(e("#{if}($a)").contains("#if"));
+        assert!(e("$input.params('id').toUpperCase()").contains(".toUpperCase"));
         assert!(e("$util.escapeJavaScript($input.body)").contains("$util.escapeJavaScript"));
         assert!(e("$input.params()").contains("$input.params"));
         assert!(e("$context.authorizer.principalId").contains("$context.authorizer"));

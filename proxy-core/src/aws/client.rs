@@ -159,13 +159,26 @@ impl AwsClient {
         region: &str,
         req: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, CallError> {
+        self.send_with_limit(service, region, req, RESPONSE_LIMIT)
+            .await
+    }
+
+    /// [`send`](Self::send) with a larger (or smaller) bound on the answer's body than the
+    /// 4 MiB side calls get by default (a Lambda `Invoke` answers up to 6 MB).
+    pub async fn send_with_limit(
+        &self,
+        service: &str,
+        region: &str,
+        req: http::Request<Bytes>,
+        limit: usize,
+    ) -> Result<http::Response<Bytes>, CallError> {
         let upstream = self
             .upstream_for(service)
             .ok_or_else(|| CallError::NoUpstream {
                 service: service.to_string(),
             })?
             .clone();
-        self.send_to(&upstream, service, region, req).await
+        self.call(&upstream, service, region, req, limit).await
     }
 
     /// [`send`](Self::send) to a named upstream (for example the one a request was routed to).
@@ -176,13 +189,25 @@ impl AwsClient {
         region: &str,
         req: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, CallError> {
+        self.call(upstream, service, region, req, RESPONSE_LIMIT)
+            .await
+    }
+
+    async fn call(
+        &self,
+        upstream: &UpstreamName,
+        service: &str,
+        region: &str,
+        req: http::Request<Bytes>,
+        limit: usize,
+    ) -> Result<http::Response<Bytes>, CallError> {
         let (up, peer) = self
             .inner
             .upstreams
             .get(upstream)
             .ok_or_else(|| CallError::UnknownUpstream(upstream.clone()))?;
         let req = self.sign(service, region, up, req)?;
-        let result = self.exchange(up, peer, &req, RESPONSE_LIMIT).await;
+        let result = self.exchange(up, peer, &req, limit).await;
         match &result {
             Ok(resp) => tracing::debug!(
                 target: "edgestack::internal",

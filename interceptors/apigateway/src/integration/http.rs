@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// API Gateway's payload limit.
-const LIMIT: usize = 10 * 1024 * 1024;
+pub const LIMIT: usize = 10 * 1024 * 1024;
 
 /// Bytes escaped in a path segment value.
 const SEGMENT: &AsciiSet = &CONTROLS
@@ -88,15 +88,8 @@ pub async fn call(
                 headers.append(k.clone(), v.clone());
             }
         }
-    } else {
-        for name in [header::ACCEPT, header::USER_AGENT] {
-            if let Some(v) = input.headers.get(&name) {
-                headers.insert(name, v.clone());
-            }
-        }
-        if let Some(v) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
-            headers.insert(header::CONTENT_TYPE, v);
-        }
+    } else if let Some(v) = content_type.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        headers.insert(header::CONTENT_TYPE, v);
     }
     for (k, v) in &mapped.headers {
         let name = HeaderName::from_bytes(k.as_bytes())
@@ -179,7 +172,25 @@ fn target_url(
     url.push_str(rest);
     let mut query: Vec<String> = fixed_query.into_iter().filter(|q| !q.is_empty()).collect();
     if proxy {
-        query.extend(input.raw_query.iter().filter(|q| !q.is_empty()).cloned());
+        // The client's query as sent, less the names a mapping sets (sent once, mapped).
+        let mapped_names: Vec<&str> = mapped.query.iter().map(|(k, _)| k.as_str()).collect();
+        let kept: Vec<&str> = input
+            .raw_query
+            .iter()
+            .flat_map(|q| q.split('&'))
+            .filter(|pair| !pair.is_empty())
+            .filter(|pair| {
+                let name = pair.split('=').next().unwrap_or("");
+                let name = form_urlencoded::parse(name.as_bytes())
+                    .next()
+                    .map(|(k, _)| k.into_owned())
+                    .unwrap_or_default();
+                !mapped_names.contains(&name.as_str())
+            })
+            .collect();
+        if !kept.is_empty() {
+            query.push(kept.join("&"));
+        }
     }
     if !mapped.query.is_empty() {
         let mut form = form_urlencoded::Serializer::new(String::new());
@@ -272,5 +283,19 @@ mod tests {
             url("http://h/{nope}", Mapped::default(), true),
             Err(GatewayError::Internal(_))
         ));
+        let mapped = Mapped {
+            query: vec![("q".into(), "mapped".into())],
+            ..Mapped::default()
+        };
+        let i = Integration {
+            uri: "http://h/p".into(),
+            ..Default::default()
+        };
+        let mut input = input();
+        input.raw_query = Some("q=1&keep=a%20b&q%5B%5D=x&q=2".into());
+        assert_eq!(
+            target_url(&i, &input, &mapped, true).unwrap(),
+            "http://h/p?keep=a%20b&q%5B%5D=x&q=mapped"
+        );
     }
 }

@@ -57,7 +57,12 @@ pub async fn call(
         .header("x-amz-invocation-type", "RequestResponse")
         .body(Bytes::from(payload))
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
-    let sent = tokio::time::timeout(call.timeout, call.client.send("lambda", &region, req)).await;
+    let sent = tokio::time::timeout(
+        call.timeout,
+        call.client
+            .send_with_limit("lambda", &region, req, super::http::LIMIT),
+    )
+    .await;
     let answer = match sent {
         Err(_) => {
             return Err(GatewayError::IntegrationTimeout(format!(
@@ -197,6 +202,7 @@ pub fn proxy_response(payload: &[u8]) -> Result<Response, String> {
     }
     .and_then(|n| u16::try_from(n).ok())
     .and_then(|n| StatusCode::from_u16(n).ok())
+    .filter(|s| !s.is_informational())
     .ok_or("no valid statusCode")?;
     let base64 = match obj.get("isBase64Encoded") {
         None | Some(Value::Null) => false,
@@ -233,6 +239,17 @@ pub fn proxy_response(payload: &[u8]) -> Result<Response, String> {
         }
         Ok(())
     };
+    // Both are merged; for a name in both, multiValueHeaders' values are the ones kept.
+    match obj.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                let v = text(v).ok_or("header values must be strings")?;
+                set(k, vec![v], true)?;
+            }
+        }
+        Some(_) => return Err("headers is not an object".into()),
+    }
     match obj.get("multiValueHeaders") {
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => {
@@ -244,16 +261,6 @@ pub fn proxy_response(payload: &[u8]) -> Result<Response, String> {
             }
         }
         Some(_) => return Err("multiValueHeaders is not an object".into()),
-    }
-    match obj.get("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (k, v) in m {
-                let v = text(v).ok_or("header values must be strings")?;
-                set(k, vec![v], true)?;
-            }
-        }
-        Some(_) => return Err("headers is not an object".into()),
     }
     if !h.contains_key(header::CONTENT_TYPE) {
         h.insert(
@@ -322,6 +329,13 @@ mod tests {
             proxy_response(br#"{"statusCode": "200", "body": "AAH/", "isBase64Encoded": true}"#)
                 .unwrap();
         assert_eq!(r.body().bytes().unwrap().as_ref(), &[0, 1, 0xff]);
+        let r = proxy_response(br#"{"statusCode": 200, "headers": {"Set-Cookie": "a=1", "x-one": "1"}, "multiValueHeaders": {"set-cookie": ["a=1", "b=2"]}}"#).unwrap();
+        assert_eq!(
+            r.headers().get_all("set-cookie").iter().collect::<Vec<_>>(),
+            ["a=1", "b=2"]
+        );
+        assert_eq!(r.headers()["x-one"], "1");
+        assert!(proxy_response(br#"{"statusCode": 101}"#).is_err());
         for bad in [
             &br#""just a string""#[..],
             b"{}",
