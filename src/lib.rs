@@ -28,9 +28,11 @@ pub use edgestack_core::*;
 /// The shipped interceptor crates, for direct use in code.
 pub mod interceptors {
     pub use edgestack_apigateway as apigateway;
+    pub use edgestack_chaos as chaos;
     pub use edgestack_dynamodb as dynamodb;
     pub use edgestack_request_id as request_id;
     pub use edgestack_s3_notifications as s3_notifications;
+    pub use edgestack_sqs as sqs;
 }
 
 /// The interceptors a TOML file can enable, by section name.
@@ -60,6 +62,8 @@ pub fn interceptor_registry() -> Interceptors {
         edgestack_apigateway::NAME,
         edgestack_apigateway::ApiGateway::new,
     );
+    r.register(edgestack_chaos::NAME, edgestack_chaos::Chaos::new);
+    r.register(edgestack_sqs::URLS, edgestack_sqs::SqsUrls::new);
     r
 }
 
@@ -87,12 +91,20 @@ default = "moto"
 path_prefix = "/moto-api"
 upstream = "moto"
 
+# Fault injection: LocalStack's Chaos API at /_localstack/chaos/faults and .../effects, and
+# KINESIS_ERROR_PROBABILITY / DYNAMODB_ERROR_PROBABILITY. First, so an injected error comes
+# before any other interceptor acts.
+[interceptors.chaos]
+
 # S3 bucket notifications to SQS, SNS and EventBridge, kept by edgestack (as LocalStack does).
 [interceptors.s3-notifications]
 
 # Invoking the REST APIs created in moto (/restapis/<id>/<stage>/_user_request_/...,
 # <id>.execute-api.localhost.localstack.cloud:4566/<stage>/...).
 [interceptors.apigateway]
+
+# SQS queue URLs in answers point at the edge (the host and port the client used).
+[interceptors.sqs-urls]
 "#
     )
 }

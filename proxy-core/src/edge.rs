@@ -360,6 +360,11 @@ impl EdgeBuilder {
                     metrics: m.clone(),
                     in_flight: in_flight.clone(),
                     started: Instant::now(),
+                    claimed: chain
+                        .listeners()
+                        .iter()
+                        .flat_map(|l| l.admin_paths())
+                        .collect(),
                 }),
                 Arc::new(FormAction::new(routes, &aws.default_region)),
             ];

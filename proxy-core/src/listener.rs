@@ -95,6 +95,14 @@ pub trait Listener: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Paths under `/_localstack/` or `/_edgestack/` this listener answers itself (an exact
+    /// path, or a prefix ending in `/`), such as `/_localstack/chaos/`. On an AWS edge those
+    /// prefixes belong to the edge, which answers 404 for paths no listener claims. Asked
+    /// once, when the edge starts.
+    fn admin_paths(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Metrics this listener keeps, served with the edge's own at `/_edgestack/metrics` on an
     /// AWS edge. Asked once, when the edge starts. Name them `edgestack_<listener>_...`.
     fn metrics(&self) -> Vec<Box<dyn prometheus::core::Collector>> {

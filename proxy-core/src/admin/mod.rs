@@ -24,12 +24,22 @@ use crate::{
 use health::Health;
 use metrics::Metrics;
 
+/// The admin endpoints this listener serves.
+const ENDPOINTS: &[&str] = &[
+    "/_localstack/health",
+    "/_localstack/info",
+    "/_edgestack/health",
+    "/_edgestack/metrics",
+];
+
 /// Serves the admin paths.
 pub(crate) struct Admin {
     pub(crate) health: Health,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) in_flight: Arc<crate::engine::InFlight>,
     pub(crate) started: Instant,
+    /// Admin paths other listeners answer ([`Listener::admin_paths`]).
+    pub(crate) claimed: Vec<String>,
 }
 
 fn json(status: StatusCode, v: &serde_json::Value) -> Response {
@@ -73,10 +83,21 @@ impl Admin {
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({
                     "error": format!("no admin endpoint {method} {path}"),
-                    "endpoints": ["/_localstack/health", "/_localstack/info", "/_edgestack/health", "/_edgestack/metrics"],
+                    "endpoints": ENDPOINTS
+                        .iter()
+                        .map(|e| e.to_string())
+                        .chain(self.claimed.iter().cloned())
+                        .collect::<Vec<_>>(),
                 }),
             ),
         }
+    }
+
+    fn is_claimed(&self, path: &str) -> bool {
+        self.claimed.iter().any(|p| {
+            path == p
+                || (p.ends_with('/') && (path.starts_with(p.as_str()) || path == &p[..p.len() - 1]))
+        })
     }
 
     async fn refresh_gauges(&self) {
@@ -118,7 +139,8 @@ impl Listener for Admin {
         req: &mut Request,
         _cx: &mut RequestContext,
     ) -> Result<Forward, ListenerError> {
-        if !is_admin_path(req.uri().path()) {
+        let path = req.uri().path();
+        if !is_admin_path(path) || self.is_claimed(path) {
             return Ok(Forward::Continue);
         }
         Ok(Forward::Respond(

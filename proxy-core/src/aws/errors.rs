@@ -68,8 +68,9 @@ fn protocol_for(detected: &Detection, req: &Parts) -> Protocol {
     }
 }
 
-/// An error response with `code` and `message` in `protocol`'s shape.
-pub(crate) fn aws_error(
+/// An error response with `code` and `message` in `protocol`'s shape (what SDKs parse as
+/// the typed error `code`), with `x-edgestack-error: code`.
+pub fn aws_error(
     protocol: Protocol,
     status: StatusCode,
     code: &str,

@@ -24,7 +24,7 @@ pub mod services;
 pub use client::{is_retryable_status, AwsClient, CallError};
 pub use cors::{Cors, CorsSettings};
 pub use detect::{AwsRequest, Detection, Signature, DEFAULT_ACCOUNT};
-pub use errors::{error_code, AwsErrors};
+pub use errors::{aws_error, error_code, AwsErrors};
 pub use form::FormAction;
 pub use path_style::S3PathStyle;
 pub use router::{AwsRouter, ServiceRoutes};

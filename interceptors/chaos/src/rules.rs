@@ -1,0 +1,286 @@
+//! Fault rules and effects, in the JSON shape of LocalStack's Chaos API, and the live set of
+//! them that requests are matched against and the API changes.
+//!
+//! A rule's fields are all optional; a missing one matches anything:
+//! `{"service": "dynamodb", "region": "us-east-1", "operation": "PutItem",
+//!   "probability": 1.0, "error": {"statusCode": 400, "code": "ProvisionedThroughputExceededException"}}`.
+
+use std::sync::RwLock;
+
+use edgestack_core::aws::{services, AwsRequest};
+use serde::{Deserialize, Serialize};
+
+/// The error a rule injects (default: 503 `ServiceUnavailable`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FaultError {
+    /// The HTTP status.
+    #[serde(default = "default_status")]
+    pub status_code: u16,
+    /// The AWS error code the SDK raises.
+    #[serde(default = "default_code")]
+    pub code: String,
+}
+
+fn default_status() -> u16 {
+    503
+}
+
+fn default_code() -> String {
+    "ServiceUnavailable".into()
+}
+
+impl Default for FaultError {
+    fn default() -> Self {
+        FaultError {
+            status_code: default_status(),
+            code: default_code(),
+        }
+    }
+}
+
+/// One fault rule.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// The service (botocore name: `s3`, `dynamodb`, `sqs`, `kinesis`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The operation (`PutItem`, `GetObject`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// How likely a matching call fails, from 0 to 1 (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// The error injected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<FaultError>,
+    /// A note for people; not matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+impl FaultRule {
+    /// Every problem with this rule.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.service {
+            if let Err(e) = services::check_name(&s.to_ascii_lowercase()) {
+                out.push(format!("service: {e}"));
+            }
+        }
+        if let Some(p) = self.probability {
+            if !(0.0..=1.0).contains(&p) {
+                out.push(format!("probability: {p} is not between 0 and 1"));
+            }
+        }
+        if let Some(e) = &self.error {
+            if !(400..=599).contains(&e.status_code) {
+                out.push(format!(
+                    "error.statusCode: {} is not an error status (400 to 599)",
+                    e.status_code
+                ));
+            }
+            if e.code.is_empty() || !e.code.bytes().all(|b| b.is_ascii_graphic()) {
+                out.push(format!("error.code: {:?} is not an error code", e.code));
+            }
+        }
+        out
+    }
+
+    /// True when the rule names this call (its probability not rolled yet).
+    pub fn matches(&self, aws: &AwsRequest) -> bool {
+        let same = |want: &Option<String>, got: Option<&str>| match want {
+            None => true,
+            Some(w) => got.is_some_and(|g| g.eq_ignore_ascii_case(w)),
+        };
+        same(&self.service, Some(&aws.service))
+            && same(&self.region, Some(&aws.region))
+            && same(&self.operation, aws.operation.as_deref())
+    }
+
+    /// Rolls the rule's probability.
+    pub fn fires(&self) -> bool {
+        match self.probability {
+            None => true,
+            Some(p) if p >= 1.0 => true,
+            Some(p) if p <= 0.0 => false,
+            Some(p) => fastrand::f64() < p,
+        }
+    }
+
+    /// The error this rule injects.
+    pub fn error(&self) -> FaultError {
+        self.error.clone().unwrap_or_default()
+    }
+}
+
+/// Effects on every AWS call: `{"latency": 500}` (milliseconds added).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Effects {
+    /// Milliseconds each AWS call is delayed before it goes on.
+    #[serde(default)]
+    pub latency: u64,
+}
+
+/// The live rules and effects.
+#[derive(Debug, Default)]
+pub struct Live {
+    rules: RwLock<Vec<FaultRule>>,
+    effects: RwLock<Effects>,
+}
+
+impl Live {
+    /// Starts with `rules` and `effects`.
+    pub fn new(rules: Vec<FaultRule>, effects: Effects) -> Self {
+        Live {
+            rules: RwLock::new(rules),
+            effects: RwLock::new(effects),
+        }
+    }
+
+    /// The rules now.
+    pub fn rules(&self) -> Vec<FaultRule> {
+        self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the rules.
+    pub fn replace(&self, rules: Vec<FaultRule>) -> Vec<FaultRule> {
+        let mut r = self.rules.write().unwrap_or_else(|e| e.into_inner());
+        *r = rules;
+        r.clone()
+    }
+
+    /// Adds rules at the end.
+    pub fn add(&self, rules: Vec<FaultRule>) -> Vec<FaultRule> {
+        let mut r = self.rules.write().unwrap_or_else(|e| e.into_inner());
+        r.extend(rules);
+        r.clone()
+    }
+
+    /// Removes every rule equal to one of `rules`.
+    pub fn remove(&self, rules: &[FaultRule]) -> Vec<FaultRule> {
+        let mut r = self.rules.write().unwrap_or_else(|e| e.into_inner());
+        r.retain(|x| !rules.contains(x));
+        r.clone()
+    }
+
+    /// The effects now.
+    pub fn effects(&self) -> Effects {
+        *self.effects.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the effects.
+    pub fn set_effects(&self, effects: Effects) -> Effects {
+        *self.effects.write().unwrap_or_else(|e| e.into_inner()) = effects;
+        effects
+    }
+
+    /// The first rule naming this call whose probability fires, if any.
+    pub fn decide(&self, aws: &AwsRequest) -> Option<FaultRule> {
+        let rules = self.rules.read().unwrap_or_else(|e| e.into_inner());
+        rules
+            .iter()
+            .filter(|r| r.matches(aws))
+            .find(|r| r.fires())
+            .cloned()
+    }
+
+    /// True when some rule could name `service`'s `operation` (for deciding, from a request
+    /// head, whether its body is needed).
+    pub fn may_name(&self, service: &str, operation: &str) -> bool {
+        let rules = self.rules.read().unwrap_or_else(|e| e.into_inner());
+        rules.iter().any(|r| {
+            r.probability != Some(0.0)
+                && r.service
+                    .as_deref()
+                    .is_none_or(|s| s.eq_ignore_ascii_case(service))
+                && r.operation
+                    .as_deref()
+                    .is_none_or(|o| o.eq_ignore_ascii_case(operation))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use edgestack_core::aws::{Protocol, Signature};
+
+    use super::*;
+
+    pub(crate) fn call(service: &'static str, op: &'static str, region: &str) -> AwsRequest {
+        AwsRequest {
+            service: Cow::Borrowed(service),
+            operation: Some(Cow::Borrowed(op)),
+            region: region.into(),
+            account: "000000000000".into(),
+            access_key: None,
+            signature: Signature::Unsigned,
+            protocol: Protocol::Json,
+            vhost_bucket: None,
+            evidence: "target",
+        }
+    }
+
+    fn rule(json: &str) -> FaultRule {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn matching_and_defaults() {
+        let r = rule(r#"{"service": "dynamodb", "operation": "putitem"}"#);
+        assert!(r.matches(&call("dynamodb", "PutItem", "eu-west-1")));
+        assert!(!r.matches(&call("dynamodb", "GetItem", "eu-west-1")));
+        assert!(!r.matches(&call("s3", "PutItem", "eu-west-1")));
+        assert_eq!(
+            r.error(),
+            FaultError {
+                status_code: 503,
+                code: "ServiceUnavailable".into()
+            }
+        );
+        assert!(r.fires());
+        let any = rule("{}");
+        assert!(any.matches(&call("sqs", "SendMessage", "us-east-1")));
+        let region = rule(r#"{"region": "us-east-1"}"#);
+        assert!(!region.matches(&call("sqs", "SendMessage", "eu-west-1")));
+        assert!(!rule(r#"{"probability": 0}"#).fires());
+        let partial = rule(r#"{"error": {"code": "Nope"}}"#);
+        assert_eq!(partial.error().status_code, 503);
+    }
+
+    #[test]
+    fn problems_are_all_reported() {
+        let r = rule(
+            r#"{"service": "dynamo", "probability": 2, "error": {"statusCode": 200, "code": ""}}"#,
+        );
+        let p = r.problems();
+        assert_eq!(p.len(), 4, "{p:?}");
+        assert!(p[0].contains("dynamodb"), "{p:?}");
+        assert!(serde_json::from_str::<FaultRule>(r#"{"servce": "s3"}"#).is_err());
+        assert!(rule(r#"{"service": "S3"}"#).problems().is_empty());
+    }
+
+    #[test]
+    fn live_changes() {
+        let live = Live::default();
+        let a = rule(r#"{"service": "s3"}"#);
+        let b = rule(r#"{"service": "sqs", "probability": 0.5}"#);
+        assert_eq!(live.replace(vec![a.clone()]), vec![a.clone()]);
+        assert_eq!(live.add(vec![b.clone()]), vec![a.clone(), b.clone()]);
+        assert_eq!(live.remove(std::slice::from_ref(&a)), vec![b.clone()]);
+        assert!(live.may_name("sqs", "SendMessage"));
+        assert!(!live.may_name("kinesis", "PutRecords"));
+        assert!(live.decide(&call("s3", "GetObject", "us-east-1")).is_none());
+        live.replace(vec![rule(r#"{"probability": 0}"#), a.clone()]);
+        assert_eq!(live.decide(&call("s3", "GetObject", "us-east-1")), Some(a));
+        assert_eq!(live.set_effects(Effects { latency: 5 }).latency, 5);
+        assert_eq!(live.effects().latency, 5);
+    }
+}
