@@ -25,10 +25,11 @@ mod support;
 use std::time::{Duration, Instant};
 
 use aws_sdk_apigateway::types::{ApiStage, IntegrationType};
-use edgestack::{Edge, EdgeBuilder};
+use edgestack::Edge;
 use edgestack_testkit::{pattern, FakeUpstream, MotoServer};
-use reqwest::{header::HeaderMap, Method, RequestBuilder};
+use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
+use support::{call, Answer};
 
 // ---------------------------------------------------------------------------------------------
 // The stack: moto_server, the fake origin (also the Lambda stand-in), an edge, clients.
@@ -50,39 +51,8 @@ struct Api {
     root: String,
 }
 
-/// What an invocation answered.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
+/// What API Gateway puts on an invocation's answer ([`support::call`] reads it whole).
 impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "not JSON ({e}): {} {:?}\n{}",
-                self.status,
-                self.headers,
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
-    /// Every value of header `name`, in order.
-    fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .get_all(name)
-            .iter()
-            .map(|v| v.to_str().unwrap())
-            .collect()
-    }
-
     /// The `x-amzn-RequestId` API Gateway puts on every answer (fails when missing or empty).
     fn request_id(&self) -> &str {
         let id = self.header("x-amzn-requestid").unwrap_or_else(|| {
@@ -140,21 +110,14 @@ async fn start(settings: &str) -> Stack {
     let moto = MotoServer::start();
     let fake = FakeUpstream::start();
     let text = format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 2\n\n\
-         [upstreams.moto]\nurl = \"{}\"\n\n[upstreams.lambda]\nurl = \"{}\"\n\n\
+        "{}[upstreams.moto]\nurl = \"{}\"\n\n[upstreams.lambda]\nurl = \"{}\"\n\n\
          [routes]\ndefault = \"moto\"\nlambda = \"lambda\"\n\n\
          [interceptors.apigateway]\n{settings}",
+        support::SERVER_TOML,
         moto.url(),
         fake.url()
     );
-    let config = edgestack::load_config(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let edge = EdgeBuilder::from_config(config)
-        .start()
-        .unwrap_or_else(|e| panic!("edge did not start: {e}\n{text}"));
-    assert!(
-        edge.wait_ready(Duration::from_secs(30)).await,
-        "upstreams not ready:\n{text}"
-    );
+    let edge = support::start_edge(&text, Duration::from_secs(30)).await;
     Stack {
         api: support::apigateway_client(&edge.url()),
         http: support::client(),
@@ -375,18 +338,6 @@ impl Stack {
 
     fn post(&self, url: &str) -> RequestBuilder {
         self.http.post(url)
-    }
-}
-
-async fn call(req: RequestBuilder) -> Answer {
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.bytes().await.unwrap().to_vec();
-    Answer {
-        status,
-        headers,
-        body,
     }
 }
 
@@ -1130,15 +1081,8 @@ async fn other_services_on_invocation_like_paths_pass_through() {
         .send()
         .await
         .unwrap();
-    let got = s3
-        .get_object()
-        .bucket("restapis")
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    let body = got.body.collect().await.unwrap().into_bytes();
-    assert_eq!(body.as_ref(), b"not an invocation");
+    let body = support::object_body(&s3, "restapis", key).await;
+    assert_eq!(body, b"not an invocation");
     s.stop().await;
 }
 
@@ -1156,31 +1100,21 @@ fn configuration_errors_name_the_key() {
              [routes]\ndefault = \"moto\"\n\n[interceptors.apigateway]\n{section}"
         )
     };
-    for (section, key) in [
-        ("bogus = 1\n", "bogus"),
-        ("integration_timeout = \"0s\"\n", "integration_timeout"),
-        ("route_errors = \"sometimes\"\n", "sometimes"),
-        // A bad duration: the section is named (the key depends on the TOML library's message).
-        ("cache_ttl = \"soon\"\n", "interceptors.apigateway"),
-    ] {
-        let text = with(section);
-        let err = match edgestack::load_config(&text) {
-            Ok(_) => panic!("accepted:\n{text}"),
-            Err(e) => e.to_string(),
-        };
-        assert!(
-            err.contains("interceptors.apigateway") && err.contains(key),
-            "{section:?}: the error does not name the section and `{key}`:\n{err}"
-        );
-    }
-    for section in [
-        "",
-        "cache_ttl = \"0s\"\nintegration_timeout = \"5s\"\nroute_errors = \"http\"\n",
-        "route_errors = \"aws\"\n",
-    ] {
-        let text = with(section);
-        if let Err(e) = edgestack::load_config(&text) {
-            panic!("rejected {section:?}: {e}");
-        }
-    }
+    support::assert_config_errors(
+        with,
+        "interceptors.apigateway",
+        &[
+            ("bogus = 1\n", &["bogus"]),
+            ("integration_timeout = \"0s\"\n", &["integration_timeout"]),
+            ("route_errors = \"sometimes\"\n", &["sometimes"]),
+            // A bad duration: the section is named (the key depends on the TOML library's
+            // message).
+            ("cache_ttl = \"soon\"\n", &["interceptors.apigateway"]),
+        ],
+        &[
+            "",
+            "cache_ttl = \"0s\"\nintegration_timeout = \"5s\"\nroute_errors = \"http\"\n",
+            "route_errors = \"aws\"\n",
+        ],
+    );
 }

@@ -4,15 +4,9 @@
 
 mod support;
 
-use std::{
-    process::Command,
-    sync::{Arc, Mutex},
-};
+use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ProvisionedThroughput,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ProvisionedThroughput};
 use aws_sdk_s3::primitives::ByteStream;
 use edgestack::{
     async_trait, http::request::Parts, BodyAccess, Edge, Forward, Listener, ListenerError, Request,
@@ -75,13 +69,7 @@ async fn s3_round_trip(client: &aws_sdk_s3::Client, bucket: &str) {
             .send()
             .await
             .unwrap();
-        let got = client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .unwrap();
+        let got = support::get_object(client, bucket, key).await;
         assert_eq!(got.content_length(), Some(size as i64));
         let bytes = got.body.collect().await.unwrap().into_bytes();
         assert!(bytes == body, "{key}: body differs");
@@ -143,23 +131,7 @@ async fn aws_sdk_s3_round_trip_through_the_edge() {
 }
 
 async fn dynamodb_round_trip(client: &aws_sdk_dynamodb::Client, table: &str) {
-    client
-        .create_table()
-        .table_name(table)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
+    support::pk_table(client, table)
         .provisioned_throughput(
             ProvisionedThroughput::builder()
                 .read_capacity_units(5)
@@ -180,20 +152,14 @@ async fn dynamodb_round_trip(client: &aws_sdk_dynamodb::Client, table: &str) {
             .await
             .unwrap();
     }
-    let got = client
-        .get_item()
-        .table_name(table)
-        .key("pk", AttributeValue::S("k3".into()))
+    let got = support::get_item_request(client, table, "k3")
         .send()
         .await
         .unwrap();
     assert_eq!(got.item().unwrap()["n"], AttributeValue::N("3".into()));
     let scan = client.scan().table_name(table).send().await.unwrap();
     assert_eq!(scan.count(), 5);
-    let err = client
-        .get_item()
-        .table_name("no-such-table")
-        .key("pk", AttributeValue::S("x".into()))
+    let err = support::get_item_request(client, "no-such-table", "x")
         .send()
         .await
         .unwrap_err();
@@ -215,21 +181,6 @@ async fn aws_sdk_dynamodb_round_trip_through_the_edge() {
     let buffered = edge(&moto, Some(Buffering::default()));
     dynamodb_round_trip(&dynamodb(&buffered), "buffered").await;
     buffered.shutdown().await;
-}
-
-/// The Python with boto3 (`testkit::deps::python`), checked to import boto3.
-fn python() -> String {
-    let py = edgestack_testkit::deps::python().display().to_string();
-    let ok = Command::new(&py)
-        .args(["-c", "import boto3"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{py} cannot import boto3. Install it with:  python3 -m venv .venv && .venv/bin/pip install boto3 \
-         (scripts/test does this)"
-    );
-    py
 }
 
 const BOTO_UPLOAD: &str = r#"
@@ -266,7 +217,7 @@ print(json.dumps({
 
 #[tokio::test]
 async fn boto3_uploads_with_100_continue_in_both_paths() {
-    let py = python();
+    let py = support::boto3_python();
     let moto = MotoServer::start();
     for buffered in [false, true] {
         let recorder = Buffering::default();
@@ -276,16 +227,7 @@ async fn boto3_uploads_with_100_continue_in_both_paths() {
         } else {
             "boto-streamed"
         };
-        let out = Command::new(&py)
-            .args(["-c", BOTO_UPLOAD, &edge.url(), bucket])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "boto3 failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let result = support::run_boto3(&py, BOTO_UPLOAD, &[&edge.url(), bucket]).await;
         assert_eq!(
             result["waited"], true,
             "botocore did not ask for 100-continue: {result}"

@@ -15,17 +15,11 @@ use std::{
 
 use aws_sdk_dynamodb::{
     error::ProvideErrorMetadata,
-    types::{
-        AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ProvisionedThroughput,
-        ScalarAttributeType,
-    },
+    types::{AttributeValue, ProvisionedThroughput},
 };
-use edgestack::{BackendState, Edge, EdgeBuilder};
+use edgestack::{BackendState, Edge};
 use edgestack_testkit::{deps, fake_sigv4, DeadPort, FakeUpstream};
-
-fn toml_array(argv: &[String]) -> String {
-    serde_json::to_string(argv).unwrap()
-}
+use support::toml_array;
 
 /// `[upstreams.moto]`: a managed moto_server with LocalStack's account.
 fn moto_section() -> String {
@@ -51,8 +45,7 @@ fn start(body: &str) -> Edge {
 fn start_unchecked(body: &str) -> Edge {
     edgestack_testkit::trace_init();
     let text = format!("[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 2\n{body}");
-    let config = edgestack::load_config(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let edge = EdgeBuilder::from_config(config).start().unwrap();
+    let edge = support::edge_from_toml(&text);
     let rt = runtime();
     for name in ["moto", "dynalite", "ddblocal"] {
         if let Some(b) = edge.backend(name) {
@@ -70,23 +63,9 @@ fn health(edge: &Edge) -> serde_json::Value {
     runtime().block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
 }
 
+/// Creates table `name` (hash key `pk`, 1/1 provisioned); an error as `code: message`.
 async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), String> {
-    ddb.create_table()
-        .table_name(name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
+    support::pk_table(ddb, name)
         .provisioned_throughput(
             ProvisionedThroughput::builder()
                 .read_capacity_units(1)
@@ -218,10 +197,7 @@ fn dynamodb_routed_to_dynalite_and_dynamodb_local() {
                 .send()
                 .await
                 .unwrap();
-            let got = ddb
-                .get_item()
-                .table_name("orders")
-                .key("pk", AttributeValue::S("k1".into()))
+            let got = support::get_item_request(&ddb, "orders", "k1")
                 .send()
                 .await
                 .unwrap();

@@ -20,25 +20,20 @@ mod support;
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Stdio,
     time::{Duration, Instant},
 };
 
 use aws_sdk_dynamodb::{
     error::ProvideErrorMetadata,
-    types::{
-        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-        ScalarAttributeType,
-    },
+    types::{AttributeValue, BillingMode},
 };
-use aws_sdk_kinesis::{
-    primitives::Blob,
-    types::{PutRecordsRequestEntry, ShardIteratorType},
-};
-use edgestack::{Edge, EdgeBuilder};
+use aws_sdk_kinesis::{primitives::Blob, types::PutRecordsRequestEntry};
+use edgestack::Edge;
 use edgestack_testkit::MotoServer;
 use reqwest::Method;
 use serde_json::{json, Value};
+use support::{edgestack_bin as bin, get_item, status_of, Running};
 
 // ---------------------------------------------------------------------------------------------
 // The stack: moto_server, an edge with [interceptors.chaos], the Chaos API.
@@ -53,9 +48,8 @@ struct Stack {
 /// The edge's TOML: moto as the default route, then `[interceptors.chaos]` with `section`.
 fn config_text(moto: &str, section: &str) -> String {
     format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 2\n\n\
-         [upstreams.moto]\nurl = \"{moto}\"\n\n[routes]\ndefault = \"moto\"\n\n\
-         [interceptors.chaos]\n{section}"
+        "{}\n[interceptors.chaos]\n{section}",
+        support::moto_edge_toml(moto)
     )
 }
 
@@ -64,16 +58,8 @@ async fn start(section: &str) -> Stack {
     edgestack_testkit::trace_init();
     let moto = MotoServer::start();
     let text = config_text(&moto.url(), section);
-    let config = edgestack::load_config(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let edge = EdgeBuilder::from_config(config)
-        .start()
-        .unwrap_or_else(|e| panic!("edge did not start: {e}\n{text}"));
-    assert!(
-        edge.wait_ready(Duration::from_secs(60)).await,
-        "moto not ready:\n{text}"
-    );
     Stack {
-        edge,
+        edge: support::start_edge(&text, Duration::from_secs(60)).await,
         http: support::client(),
         _moto: moto,
     }
@@ -91,29 +77,22 @@ impl Stack {
     /// `method path` with `body` on the edge: the status, and the body as JSON (fails when it
     /// is not JSON).
     async fn api(&self, method: Method, path: &str, body: &str) -> (u16, Value) {
-        let (status, _, text) = self.raw(method.clone(), path, body).await;
+        let answer = self.raw(method.clone(), path, body).await;
+        let (status, text) = (answer.status, answer.text());
         let v = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {status} {text}"));
         (status, v)
     }
 
-    /// `method path` with `body`: status, headers and text.
-    async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        body: &str,
-    ) -> (u16, reqwest::header::HeaderMap, String) {
+    /// `method path` with `body` (sent as JSON when not empty): the whole answer.
+    async fn raw(&self, method: Method, path: &str, body: &str) -> support::Answer {
         let mut req = self.http.request(method, format!("{}{path}", self.url()));
         if !body.is_empty() {
             req = req
                 .header("content-type", "application/json")
                 .body(body.to_string());
         }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        (status, headers, resp.text().await.unwrap())
+        support::call(req).await
     }
 
     /// A change through the faults endpoint that must succeed: the new list.
@@ -149,36 +128,42 @@ impl Stack {
     fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         support::dynamodb_client(&self.url())
     }
+
+    fn kinesis(&self) -> aws_sdk_kinesis::Client {
+        support::kinesis_client(&self.url())
+    }
 }
 
 const FAULTS: &str = "/_localstack/chaos/faults";
 const EFFECTS: &str = "/_localstack/chaos/effects";
 const THROTTLED: &str = "ProvisionedThroughputExceededException";
 
-/// The HTTP status of an SDK error's raw response (the error type is the same in every SDK).
-fn status_of<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> Option<u16> {
-    e.raw_response().map(|r| r.status().as_u16())
+/// A fault rule: `operation` of `service` fails with HTTP `status` and error `code`.
+fn rule(service: &str, operation: &str, status: u16, code: &str) -> Value {
+    json!({
+        "service": service,
+        "operation": operation,
+        "error": {"statusCode": status, "code": code}
+    })
+}
+
+/// Asserts that the SDK error `$err` is the typed ProvisionedThroughputExceededException
+/// (DynamoDB's and Kinesis's errors alike); `$what` is the failure message.
+macro_rules! assert_throttled {
+    ($err:expr, $what:literal) => {
+        assert!(
+            $err.into_service_error()
+                .is_provisioned_throughput_exceeded_exception(),
+            $what
+        )
+    };
 }
 
 // --- DynamoDB helpers ---
 
+/// Creates table `name` (hash key `pk`, on demand).
 async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
-    ddb.create_table()
-        .table_name(name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
+    support::pk_table(ddb, name)
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
@@ -196,22 +181,6 @@ fn put_item(
         .item("v", AttributeValue::S("value".into()))
 }
 
-/// The item `pk` of `table`, if it is there.
-async fn get_item(
-    ddb: &aws_sdk_dynamodb::Client,
-    table: &str,
-    pk: &str,
-) -> Option<std::collections::HashMap<String, AttributeValue>> {
-    ddb.get_item()
-        .table_name(table)
-        .key("pk", AttributeValue::S(pk.into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GetItem {table}/{pk}: {e:?}"))
-        .item
-}
-
 // --- Kinesis helpers ---
 
 /// Creates a one-shard stream and returns a TRIM_HORIZON iterator on its shard.
@@ -222,25 +191,7 @@ async fn create_stream(kin: &aws_sdk_kinesis::Client, name: &str) -> String {
         .send()
         .await
         .unwrap_or_else(|e| panic!("CreateStream {name}: {e:?}"));
-    let shard = kin
-        .list_shards()
-        .stream_name(name)
-        .send()
-        .await
-        .unwrap()
-        .shards()[0]
-        .shard_id()
-        .to_string();
-    kin.get_shard_iterator()
-        .stream_name(name)
-        .shard_id(shard)
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .unwrap()
-        .to_string()
+    support::trim_horizon_iterator(kin, name).await
 }
 
 /// The data of every record on the shard from `iterator` on.
@@ -265,6 +216,50 @@ fn entry(data: &str) -> PutRecordsRequestEntry {
         .unwrap()
 }
 
+/// A PutRecords to `stream` of one entry per string of `data` (each its own partition key),
+/// ready to send.
+fn put_records(
+    kin: &aws_sdk_kinesis::Client,
+    stream: &str,
+    data: &[&str],
+) -> aws_sdk_kinesis::operation::put_records::builders::PutRecordsFluentBuilder {
+    let entries = data.iter().map(|d| entry(d)).collect();
+    kin.put_records()
+        .stream_name(stream)
+        .set_records(Some(entries))
+}
+
+/// A PutRecord of `data` (partition key `p`) to `stream`, ready to send.
+fn put_record(
+    kin: &aws_sdk_kinesis::Client,
+    stream: &str,
+    data: &[u8],
+) -> aws_sdk_kinesis::operation::put_record::builders::PutRecordFluentBuilder {
+    kin.put_record()
+        .stream_name(stream)
+        .data(Blob::new(data))
+        .partition_key("p")
+}
+
+// --- SQS helper ---
+
+/// The bodies of the messages (up to ten) one ReceiveMessage takes from `queue`, waiting up to
+/// `wait` seconds for one (`None`: the queue's own setting).
+async fn receive(sqs: &aws_sdk_sqs::Client, queue: &str, wait: Option<i32>) -> Vec<String> {
+    let out = sqs
+        .receive_message()
+        .queue_url(queue)
+        .max_number_of_messages(10)
+        .set_wait_time_seconds(wait)
+        .send()
+        .await
+        .unwrap();
+    out.messages()
+        .iter()
+        .map(|m| m.body().unwrap().to_string())
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. Each protocol's injected error, as the SDK sees it; the write did not happen.
 // ---------------------------------------------------------------------------------------------
@@ -274,12 +269,8 @@ async fn dynamodb_put_item_throttled_and_not_written() {
     let st = start("").await;
     let ddb = st.dynamodb();
     create_table(&ddb, "things").await;
-    let rule = json!([{
-        "service": "dynamodb",
-        "operation": "PutItem",
-        "error": {"statusCode": 400, "code": THROTTLED}
-    }]);
-    assert_eq!(st.set_faults(rule.clone()).await, rule);
+    let rules = json!([rule("dynamodb", "PutItem", 400, THROTTLED)]);
+    assert_eq!(st.set_faults(rules.clone()).await, rules);
 
     let err = put_item(&ddb, "things", "a").send().await.unwrap_err();
     assert_eq!(status_of(&err), Some(400), "{err:?}");
@@ -296,7 +287,7 @@ async fn dynamodb_put_item_throttled_and_not_written() {
     assert!(get_item(&ddb, "things", "a").await.is_none());
 
     // Removing the rule: the list is empty again, the item was never written, and now it is.
-    assert_eq!(st.faults_change(Method::DELETE, rule).await, json!([]));
+    assert_eq!(st.faults_change(Method::DELETE, rules).await, json!([]));
     assert!(
         get_item(&ddb, "things", "a").await.is_none(),
         "the injected PutItem reached moto"
@@ -312,21 +303,17 @@ async fn s3_put_object_slow_down_and_not_stored() {
     let st = start("").await;
     let s3 = support::s3_client(&st.url());
     s3.create_bucket().bucket("chaotic").send().await.unwrap();
-    st.set_faults(json!([{
-        "service": "s3",
-        "operation": "PutObject",
-        "error": {"statusCode": 503, "code": "SlowDown"}
-    }]))
-    .await;
+    st.set_faults(json!([rule("s3", "PutObject", 503, "SlowDown")]))
+        .await;
+    // PutObject of "hello world" as chaotic/k.
+    let put = || {
+        s3.put_object()
+            .bucket("chaotic")
+            .key("k")
+            .body(b"hello world".to_vec().into())
+    };
 
-    let err = s3
-        .put_object()
-        .bucket("chaotic")
-        .key("k")
-        .body(b"hello world".to_vec().into())
-        .send()
-        .await
-        .unwrap_err();
+    let err = put().send().await.unwrap_err();
     assert_eq!(err.code(), Some("SlowDown"), "{err:?}");
     assert_eq!(status_of(&err), Some(503), "{err:?}");
     // Reads are not named by the rule.
@@ -341,22 +328,9 @@ async fn s3_put_object_slow_down_and_not_stored() {
         .await
         .expect_err("the injected PutObject reached moto");
     assert!(err.into_service_error().is_not_found());
-    s3.put_object()
-        .bucket("chaotic")
-        .key("k")
-        .body(b"hello world".to_vec().into())
-        .send()
-        .await
-        .unwrap();
-    let got = s3
-        .get_object()
-        .bucket("chaotic")
-        .key("k")
-        .send()
-        .await
-        .unwrap();
+    put().send().await.unwrap();
     assert_eq!(
-        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        support::object_body(&s3, "chaotic", "k").await,
         b"hello world"
     );
     st.stop().await;
@@ -367,34 +341,9 @@ async fn sns_publish_throttled_and_not_delivered() {
     let st = start("").await;
     let sns = support::sns_client(&st.url());
     let sqs = support::sqs_client(&st.url());
-    let topic = sns
-        .create_topic()
-        .name("news")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_string();
-    let queue = sqs
-        .create_queue()
-        .queue_name("news-readers")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
+    let topic = support::create_topic(&sns, "news").await;
+    let queue = support::create_queue(&sqs, "news-readers").await;
+    let queue_arn = support::queue_arn(&sqs, &queue).await;
     sns.subscribe()
         .topic_arn(&topic)
         .protocol("sqs")
@@ -403,12 +352,8 @@ async fn sns_publish_throttled_and_not_delivered() {
         .send()
         .await
         .unwrap();
-    st.set_faults(json!([{
-        "service": "sns",
-        "operation": "Publish",
-        "error": {"statusCode": 400, "code": "Throttling"}
-    }]))
-    .await;
+    st.set_faults(json!([rule("sns", "Publish", 400, "Throttling")]))
+        .await;
 
     let err = sns
         .publish()
@@ -432,15 +377,7 @@ async fn sns_publish_throttled_and_not_delivered() {
     let mut bodies = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while bodies.is_empty() && Instant::now() < deadline {
-        let out = sqs
-            .receive_message()
-            .queue_url(&queue)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        bodies.extend(out.messages().iter().map(|m| m.body().unwrap().to_string()));
+        bodies.extend(receive(&sqs, &queue, Some(1)).await);
     }
     assert_eq!(
         bodies,
@@ -454,45 +391,29 @@ async fn sns_publish_throttled_and_not_delivered() {
 async fn sqs_send_message_error_in_query_compatible_json() {
     let st = start("").await;
     let sqs = support::sqs_client(&st.url());
-    let queue = sqs
-        .create_queue()
-        .queue_name("jobs")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    st.set_faults(json!([{
-        "service": "sqs",
-        "operation": "SendMessage",
-        "error": {"statusCode": 400, "code": "RequestThrottled"}
-    }]))
-    .await;
-    let err = sqs
-        .send_message()
-        .queue_url(&queue)
-        .message_body("lost")
-        .send()
-        .await
-        .unwrap_err();
+    let queue = support::create_queue(&sqs, "jobs").await;
+    // SendMessage of `body` to the queue.
+    let send = |body: &str| {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+    };
+    st.set_faults(json!([rule("sqs", "SendMessage", 400, "RequestThrottled")]))
+        .await;
+    let err = send("lost").await.unwrap_err();
     assert_eq!(err.code(), Some("RequestThrottled"), "{err:?}");
     assert!(err.into_service_error().is_request_throttled());
 
     // A query-style dotted code arrives whole (through x-amzn-query-error), as the typed error.
-    st.set_faults(json!([{
-        "service": "sqs",
-        "operation": "SendMessage",
-        "error": {"statusCode": 400, "code": "AWS.SimpleQueueService.NonExistentQueue"}
-    }]))
+    st.set_faults(json!([rule(
+        "sqs",
+        "SendMessage",
+        400,
+        "AWS.SimpleQueueService.NonExistentQueue"
+    )]))
     .await;
-    let err = sqs
-        .send_message()
-        .queue_url(&queue)
-        .message_body("lost too")
-        .send()
-        .await
-        .unwrap_err();
+    let err = send("lost too").await.unwrap_err();
     assert_eq!(
         err.code(),
         Some("AWS.SimpleQueueService.NonExistentQueue"),
@@ -500,22 +421,21 @@ async fn sqs_send_message_error_in_query_compatible_json() {
     );
     assert!(err.into_service_error().is_queue_does_not_exist());
     // The raw answer: the JSON error, and the query-protocol code in x-amzn-query-error.
-    let resp = st
-        .http
-        .post(st.url())
-        .header("content-type", "application/x-amz-json-1.0")
-        .header("x-amz-target", "AmazonSQS.SendMessage")
-        .header("authorization", edgestack_testkit::fake_sigv4("sqs"))
-        .body(json!({"QueueUrl": queue, "MessageBody": "raw"}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
+    let answer = support::call(
+        st.http
+            .post(st.url())
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", "AmazonSQS.SendMessage")
+            .header("authorization", edgestack_testkit::fake_sigv4("sqs"))
+            .body(json!({"QueueUrl": queue, "MessageBody": "raw"}).to_string()),
+    )
+    .await;
+    assert_eq!(answer.status, 400);
     assert_eq!(
-        resp.headers()["x-amzn-query-error"],
+        answer.headers["x-amzn-query-error"],
         "AWS.SimpleQueueService.NonExistentQueue;Sender"
     );
-    let v: Value = resp.json().await.unwrap();
+    let v = answer.json();
     assert_eq!(
         v["__type"], "AWS.SimpleQueueService.NonExistentQueue",
         "{v}"
@@ -523,55 +443,26 @@ async fn sqs_send_message_error_in_query_compatible_json() {
 
     // Nothing was enqueued; after the rule is gone, messages flow.
     st.set_faults(json!([])).await;
-    let out = sqs
-        .receive_message()
-        .queue_url(&queue)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
+    let bodies = receive(&sqs, &queue, None).await;
     assert!(
-        out.messages().is_empty(),
-        "an injected SendMessage reached moto: {:?}",
-        out.messages()
+        bodies.is_empty(),
+        "an injected SendMessage reached moto: {bodies:?}"
     );
-    sqs.send_message()
-        .queue_url(&queue)
-        .message_body("kept")
-        .send()
-        .await
-        .unwrap();
-    let out = sqs
-        .receive_message()
-        .queue_url(&queue)
-        .max_number_of_messages(10)
-        .send()
-        .await
-        .unwrap();
-    let bodies: Vec<_> = out.messages().iter().filter_map(|m| m.body()).collect();
-    assert_eq!(bodies, ["kept"]);
+    send("kept").await.unwrap();
+    assert_eq!(receive(&sqs, &queue, None).await, ["kept"]);
     st.stop().await;
 }
 
 #[tokio::test]
 async fn kinesis_put_records_fail_per_record_and_put_record_throttled() {
     let st = start("").await;
-    let kin = support::kinesis_client(&st.url());
+    let kin = st.kinesis();
     let iterator = create_stream(&kin, "clicks").await;
-    st.set_faults(json!([{
-        "service": "kinesis",
-        "operation": "PutRecords",
-        "error": {"statusCode": 400, "code": THROTTLED}
-    }]))
-    .await;
+    st.set_faults(json!([rule("kinesis", "PutRecords", 400, THROTTLED)]))
+        .await;
 
     // PutRecords: a 200 whose every record failed, as Kinesis answers throttling.
-    let out = kin
-        .put_records()
-        .stream_name("clicks")
-        .records(entry("one"))
-        .records(entry("two"))
-        .records(entry("three"))
+    let out = put_records(&kin, "clicks", &["one", "two", "three"])
         .send()
         .await
         .unwrap_or_else(|e| panic!("PutRecords with a throttling rule is a 200: {e:?}"));
@@ -586,46 +477,25 @@ async fn kinesis_put_records_fail_per_record_and_put_record_throttled() {
         assert!(r.sequence_number().is_none(), "{r:?}");
     }
     // PutRecord is not named by that rule.
-    kin.put_record()
-        .stream_name("clicks")
-        .data(Blob::new(&b"single"[..]))
-        .partition_key("p")
-        .send()
-        .await
-        .unwrap();
+    put_record(&kin, "clicks", b"single").send().await.unwrap();
 
     // A rule for PutRecord: the SDK's typed error.
-    st.set_faults(json!([{
-        "service": "kinesis",
-        "operation": "PutRecord",
-        "error": {"statusCode": 400, "code": THROTTLED}
-    }]))
-    .await;
-    let err = kin
-        .put_record()
-        .stream_name("clicks")
-        .data(Blob::new(&b"dropped"[..]))
-        .partition_key("p")
+    st.set_faults(json!([rule("kinesis", "PutRecord", 400, THROTTLED)]))
+        .await;
+    let err = put_record(&kin, "clicks", b"dropped")
         .send()
         .await
         .unwrap_err();
     assert_eq!(status_of(&err), Some(400), "{err:?}");
-    assert!(
-        err.into_service_error()
-            .is_provisioned_throughput_exceeded_exception(),
+    assert_throttled!(
+        err,
         "PutRecord error is not ProvisionedThroughputExceededException"
     );
 
     // Only the record put while PutRecords failed and PutRecord had no rule is there.
     st.set_faults(json!([])).await;
     assert_eq!(records(&kin, &iterator).await, [b"single".to_vec()]);
-    let out = kin
-        .put_records()
-        .stream_name("clicks")
-        .records(entry("four"))
-        .send()
-        .await
-        .unwrap();
+    let out = put_records(&kin, "clicks", &["four"]).send().await.unwrap();
     assert_eq!(out.failed_record_count(), Some(0), "{out:?}");
     assert_eq!(
         records(&kin, &iterator).await,
@@ -637,34 +507,23 @@ async fn kinesis_put_records_fail_per_record_and_put_record_throttled() {
 #[tokio::test]
 async fn kinesis_put_records_other_errors() {
     let st = start("").await;
-    let kin = support::kinesis_client(&st.url());
+    let kin = st.kinesis();
     let iterator = create_stream(&kin, "logs").await;
     // InternalFailure is also a per-record error.
-    st.set_faults(json!([{
-        "service": "kinesis",
-        "operation": "PutRecords",
-        "error": {"statusCode": 500, "code": "InternalFailure"}
-    }]))
+    st.set_faults(json!([rule(
+        "kinesis",
+        "PutRecords",
+        500,
+        "InternalFailure"
+    )]))
     .await;
-    let out = kin
-        .put_records()
-        .stream_name("logs")
-        .records(entry("a"))
-        .send()
-        .await
-        .unwrap();
+    let out = put_records(&kin, "logs", &["a"]).send().await.unwrap();
     assert_eq!(out.failed_record_count(), Some(1));
     assert_eq!(out.records()[0].error_code(), Some("InternalFailure"));
     // Any other code fails the whole call (a rule without an error: 503 ServiceUnavailable).
     st.set_faults(json!([{"service": "kinesis", "operation": "PutRecords"}]))
         .await;
-    let err = kin
-        .put_records()
-        .stream_name("logs")
-        .records(entry("b"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = put_records(&kin, "logs", &["b"]).send().await.unwrap_err();
     assert_eq!(status_of(&err), Some(503), "{err:?}");
     assert_eq!(err.code(), Some("ServiceUnavailable"), "{err:?}");
     st.set_faults(json!([])).await;
@@ -680,26 +539,23 @@ async fn kinesis_put_records_other_errors() {
 async fn probability_zero_never_fires_and_one_always_does() {
     let st = start("").await;
     let ddb = st.dynamodb();
-    st.set_faults(json!([{
-        "service": "dynamodb",
-        "operation": "ListTables",
-        "probability": 0.0,
-        "error": {"statusCode": 400, "code": THROTTLED}
-    }]))
-    .await;
+    // The rules: ListTables is throttled with `probability`.
+    let with_probability = |probability: f64| {
+        json!([{
+            "service": "dynamodb",
+            "operation": "ListTables",
+            "probability": probability,
+            "error": {"statusCode": 400, "code": THROTTLED}
+        }])
+    };
+    st.set_faults(with_probability(0.0)).await;
     for i in 0..20 {
         ddb.list_tables()
             .send()
             .await
             .unwrap_or_else(|e| panic!("call {i} with probability 0 failed: {e:?}"));
     }
-    st.set_faults(json!([{
-        "service": "dynamodb",
-        "operation": "ListTables",
-        "probability": 1.0,
-        "error": {"statusCode": 400, "code": THROTTLED}
-    }]))
-    .await;
+    st.set_faults(with_probability(1.0)).await;
     for i in 0..20 {
         let err = ddb.list_tables().send().await.err();
         assert!(
@@ -967,15 +823,15 @@ async fn bad_bodies_are_refused_and_change_nothing() {
 async fn methods_paths_and_the_edge_admin_endpoints() {
     let st = start("").await;
     // 405 with Allow.
-    let (status, headers, text) = st.raw(Method::PUT, FAULTS, "[]").await;
-    assert_eq!(status, 405, "{text}");
-    let allow = headers["allow"].to_str().unwrap();
+    let put = st.raw(Method::PUT, FAULTS, "[]").await;
+    assert_eq!(put.status, 405, "{}", put.text());
+    let allow = put.headers["allow"].to_str().unwrap();
     for m in ["GET", "POST", "PATCH", "DELETE"] {
         assert!(allow.contains(m), "{allow}");
     }
-    let (status, headers, _) = st.raw(Method::DELETE, EFFECTS, "").await;
-    assert_eq!(status, 405);
-    assert!(headers.contains_key("allow"));
+    let delete = st.raw(Method::DELETE, EFFECTS, "").await;
+    assert_eq!(delete.status, 405);
+    assert!(delete.headers.contains_key("allow"));
     assert_eq!(st.faults().await, json!([]), "PUT changed the rules");
 
     // Unknown chaos endpoints: 404 naming the real ones.
@@ -990,8 +846,9 @@ async fn methods_paths_and_the_edge_admin_endpoints() {
     let (status, v) = st.api(Method::GET, "/_localstack/health", "").await;
     assert_eq!(status, 200, "{v}");
     assert!(v.get("services").is_some(), "{v}");
-    let (status, _, text) = st.raw(Method::GET, "/_localstack/nope", "").await;
-    assert_eq!(status, 404, "{text}");
+    let nope = st.raw(Method::GET, "/_localstack/nope", "").await;
+    let text = nope.text();
+    assert_eq!(nope.status, 404, "{text}");
     // And the chaos endpoints are listed among the edge's.
     assert!(text.contains("/_localstack/chaos/"), "{text}");
     st.stop().await;
@@ -1024,10 +881,7 @@ async fn toml_rules_and_latency_are_in_force_from_the_start() {
     let ddb = st.dynamodb();
     let t = Instant::now();
     // No such table: the answer is the rule's, moto was not asked.
-    let err = ddb
-        .get_item()
-        .table_name("none")
-        .key("pk", AttributeValue::S("a".into()))
+    let err = support::get_item_request(&ddb, "none", "a")
         .send()
         .await
         .unwrap_err();
@@ -1036,11 +890,7 @@ async fn toml_rules_and_latency_are_in_force_from_the_start() {
         "{:?}",
         t.elapsed()
     );
-    assert!(
-        err.into_service_error()
-            .is_provisioned_throughput_exceeded_exception(),
-        "GetItem not throttled by the TOML rule"
-    );
+    assert_throttled!(err, "GetItem not throttled by the TOML rule");
     ddb.list_tables().send().await.unwrap();
     // The second rule is for eu-west-1 only.
     support::sqs_client(&st.url())
@@ -1058,29 +908,6 @@ async fn toml_rules_and_latency_are_in_force_from_the_start() {
 // ---------------------------------------------------------------------------------------------
 // 7. LocalStack's environment variables, through the edgestack binary.
 // ---------------------------------------------------------------------------------------------
-
-/// A running `edgestack` child, stopped (SIGTERM, then SIGKILL) when dropped.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.0.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_edgestack"))
-}
 
 /// A file `name` holding `text` in this test's own temporary directory.
 fn write_config(test: &str, text: &str) -> PathBuf {
@@ -1154,44 +981,35 @@ fn cli_config(moto: &str) -> String {
     )
 }
 
+/// A moto_server, and `edgestack` in front of it ([`cli_config`], written for `test`) with
+/// `var=1` in its environment: both, and the edge's URL.
+fn moto_and_edgestack(test: &str, var: &str) -> (MotoServer, Running, String) {
+    let moto = MotoServer::start();
+    let config = write_config(test, &cli_config(&moto.url()));
+    let (child, url) = run_edgestack(&config, &[(var, "1")]);
+    (moto, child, url)
+}
+
 #[tokio::test]
 async fn dynamodb_error_probability_from_the_environment() {
-    let moto = MotoServer::start();
-    let config = write_config("ddb-env", &cli_config(&moto.url()));
-    let (_child, url) = run_edgestack(&config, &[("DYNAMODB_ERROR_PROBABILITY", "1")]);
+    let (_moto, _child, url) = moto_and_edgestack("ddb-env", "DYNAMODB_ERROR_PROBABILITY");
     let ddb = support::dynamodb_client(&url);
     // Table management is not throttled; reads and writes are.
     create_table(&ddb, "env").await;
     ddb.list_tables().send().await.unwrap();
     let err = put_item(&ddb, "env", "a").send().await.unwrap_err();
     assert_eq!(status_of(&err), Some(400), "{err:?}");
-    assert!(
-        err.into_service_error()
-            .is_provisioned_throughput_exceeded_exception(),
-        "PutItem"
-    );
-    let err = ddb
-        .get_item()
-        .table_name("env")
-        .key("pk", AttributeValue::S("a".into()))
+    assert_throttled!(err, "PutItem");
+    let err = support::get_item_request(&ddb, "env", "a")
         .send()
         .await
         .unwrap_err();
-    assert!(
-        err.into_service_error()
-            .is_provisioned_throughput_exceeded_exception(),
-        "GetItem"
-    );
+    assert_throttled!(err, "GetItem");
     // The rules are listed, and the API can lift them: the PutItem never reached moto.
     let http = support::client();
-    let rules: Value = http
-        .get(format!("{url}{FAULTS}"))
-        .send()
+    let rules = support::call(http.get(format!("{url}{FAULTS}")))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json();
     let rules = rules.as_array().unwrap();
     assert!(rules.len() >= 2, "{rules:?}");
     for op in ["PutItem", "GetItem"] {
@@ -1206,44 +1024,19 @@ async fn dynamodb_error_probability_from_the_environment() {
         rules.iter().all(|r| r["service"] == "dynamodb"),
         "{rules:?}"
     );
-    let resp = http
-        .post(format!("{url}{FAULTS}"))
-        .body("[]")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    let lifted = support::call(http.post(format!("{url}{FAULTS}")).body("[]")).await;
+    assert_eq!(lifted.status, 200);
     assert!(get_item(&ddb, "env", "a").await.is_none());
 }
 
 #[tokio::test]
 async fn kinesis_error_probability_from_the_environment() {
-    let moto = MotoServer::start();
-    let config = write_config("kinesis-env", &cli_config(&moto.url()));
-    let (_child, url) = run_edgestack(&config, &[("KINESIS_ERROR_PROBABILITY", "1")]);
+    let (_moto, _child, url) = moto_and_edgestack("kinesis-env", "KINESIS_ERROR_PROBABILITY");
     let kin = support::kinesis_client(&url);
     let iterator = create_stream(&kin, "env").await;
-    let err = kin
-        .put_record()
-        .stream_name("env")
-        .data(Blob::new(&b"x"[..]))
-        .partition_key("p")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        err.into_service_error()
-            .is_provisioned_throughput_exceeded_exception(),
-        "PutRecord"
-    );
-    let out = kin
-        .put_records()
-        .stream_name("env")
-        .records(entry("y"))
-        .records(entry("z"))
-        .send()
-        .await
-        .unwrap();
+    let err = put_record(&kin, "env", b"x").send().await.unwrap_err();
+    assert_throttled!(err, "PutRecord");
+    let out = put_records(&kin, "env", &["y", "z"]).send().await.unwrap();
     assert_eq!(out.failed_record_count(), Some(2));
     assert!(out
         .records()
@@ -1288,11 +1081,7 @@ fn bad_environment_values_stop_edgestack() {
     }
     for value in ["0", "0.5", "1", " 0.25 "] {
         let out = check("DYNAMODB_ERROR_PROBABILITY", value, &[]);
-        assert!(
-            out.status.success(),
-            "{value:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        support::assert_success(&out, &format!("{value:?}"));
     }
 
     // Serving (not --check) stops too, with the same message.
@@ -1321,11 +1110,7 @@ fn bad_environment_values_stop_edgestack() {
         .env("DYNAMODB_ERROR_PROBABILITY", "lots")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::assert_success(&out, "from_env = false");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1334,53 +1119,44 @@ fn bad_environment_values_stop_edgestack() {
 
 #[test]
 fn configuration_errors_name_the_section() {
-    let with = |section: &str| config_text("http://127.0.0.1:1", section);
-    for (section, key) in [
-        ("bogus = 1\n", "bogus"),
-        // A value of the wrong type: the section is named (the key depends on the TOML
-        // library's message).
-        ("latency = \"slow\"\n", "u64"),
-        ("latency = 700000\n", "latency"),
-        (
-            "[[interceptors.chaos.faults]]\nprobability = 2.0\n",
-            "probability",
-        ),
-        (
-            "[[interceptors.chaos.faults]]\nservice = \"dynamo\"\n",
-            "dynamo",
-        ),
-        ("[[interceptors.chaos.faults]]\nservce = \"s3\"\n", "servce"),
-        (
-            "[[interceptors.chaos.faults]]\nerror = { statusCode = 200, code = \"X\" }\n",
-            "statusCode",
-        ),
-        (
-            "[[interceptors.chaos.faults]]\nservice = \"s3\"\n\n\
-             [[interceptors.chaos.faults]]\nprobability = -1.0\n",
-            "faults[1]",
-        ),
-    ] {
-        let text = with(section);
-        let err = match edgestack::load_config(&text) {
-            Ok(_) => panic!("accepted:\n{text}"),
-            Err(e) => e.to_string(),
-        };
-        assert!(
-            err.contains("interceptors.chaos") && err.contains(key),
-            "{section:?}: the error does not name the section and `{key}`:\n{err}"
-        );
-    }
-    for section in [
-        "",
-        "latency = 0\nfrom_env = false\n",
-        "[[interceptors.chaos.faults]]\n",
-        "[[interceptors.chaos.faults]]\nservice = \"kinesis\"\nregion = \"eu-west-1\"\n\
-         operation = \"PutRecords\"\nprobability = 0.5\ndescription = \"half\"\n\
-         error = { statusCode = 400, code = \"ProvisionedThroughputExceededException\" }\n",
-    ] {
-        let text = with(section);
-        if let Err(e) = edgestack::load_config(&text) {
-            panic!("rejected {section:?}: {e}");
-        }
-    }
+    support::assert_config_errors(
+        |section| config_text("http://127.0.0.1:1", section),
+        "interceptors.chaos",
+        &[
+            ("bogus = 1\n", &["bogus"]),
+            // A value of the wrong type: the section is named (the key depends on the TOML
+            // library's message).
+            ("latency = \"slow\"\n", &["u64"]),
+            ("latency = 700000\n", &["latency"]),
+            (
+                "[[interceptors.chaos.faults]]\nprobability = 2.0\n",
+                &["probability"],
+            ),
+            (
+                "[[interceptors.chaos.faults]]\nservice = \"dynamo\"\n",
+                &["dynamo"],
+            ),
+            (
+                "[[interceptors.chaos.faults]]\nservce = \"s3\"\n",
+                &["servce"],
+            ),
+            (
+                "[[interceptors.chaos.faults]]\nerror = { statusCode = 200, code = \"X\" }\n",
+                &["statusCode"],
+            ),
+            (
+                "[[interceptors.chaos.faults]]\nservice = \"s3\"\n\n\
+                 [[interceptors.chaos.faults]]\nprobability = -1.0\n",
+                &["faults[1]"],
+            ),
+        ],
+        &[
+            "",
+            "latency = 0\nfrom_env = false\n",
+            "[[interceptors.chaos.faults]]\n",
+            "[[interceptors.chaos.faults]]\nservice = \"kinesis\"\nregion = \"eu-west-1\"\n\
+             operation = \"PutRecords\"\nprobability = 0.5\ndescription = \"half\"\n\
+             error = { statusCode = 400, code = \"ProvisionedThroughputExceededException\" }\n",
+        ],
+    );
 }

@@ -1,5 +1,7 @@
 //! The `edgestack` binary: `--check`, shipped configs, serving, and SIGTERM.
 
+mod support;
+
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
@@ -8,43 +10,7 @@ use std::{
 };
 
 use edgestack_testkit::{fake_sigv4, raw::RawConn, FakeUpstream};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_edgestack"))
-}
-
-/// A running `edgestack` that is stopped if the test fails before it stops it: SIGTERM (so it
-/// stops its managed backends too), then SIGKILL after 10 s.
-struct Running(std::process::Child);
-
-impl std::ops::Deref for Running {
-    type Target = std::process::Child;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Running {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.0.id().to_string()])
-                .status();
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            while matches!(self.0.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
+use support::{assert_success, edgestack_bin as bin, Running};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -71,12 +37,7 @@ fn every_shipped_config_passes_check() {
                 .arg(&path)
                 .output()
                 .unwrap();
-            assert!(
-                out.status.success(),
-                "{}: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert_success(&out, &path.display().to_string());
             n += 1;
         }
     }
@@ -113,11 +74,7 @@ fn check_prints_every_error_and_exits_2() {
         )
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out, "--check with the built-in default");
     assert!(String::from_utf8_lossy(&out.stdout).contains("built-in default"));
     let out = bin()
         .arg("--check")

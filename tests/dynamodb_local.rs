@@ -37,13 +37,13 @@ use std::{
 use aws_sdk_dynamodb::{
     error::ProvideErrorMetadata,
     types::{
-        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
-        ScalarAttributeType, StreamSpecification, StreamViewType, WriteRequest,
+        AttributeValue, BillingMode, PutRequest, StreamSpecification, StreamViewType, WriteRequest,
     },
 };
 use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
-use edgestack::{Edge, EdgeBuilder};
+use edgestack::Edge;
 use edgestack_testkit::{deps, fake_sigv4};
+use support::toml_array;
 
 /// The account of access keys that are not 12 digits (LocalStack's default).
 const DEFAULT_ACCOUNT: &str = "000000000000";
@@ -56,10 +56,6 @@ const WAIT: Duration = Duration::from_secs(20);
 // Edges, backends, clients.
 // ---------------------------------------------------------------------------------------------
 
-fn toml_array(argv: &[String]) -> String {
-    serde_json::to_string(argv).unwrap()
-}
-
 /// An edge on a free port with one managed backend `ddb` (argv `backend`, `{port}` left as the
 /// placeholder) as the default route, and `interceptors` (TOML sections) after it.
 async fn start(backend: &[String], interceptors: &str) -> Edge {
@@ -70,12 +66,7 @@ async fn start(backend: &[String], interceptors: &str) -> Edge {
          [routes]\ndefault = \"ddb\"\n\n{interceptors}",
         toml_array(backend)
     );
-    let config = edgestack::load_config(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let edge = EdgeBuilder::from_config(config)
-        .start()
-        .unwrap_or_else(|e| panic!("edge did not start: {e}\n{text}"));
-    assert!(edge.wait_ready(READY).await, "backend not ready:\n{text}");
-    edge
+    support::start_edge(&text, READY).await
 }
 
 /// DynamoDB Local (in memory, `-sharedDb`: one database whatever the key and region).
@@ -124,24 +115,7 @@ async fn create_table(
     name: &str,
     stream: bool,
 ) -> aws_sdk_dynamodb::types::TableDescription {
-    let mut req = client
-        .create_table()
-        .table_name(name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest);
+    let mut req = support::pk_table(client, name).billing_mode(BillingMode::PayPerRequest);
     if stream {
         req = req.stream_specification(
             StreamSpecification::builder()
@@ -188,18 +162,9 @@ async fn put(client: &aws_sdk_dynamodb::Client, table: &str, key: &str, i: usize
         .unwrap_or_else(|e| panic!("PutItem {key}: {e:?}"));
 }
 
-/// Whether the item with key `key` is in `table`.
+/// Whether the item with key `key` is in `table` (a consistent read).
 async fn exists(client: &aws_sdk_dynamodb::Client, table: &str, key: &str) -> bool {
-    client
-        .get_item()
-        .table_name(table)
-        .key("pk", AttributeValue::S(key.to_string()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GetItem {key}: {e:?}"))
-        .item()
-        .is_some()
+    support::get_item(client, table, key).await.is_some()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -729,7 +694,7 @@ fn assert_throttled<T: std::fmt::Debug, E>(
         }
         Err(e) => e,
     };
-    let status = err.raw_response().map(|r| r.status().as_u16());
+    let status = support::status_of(&err);
     let service = err
         .as_service_error()
         .unwrap_or_else(|| panic!("{what}: not a service error: {err:?}"));
@@ -756,12 +721,7 @@ async fn get_result(
         aws_sdk_dynamodb::config::http::HttpResponse,
     >,
 > {
-    client
-        .get_item()
-        .table_name(TABLE)
-        .key("pk", AttributeValue::S(key.to_string()))
-        .send()
-        .await
+    support::get_item_request(client, TABLE, key).send().await
 }
 
 async fn put_result(

@@ -54,9 +54,10 @@ use aws_sdk_dynamodbstreams::types::{
     AttributeValue as Sav, KeyType as StreamKeyType, OperationType, Record, ShardIteratorType,
     StreamStatus, StreamViewType as StreamsViewType,
 };
-use edgestack::{Edge, EdgeBuilder};
+use edgestack::Edge;
 use edgestack_testkit::deps;
 use serde_json::{json, Value};
+use support::toml_array;
 
 /// The account of key `test` (as LocalStack's); stream ARNs live in it.
 const ACCOUNT: &str = "000000000000";
@@ -106,10 +107,6 @@ macro_rules! with_call_timeout {
     }};
 }
 
-fn toml_array(argv: &[String]) -> String {
-    serde_json::to_string(argv).unwrap()
-}
-
 /// An edge in front of `backend` with `[interceptors.dynamodb-streams]` holding the lines of
 /// `extra_toml` (empty: all defaults).
 async fn start(backend: Backend, extra_toml: &str) -> Stack {
@@ -120,7 +117,7 @@ async fn start(backend: Backend, extra_toml: &str) -> Stack {
 /// to.
 async fn start_with(backend: Backend, moto: bool, extra_toml: &str) -> Stack {
     edgestack_testkit::trace_init();
-    let mut text = "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 2\n\n".to_string();
+    let mut text = support::SERVER_TOML.to_string();
     match backend {
         Backend::Dynalite => {
             text += &format!(
@@ -152,14 +149,7 @@ async fn start_with(backend: Backend, moto: bool, extra_toml: &str) -> Stack {
     text += "\n[interceptors.dynamodb-streams]\n";
     text += extra_toml;
     text += "\n";
-    let config = edgestack::load_config(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let edge = EdgeBuilder::from_config(config)
-        .start()
-        .unwrap_or_else(|e| panic!("edge did not start: {e}\n{text}"));
-    assert!(
-        edge.wait_ready(Duration::from_secs(120)).await,
-        "backends not ready:\n{text}"
-    );
+    let edge = support::start_edge(&text, Duration::from_secs(120)).await;
     let url = edge.url();
     let ddb = with_call_timeout!(aws_sdk_dynamodb, support::dynamodb_client(&url));
     let streams = with_call_timeout!(
@@ -2234,26 +2224,7 @@ async fn records_are_put_on_the_kinesis_stream() {
         .await;
     st.delete("kinesised", &[("pk", s("a"))]).await;
 
-    let shard = kinesis
-        .list_shards()
-        .stream_name("ddb-changes")
-        .send()
-        .await
-        .unwrap()
-        .shards()[0]
-        .shard_id()
-        .to_string();
-    let mut iterator = kinesis
-        .get_shard_iterator()
-        .stream_name("ddb-changes")
-        .shard_id(shard)
-        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .unwrap()
-        .to_string();
+    let mut iterator = support::trim_horizon_iterator(&kinesis, "ddb-changes").await;
     let mut got: Vec<Value> = Vec::new();
     let deadline = Instant::now() + WAIT;
     while got.len() < 3 && Instant::now() < deadline {

@@ -38,10 +38,10 @@ use aws_sdk_s3::{
         ObjectIdentifier, QueueConfiguration, S3KeyFilter, TopicConfiguration,
     },
 };
-use aws_sdk_sqs::types::QueueAttributeName;
-use edgestack::{Edge, EdgeBuilder};
+use edgestack::Edge;
 use edgestack_testkit::{deps, fake_sigv4, pattern};
 use serde_json::Value;
+use support::toml_array;
 use tokio::{
     net::{TcpSocket, TcpStream},
     task::JoinHandle,
@@ -109,18 +109,14 @@ struct Queue {
     arn: String,
 }
 
-fn toml_array(argv: &[String]) -> String {
-    serde_json::to_string(argv).unwrap()
-}
-
 /// An edge with `[interceptors.s3-notifications]` (short retries), a managed moto_server as
 /// the default route, S3 on `backend`, and, with a `forwarder`, SQS routed through it.
 async fn start(backend: S3Backend, forwarder: Option<Forwarder>) -> Stack {
     edgestack_testkit::trace_init();
     let mut text = format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 2\n\n\
-         [upstreams.moto]\ncommand = {}\nenv = {{ MOTO_ACCOUNT_ID = \"{ACCOUNT}\" }}\n\
+        "{}[upstreams.moto]\ncommand = {}\nenv = {{ MOTO_ACCOUNT_ID = \"{ACCOUNT}\" }}\n\
          ready = {{ http = \"/moto-api/\" }}\n",
+        support::SERVER_TOML,
         toml_array(&deps::moto_command())
     );
     let data = (backend == S3Backend::S3rver).then(|| TempDir::new("s3rver"));
@@ -142,8 +138,7 @@ async fn start(backend: S3Backend, forwarder: Option<Forwarder>) -> Stack {
     }
     text += "\n[interceptors.s3-notifications]\n\n[interceptors.s3-notifications.retry]\n\
              initial_backoff = \"50ms\"\nmax_backoff = \"500ms\"\n";
-    let config = edgestack::load_config(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let edge = EdgeBuilder::from_config(config).start().unwrap();
+    let edge = support::edge_from_toml(&text);
     if let Some(f) = &forwarder {
         f.point_at(edge.backend("moto").expect("moto is managed").addr());
     }
@@ -174,25 +169,8 @@ impl Stack {
     }
 
     async fn queue(&self, name: &str) -> Queue {
-        let url = self
-            .sqs
-            .create_queue()
-            .queue_name(name)
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_string();
-        let attrs = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap();
-        let arn = attrs.attributes().unwrap()[&QueueAttributeName::QueueArn].clone();
+        let url = support::create_queue(&self.sqs, name).await;
+        let arn = support::queue_arn(&self.sqs, &url).await;
         assert_eq!(arn, format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{name}"));
         Queue { url, arn }
     }
@@ -593,16 +571,7 @@ async fn configuration_api_round_trip_and_errors() {
     let st = stack().await;
     st.bucket("cfg").await;
     let queue = st.queue("cfg-queue").await;
-    let topic = st
-        .sns
-        .create_topic()
-        .name("cfg-topic")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_string();
+    let topic = support::create_topic(&st.sns, "cfg-topic").await;
 
     // A bucket without a configuration has an empty one.
     let got = st
@@ -1164,16 +1133,7 @@ async fn topic_configuration_publishes_to_sns() {
     let st = stack().await;
     st.bucket("topical").await;
     let queue = st.queue("topical-subscriber").await;
-    let topic = st
-        .sns
-        .create_topic()
-        .name("topical-topic")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_string();
+    let topic = support::create_topic(&st.sns, "topical-topic").await;
     st.sns
         .subscribe()
         .topic_arn(&topic)

@@ -16,11 +16,12 @@
 
 mod support;
 
-use std::{net::SocketAddr, process::Command, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use edgestack::{Edge, EdgeBuilder};
+use edgestack::Edge;
 use edgestack_testkit::MotoServer;
+use support::{create_queue, create_queue_with, queue_arn, queue_attributes};
 
 /// Replaced with moto's account in interceptor settings.
 const MOTO_ACCOUNT: &str = "{moto_account}";
@@ -65,11 +66,7 @@ async fn start(section: Option<&str>) -> Stack {
     edgestack_testkit::trace_init();
     let moto = MotoServer::start();
     let moto_account = moto_account(&moto).await;
-    let mut text = format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 2\n\n\
-         [upstreams.moto]\nurl = \"{}\"\n\n[routes]\ndefault = \"moto\"\n",
-        moto.url()
-    );
+    let mut text = support::moto_edge_toml(&moto.url());
     if let Some(section) = section {
         text += "\n[interceptors.sqs-urls]\n";
         text += &section.replace(MOTO_ACCOUNT, &moto_account);
@@ -82,16 +79,9 @@ async fn start(section: Option<&str>) -> Stack {
     }
 }
 
+/// An edge from the TOML `text`, its upstreams ready.
 async fn start_edge(text: &str) -> Edge {
-    let config = edgestack::load_config(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let edge = EdgeBuilder::from_config(config)
-        .start()
-        .unwrap_or_else(|e| panic!("edge did not start: {e}\n{text}"));
-    assert!(
-        edge.wait_ready(Duration::from_secs(30)).await,
-        "upstreams not ready:\n{text}"
-    );
-    edge
+    support::start_edge(text, Duration::from_secs(30)).await
 }
 
 /// The account moto_server writes into queue URLs, asked of moto directly (its
@@ -99,12 +89,7 @@ async fn start_edge(text: &str) -> Edge {
 /// was sent.
 async fn moto_account(moto: &MotoServer) -> String {
     let name = "edgestack-account-probe";
-    let xml = query(
-        &moto.url(),
-        "test",
-        &[("Action", "CreateQueue"), ("QueueName", name)],
-    )
-    .await;
+    let xml = query(&moto.url(), "test", "CreateQueue", &[("QueueName", name)]).await;
     let url = first(&xml, "QueueUrl");
     let prefix = format!("{}/", moto.url());
     let account = url
@@ -115,12 +100,7 @@ async fn moto_account(moto: &MotoServer) -> String {
         account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()),
         "{url}"
     );
-    query(
-        &moto.url(),
-        "test",
-        &[("Action", "DeleteQueue"), ("QueueUrl", &url)],
-    )
-    .await;
+    query(&moto.url(), "test", "DeleteQueue", &[("QueueUrl", &url)]).await;
     account.to_string()
 }
 
@@ -150,6 +130,13 @@ fn origin(url: &str) -> &str {
 
 /// Sends, receives and deletes one message on `queue_url` (as the client got it).
 async fn round_trip(client: &aws_sdk_sqs::Client, queue_url: &str, body: &str) {
+    // A ReceiveMessage on the queue waiting up to `wait` seconds.
+    let receive = |wait: i32| {
+        client
+            .receive_message()
+            .queue_url(queue_url)
+            .wait_time_seconds(wait)
+    };
     client
         .send_message()
         .queue_url(queue_url)
@@ -157,11 +144,8 @@ async fn round_trip(client: &aws_sdk_sqs::Client, queue_url: &str, body: &str) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("send to {queue_url}: {e:?}"));
-    let got = client
-        .receive_message()
-        .queue_url(queue_url)
+    let got = receive(2)
         .max_number_of_messages(1)
-        .wait_time_seconds(2)
         .send()
         .await
         .unwrap_or_else(|e| panic!("receive from {queue_url}: {e:?}"));
@@ -176,15 +160,19 @@ async fn round_trip(client: &aws_sdk_sqs::Client, queue_url: &str, body: &str) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("delete on {queue_url}: {e:?}"));
-    let again = client
-        .receive_message()
-        .queue_url(queue_url)
-        .visibility_timeout(0)
-        .wait_time_seconds(0)
+    let again = receive(0).visibility_timeout(0).send().await.unwrap();
+    assert!(again.messages().is_empty(), "deleted, yet: {again:?}");
+}
+
+/// The queue URL GetQueueUrl answers `client` for queue `name`.
+async fn queue_url(client: &aws_sdk_sqs::Client, name: &str) -> String {
+    let got = client
+        .get_queue_url()
+        .queue_name(name)
         .send()
         .await
         .unwrap();
-    assert!(again.messages().is_empty(), "deleted, yet: {again:?}");
+    got.queue_url().unwrap().to_string()
 }
 
 // --- the query protocol, by hand ---
@@ -209,10 +197,10 @@ fn sigv4(key: &str) -> String {
     )
 }
 
-/// A signed query-protocol `POST` of `params` (plus `Version`) to `url`; asserts a 200 and
-/// returns the XML.
-async fn query(url: &str, key: &str, params: &[(&str, &str)]) -> String {
-    let body = form(params);
+/// A signed query-protocol `POST` of `Action=action` and `params` (plus `Version`) to `url`;
+/// asserts a 200 and returns the XML.
+async fn query(url: &str, key: &str, action: &str, params: &[(&str, &str)]) -> String {
+    let body = form(action, params);
     let resp = support::client()
         .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
@@ -224,10 +212,11 @@ async fn query(url: &str, key: &str, params: &[(&str, &str)]) -> String {
     answer(resp, &body).await
 }
 
-/// `params` plus `Version`, form-encoded.
-fn form(params: &[(&str, &str)]) -> String {
-    params
+/// `Action=action`, `params` and `Version`, form-encoded.
+fn form(action: &str, params: &[(&str, &str)]) -> String {
+    [("Action", action)]
         .iter()
+        .chain(params)
         .chain([&("Version", "2012-11-05")])
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect::<Vec<_>>()
@@ -311,44 +300,22 @@ async fn sdk_urls_point_at_the_host_the_client_used() {
     let by_ip = sqs(&st.url(), "test", "us-east-1");
     let acct = &st.moto_account;
 
-    let created = by_name
-        .create_queue()
-        .queue_name("json-a")
-        .send()
-        .await
-        .unwrap();
-    let url_a = created.queue_url().unwrap().to_string();
+    let url_a = create_queue(&by_name, "json-a").await;
     assert_eq!(url_a, format!("{}/{acct}/json-a", st.localhost()));
-    let created = by_ip
-        .create_queue()
-        .queue_name("json-b.fifo")
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::ContentBasedDeduplication, "true")
-        .send()
-        .await
-        .unwrap();
+    let fifo = [
+        (QueueAttributeName::FifoQueue, "true"),
+        (QueueAttributeName::ContentBasedDeduplication, "true"),
+    ];
     assert_eq!(
-        created.queue_url().unwrap(),
+        create_queue_with(&by_ip, "json-b.fifo", &fifo).await,
         format!("{}/{acct}/json-b.fifo", st.url())
     );
 
-    let got = by_ip
-        .get_queue_url()
-        .queue_name("json-a")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        got.queue_url().unwrap(),
+        queue_url(&by_ip, "json-a").await,
         format!("{}/{acct}/json-a", st.url())
     );
-    let got = by_name
-        .get_queue_url()
-        .queue_name("json-b.fifo")
-        .send()
-        .await
-        .unwrap();
-    let url_b = got.queue_url().unwrap().to_string();
+    let url_b = queue_url(&by_name, "json-b.fifo").await;
     assert_eq!(url_b, format!("{}/{acct}/json-b.fifo", st.localhost()));
 
     for (client, base) in [(&by_name, st.localhost()), (&by_ip, st.url())] {
@@ -407,12 +374,7 @@ async fn query_protocol_urls_point_at_the_edge() {
     let edge = st.url();
     let local = st.localhost();
 
-    let xml = query(
-        &edge,
-        "test",
-        &[("Action", "CreateQueue"), ("QueueName", "xml-a")],
-    )
-    .await;
+    let xml = query(&edge, "test", "CreateQueue", &[("QueueName", "xml-a")]).await;
     assert!(
         xml.starts_with(
             "<CreateQueueResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\">"
@@ -425,7 +387,8 @@ async fn query_protocol_urls_point_at_the_edge() {
     let xml = query(
         &local,
         KEY_ACCOUNT,
-        &[("Action", "CreateQueue"), ("QueueName", "xml-b")],
+        "CreateQueue",
+        &[("QueueName", "xml-b")],
     )
     .await;
     assert_eq!(
@@ -433,12 +396,7 @@ async fn query_protocol_urls_point_at_the_edge() {
         format!("{local}/{KEY_ACCOUNT}/xml-b")
     );
 
-    let xml = query(
-        &local,
-        "test",
-        &[("Action", "GetQueueUrl"), ("QueueName", "xml-a")],
-    )
-    .await;
+    let xml = query(&local, "test", "GetQueueUrl", &[("QueueName", "xml-a")]).await;
     assert_eq!(
         first(&xml, "QueueUrl"),
         format!("{local}/000000000000/xml-a")
@@ -466,19 +424,10 @@ async fn query_protocol_urls_point_at_the_edge() {
     );
 
     // Sent to the queue URL as answered (old SDKs do this): the URL is the edge's and works.
-    let xml = query(
-        &url_a,
-        "test",
-        &[("Action", "SendMessage"), ("MessageBody", "hello")],
-    )
-    .await;
+    let xml = query(&url_a, "test", "SendMessage", &[("MessageBody", "hello")]).await;
     assert_eq!(all(&xml, "MD5OfMessageBody").len(), 1, "{xml}");
-    let xml = query(
-        &url_a,
-        "test",
-        &[("Action", "GetQueueAttributes"), ("AttributeName.1", "All")],
-    )
-    .await;
+    let all_attributes = [("AttributeName.1", "All")];
+    let xml = query(&url_a, "test", "GetQueueAttributes", &all_attributes).await;
     assert_eq!(
         xml_attribute(&xml, "QueueArn"),
         "arn:aws:sqs:us-east-1:000000000000:xml-a"
@@ -487,20 +436,16 @@ async fn query_protocol_urls_point_at_the_edge() {
     let xml = query(
         &url_a,
         "test",
-        &[("Action", "ReceiveMessage"), ("WaitTimeSeconds", "1")],
+        "ReceiveMessage",
+        &[("WaitTimeSeconds", "1")],
     )
     .await;
     assert_eq!(first(&xml, "Body"), "hello");
-    let xml = query(
-        &edge,
-        "test",
-        &[
-            ("Action", "DeleteMessage"),
-            ("QueueUrl", &url_a),
-            ("ReceiptHandle", &first(&xml, "ReceiptHandle")),
-        ],
-    )
-    .await;
+    let delete = [
+        ("QueueUrl", url_a.as_str()),
+        ("ReceiptHandle", &first(&xml, "ReceiptHandle")),
+    ];
+    let xml = query(&edge, "test", "DeleteMessage", &delete).await;
     assert!(xml.contains("<DeleteMessageResponse"), "{xml}");
     st.stop().await;
 }
@@ -518,35 +463,17 @@ async fn external_url_is_used_for_every_url() {
     let acct = &st.moto_account;
     let base = "http://sqs.example.test:9999";
 
-    let url = client
-        .create_queue()
-        .queue_name("ext-a")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let url = create_queue(&client, "ext-a").await;
     assert_eq!(url, format!("{base}/{acct}/ext-a"));
-    let got = sqs(&st.localhost(), "test", "us-east-1")
-        .get_queue_url()
-        .queue_name("ext-a")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(got.queue_url(), Some(url.as_str()));
+    let by_name = sqs(&st.localhost(), "test", "us-east-1");
+    assert_eq!(queue_url(&by_name, "ext-a").await, url);
     let listed = client.list_queues().send().await.unwrap();
     assert_eq!(listed.queue_urls(), std::slice::from_ref(&url));
     round_trip(&client, &url, "external").await;
 
-    let xml = query(&st.localhost(), "test", &[("Action", "ListQueues")]).await;
+    let xml = query(&st.localhost(), "test", "ListQueues", &[]).await;
     assert_eq!(all(&xml, "QueueUrl"), std::slice::from_ref(&url));
-    let xml = query(
-        &st.url(),
-        "test",
-        &[("Action", "CreateQueue"), ("QueueName", "ext-b")],
-    )
-    .await;
+    let xml = query(&st.url(), "test", "CreateQueue", &[("QueueName", "ext-b")]).await;
     assert_eq!(first(&xml, "QueueUrl"), format!("{base}/{acct}/ext-b"));
     st.stop().await;
 }
@@ -566,15 +493,7 @@ async fn backend_account_becomes_the_requests_account() {
         "moto must differ from the request's account"
     );
 
-    let dlq = keyed
-        .create_queue()
-        .queue_name("acct-dlq")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let dlq = create_queue(&keyed, "acct-dlq").await;
     assert_eq!(dlq, format!("{edge}/{KEY_ACCOUNT}/acct-dlq"));
     // moto checks that the dead-letter queue exists by its own ARN (requests are not
     // rewritten), so the policy names moto's account.
@@ -582,26 +501,15 @@ async fn backend_account_becomes_the_requests_account() {
         r#"{{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:{}:acct-dlq","maxReceiveCount":"3"}}"#,
         st.moto_account
     );
-    let src = keyed
-        .create_queue()
-        .queue_name("acct-src")
-        .attributes(QueueAttributeName::RedrivePolicy, policy)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let src = create_queue_with(
+        &keyed,
+        "acct-src",
+        &[(QueueAttributeName::RedrivePolicy, &policy)],
+    )
+    .await;
     assert_eq!(src, format!("{edge}/{KEY_ACCOUNT}/acct-src"));
 
-    let attrs = keyed
-        .get_queue_attributes()
-        .queue_url(&src)
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .unwrap();
-    let attrs = attrs.attributes().expect("attributes");
+    let attrs = queue_attributes(&keyed, &src, QueueAttributeName::All).await;
     assert_eq!(
         attrs[&QueueAttributeName::QueueArn],
         format!("arn:aws:sqs:us-east-1:{KEY_ACCOUNT}:acct-src")
@@ -619,39 +527,18 @@ async fn backend_account_becomes_the_requests_account() {
     assert_eq!(sources.queue_urls(), std::slice::from_ref(&src));
 
     // Another account's view of the same (moto-wide) queues: its own account.
-    let got = plain
-        .get_queue_url()
-        .queue_name("acct-src")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        got.queue_url().unwrap(),
+        queue_url(&plain, "acct-src").await,
         format!("{edge}/000000000000/acct-src")
     );
-    let arn = plain
-        .get_queue_attributes()
-        .queue_url(&src)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        arn.attributes().unwrap()[&QueueAttributeName::QueueArn],
+        queue_arn(&plain, &src).await,
         "arn:aws:sqs:us-east-1:000000000000:acct-src"
     );
 
     // The query protocol: the same, in XML.
-    let xml = query(
-        &edge,
-        KEY_ACCOUNT,
-        &[
-            ("Action", "GetQueueAttributes"),
-            ("QueueUrl", &src),
-            ("AttributeName.1", "All"),
-        ],
-    )
-    .await;
+    let params = [("QueueUrl", src.as_str()), ("AttributeName.1", "All")];
+    let xml = query(&edge, KEY_ACCOUNT, "GetQueueAttributes", &params).await;
     assert_eq!(
         xml_attribute(&xml, "QueueArn"),
         format!("arn:aws:sqs:us-east-1:{KEY_ACCOUNT}:acct-src")
@@ -663,7 +550,8 @@ async fn backend_account_becomes_the_requests_account() {
     let xml = query(
         &edge,
         KEY_ACCOUNT,
-        &[("Action", "ListDeadLetterSourceQueues"), ("QueueUrl", &dlq)],
+        "ListDeadLetterSourceQueues",
+        &[("QueueUrl", &dlq)],
     )
     .await;
     assert_eq!(all(&xml, "QueueUrl"), std::slice::from_ref(&src));
@@ -684,35 +572,18 @@ async fn backend_account_becomes_the_requests_account() {
 async fn without_the_interceptor_urls_are_what_moto_writes() {
     let st = start(None).await;
     let acct = &st.moto_account;
-    let keyed = sqs(&st.localhost(), KEY_ACCOUNT, "us-east-1");
-
-    let url = keyed
-        .create_queue()
-        .queue_name("plain-a")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let (url, arn) = create_plain_a(&st).await;
     assert_eq!(
         url,
         format!("{}/{acct}/plain-a", st.localhost()),
         "moto writes the Host it was sent, and its own account"
     );
-    let arn = keyed
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        arn.attributes().unwrap()[&QueueAttributeName::QueueArn],
+        arn,
         format!("arn:aws:sqs:us-east-1:{acct}:plain-a"),
         "not the request's account ({KEY_ACCOUNT})"
     );
-    let xml = query(&st.url(), KEY_ACCOUNT, &[("Action", "ListQueues")]).await;
+    let xml = query(&st.url(), KEY_ACCOUNT, "ListQueues", &[]).await;
     assert_eq!(
         all(&xml, "QueueUrl"),
         [format!("{}/{acct}/plain-a", st.url())]
@@ -724,32 +595,22 @@ async fn without_the_interceptor_urls_are_what_moto_writes() {
         "external_url = \"https://sqs.example.test\"\nbackend_account = \"{moto_account}\"",
     ))
     .await;
-    let keyed = sqs(&st.localhost(), KEY_ACCOUNT, "us-east-1");
-    let url = keyed
-        .create_queue()
-        .queue_name("plain-a")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let (url, arn) = create_plain_a(&st).await;
     assert_eq!(
         url,
         format!("https://sqs.example.test/{KEY_ACCOUNT}/plain-a")
     );
-    let arn = keyed
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        arn.attributes().unwrap()[&QueueAttributeName::QueueArn],
-        format!("arn:aws:sqs:us-east-1:{KEY_ACCOUNT}:plain-a")
-    );
+    assert_eq!(arn, format!("arn:aws:sqs:us-east-1:{KEY_ACCOUNT}:plain-a"));
     st.stop().await;
+}
+
+/// Creates queue `plain-a` through `st` with a client keyed for [`KEY_ACCOUNT`] at
+/// `localhost`: the URL CreateQueue answers, and the QueueArn asked for at that URL.
+async fn create_plain_a(st: &Stack) -> (String, String) {
+    let keyed = sqs(&st.localhost(), KEY_ACCOUNT, "us-east-1");
+    let url = create_queue(&keyed, "plain-a").await;
+    let arn = queue_arn(&keyed, &url).await;
+    (url, arn)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -870,37 +731,27 @@ async fn a_backend_with_its_own_urls_and_regions() {
     edgestack_testkit::trace_init();
     let backend = StandIn::start().await;
     let edge = start_edge(&format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 2\n\n\
-         [upstreams.elasticmq]\nurl = \"http://{}\"\n\n[routes]\ndefault = \"elasticmq\"\n\n\
+        "{}[upstreams.elasticmq]\nurl = \"http://{}\"\n\n[routes]\ndefault = \"elasticmq\"\n\n\
          [interceptors.sqs-urls]\n",
+        support::SERVER_TOML,
         backend.addr
     ))
     .await;
     let url = edge.url();
     let client = sqs(&url, KEY_ACCOUNT, "eu-west-1");
 
-    let created = client.create_queue().queue_name("q1").send().await.unwrap();
     assert_eq!(
-        created.queue_url().unwrap(),
+        create_queue(&client, "q1").await,
         format!("{url}/{KEY_ACCOUNT}/q1")
     );
-    let got = client
-        .get_queue_url()
-        .queue_name("q1")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(got.queue_url().unwrap(), format!("{url}/{KEY_ACCOUNT}/q1"));
+    assert_eq!(
+        queue_url(&client, "q1").await,
+        format!("{url}/{KEY_ACCOUNT}/q1")
+    );
     let localhost = format!("http://localhost:{}", edge.local_addr().port());
     let by_name = sqs(&localhost, KEY_ACCOUNT, "eu-west-1");
-    let got = by_name
-        .get_queue_url()
-        .queue_name("q1")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        got.queue_url().unwrap(),
+        queue_url(&by_name, "q1").await,
         format!("{localhost}/{KEY_ACCOUNT}/q1"),
         "the host follows the client"
     );
@@ -912,14 +763,12 @@ async fn a_backend_with_its_own_urls_and_regions() {
             format!("{url}/{KEY_ACCOUNT}/b")
         ]
     );
-    let attrs = client
-        .get_queue_attributes()
-        .queue_url(format!("{url}/{KEY_ACCOUNT}/q1"))
-        .attribute_names(QueueAttributeName::All)
-        .send()
-        .await
-        .unwrap();
-    let attrs = attrs.attributes().unwrap();
+    let attrs = queue_attributes(
+        &client,
+        &format!("{url}/{KEY_ACCOUNT}/q1"),
+        QueueAttributeName::All,
+    )
+    .await;
     assert_eq!(
         attrs[&QueueAttributeName::QueueArn],
         "arn:aws:sqs:eu-west-1:000000000000:q1",
@@ -945,12 +794,7 @@ async fn a_backend_with_its_own_urls_and_regions() {
     assert_eq!(body, format!(r#"{{"QueueUrl":"{url}/000000000000/q1"}}"#));
     assert_eq!(crc, crc32fast::hash(body.as_bytes()).to_string());
 
-    let xml = query(
-        &url,
-        "test",
-        &[("Action", "CreateQueue"), ("QueueName", "x1")],
-    )
-    .await;
+    let xml = query(&url, "test", "CreateQueue", &[("QueueName", "x1")]).await;
     assert_eq!(
         xml,
         format!(
@@ -959,7 +803,7 @@ async fn a_backend_with_its_own_urls_and_regions() {
         )
     );
     // Unsigned: only the form body says it is SQS (moto cannot serve these; the stand-in can).
-    let body = form(&[("Action", "CreateQueue"), ("QueueName", "x2")]);
+    let body = form("CreateQueue", &[("QueueName", "x2")]);
     let resp = support::client()
         .post(format!("http://localhost:{}", edge.local_addr().port()))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -975,7 +819,7 @@ async fn a_backend_with_its_own_urls_and_regions() {
             edge.local_addr().port()
         )
     );
-    let xml = query(&url, "test", &[("Action", "GetQueueAttributes")]).await;
+    let xml = query(&url, "test", "GetQueueAttributes", &[]).await;
     assert_eq!(
         xml_attribute(&xml, "QueueArn"),
         "arn:aws:sqs:us-east-1:000000000000:q"
@@ -986,21 +830,6 @@ async fn a_backend_with_its_own_urls_and_regions() {
 // ---------------------------------------------------------------------------------------------
 // boto3.
 // ---------------------------------------------------------------------------------------------
-
-/// The Python with boto3 (`testkit::deps::python`), checked to import boto3.
-fn python() -> String {
-    let py = edgestack_testkit::deps::python().display().to_string();
-    let ok = Command::new(&py)
-        .args(["-c", "import boto3"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{py} cannot import boto3. Install it with:  python3 -m venv .venv && .venv/bin/pip install boto3 \
-         (scripts/test does this)"
-    );
-    py
-}
 
 const BOTO_SQS: &str = r#"
 import json, sys
@@ -1025,21 +854,10 @@ print(json.dumps({"created": created, "got": got, "listed": listed, "arn": arn,
 /// boto3 gets the edge's URLs (with the request's account) and uses them as they are.
 #[tokio::test]
 async fn boto3_uses_the_urls_as_they_are() {
-    let py = python();
+    let py = support::boto3_python();
     let st = start(Some("backend_account = \"{moto_account}\"")).await;
     let endpoint = st.localhost();
-    let out = tokio::process::Command::new(&py)
-        .args(["-c", BOTO_SQS, &endpoint, KEY_ACCOUNT])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "boto3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let result = support::run_boto3(&py, BOTO_SQS, &[&endpoint, KEY_ACCOUNT]).await;
     let url = format!("{endpoint}/{KEY_ACCOUNT}/boto-a");
     assert_eq!(result["created"], url.as_str(), "{result}");
     assert_eq!(result["got"], url.as_str(), "{result}");
@@ -1066,46 +884,33 @@ fn config_errors_name_the_key() {
              [interceptors.sqs-urls]\n{section}\n"
         )
     };
-    for (section, keys) in [
-        (
-            "external_url = \"http://edge:4566/queue\"",
-            &["external_url"][..],
-        ),
-        ("external_url = \"ftp://edge:4566\"", &["external_url"]),
-        ("external_url = \"http://edge:4566?x=1\"", &["external_url"]),
-        ("external_url = \"edge:4566\"", &["external_url"]),
-        ("external_url = \"http://edge:99999\"", &["external_url"]),
-        ("backend_account = \"12345\"", &["backend_account"]),
-        ("backend_account = \"abcdefghijkl\"", &["backend_account"]),
-        (
-            "external_url = \"http://edge/x\"\nbackend_account = \"1\"",
-            &["external_url", "backend_account"],
-        ),
-        ("external_host = \"edge\"", &["external_host"]),
-        // A wrong type: the engine's message names the section and the type, not the key.
-        ("backend_account = 123456789012", &["expected a string"]),
-    ] {
-        let text = config(section);
-        let err = match edgestack::load_config(&text) {
-            Ok(_) => panic!("accepted:\n{text}"),
-            Err(e) => e.to_string(),
-        };
-        for key in keys {
-            assert!(
-                err.contains("interceptors.sqs-urls") && err.contains(key),
-                "{section:?}: the error does not name the section and `{key}`:\n{err}"
-            );
-        }
-    }
-    for section in [
-        "",
-        "external_url = \"http://sqs.example.test:9999\"",
-        "external_url = \"https://sqs.example.test/\"",
-        "backend_account = \"123456789012\"",
-    ] {
-        let text = config(section);
-        if let Err(e) = edgestack::load_config(&text) {
-            panic!("rejected {section:?}: {e}");
-        }
-    }
+    support::assert_config_errors(
+        config,
+        "interceptors.sqs-urls",
+        &[
+            (
+                "external_url = \"http://edge:4566/queue\"",
+                &["external_url"],
+            ),
+            ("external_url = \"ftp://edge:4566\"", &["external_url"]),
+            ("external_url = \"http://edge:4566?x=1\"", &["external_url"]),
+            ("external_url = \"edge:4566\"", &["external_url"]),
+            ("external_url = \"http://edge:99999\"", &["external_url"]),
+            ("backend_account = \"12345\"", &["backend_account"]),
+            ("backend_account = \"abcdefghijkl\"", &["backend_account"]),
+            (
+                "external_url = \"http://edge/x\"\nbackend_account = \"1\"",
+                &["external_url", "backend_account"],
+            ),
+            ("external_host = \"edge\"", &["external_host"]),
+            // A wrong type: the engine's message names the section and the type, not the key.
+            ("backend_account = 123456789012", &["expected a string"]),
+        ],
+        &[
+            "",
+            "external_url = \"http://sqs.example.test:9999\"",
+            "external_url = \"https://sqs.example.test/\"",
+            "backend_account = \"123456789012\"",
+        ],
+    );
 }

@@ -1,7 +1,12 @@
-//! Shared helpers for the integration tests: edges on port 0, recording listeners, clients.
+//! Shared helpers for the integration tests: edges on port 0 (built in code or from TOML),
+//! recording listeners, SDK clients and the calls several tests make, plain HTTP answers, and
+//! child processes (the `edgestack` binary, boto3).
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use edgestack::{
     async_trait, http::request::Parts, Body, BodyAccess, Edge, EdgeBuilder, Forward, Listener,
@@ -181,4 +186,362 @@ pub fn kinesis_client(endpoint: &str) -> aws_sdk_kinesis::Client {
 /// An aws-sdk-apigateway client for `endpoint` (test credentials, us-east-1, no retries).
 pub fn apigateway_client(endpoint: &str) -> aws_sdk_apigateway::Client {
     sdk_client!(aws_sdk_apigateway, endpoint)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Edges configured from TOML.
+// ---------------------------------------------------------------------------------------------
+
+/// The `[server]` table of a test edge's TOML: a free port on 127.0.0.1, two threads.
+pub const SERVER_TOML: &str = "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = 2\n\n";
+
+/// A test edge's TOML: [`SERVER_TOML`], then moto_server at `moto` as upstream `moto` and the
+/// default route. Interceptor sections go after it.
+pub fn moto_edge_toml(moto: &str) -> String {
+    format!("{SERVER_TOML}[upstreams.moto]\nurl = \"{moto}\"\n\n[routes]\ndefault = \"moto\"\n")
+}
+
+/// `argv` as a TOML array of strings (a `command = [...]`).
+pub fn toml_array(argv: &[String]) -> String {
+    serde_json::to_string(argv).unwrap()
+}
+
+/// An edge loaded from the TOML `text` and started, without waiting for its upstreams; fails
+/// the test, showing `text`, when the configuration is refused or the edge does not start.
+pub fn edge_from_toml(text: &str) -> Edge {
+    let config = edgestack::load_config(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    EdgeBuilder::from_config(config)
+        .start()
+        .unwrap_or_else(|e| panic!("edge did not start: {e}\n{text}"))
+}
+
+/// [`edge_from_toml`], then waits up to `ready` for every upstream to be ready (fails the test,
+/// showing `text`, if one is not).
+pub async fn start_edge(text: &str, ready: Duration) -> Edge {
+    let edge = edge_from_toml(text);
+    assert!(
+        edge.wait_ready(ready).await,
+        "upstreams not ready within {ready:?}:\n{text}"
+    );
+    edge
+}
+
+/// Checks the configuration errors of one interceptor section: `with(section)` is the whole
+/// TOML for a section body. Each `bad` section is refused by `load_config` with an error
+/// naming `table` and every one of its keys; each `good` section loads.
+pub fn assert_config_errors(
+    with: impl Fn(&str) -> String,
+    table: &str,
+    bad: &[(&str, &[&str])],
+    good: &[&str],
+) {
+    for (section, keys) in bad {
+        let text = with(section);
+        let err = match edgestack::load_config(&text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        };
+        for key in *keys {
+            assert!(
+                err.contains(table) && err.contains(key),
+                "{section:?}: the error does not name the section and `{key}`:\n{err}"
+            );
+        }
+    }
+    for section in good {
+        let text = with(section);
+        if let Err(e) = edgestack::load_config(&text) {
+            panic!("rejected {section:?}: {e}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plain HTTP.
+// ---------------------------------------------------------------------------------------------
+
+/// What a plain HTTP request was answered: status, headers and the whole body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as text (lossy UTF-8).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON (fails, showing the answer, when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {} {:?}\n{}",
+                self.status,
+                self.headers,
+                self.text()
+            )
+        })
+    }
+
+    /// The value of header `name`, if there is one.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+
+    /// Every value of header `name`, in order.
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    }
+}
+
+/// Sends `req` and reads the whole answer.
+pub async fn call(req: reqwest::RequestBuilder) -> Answer {
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.unwrap().to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SDK calls used by several test files.
+// ---------------------------------------------------------------------------------------------
+
+/// The HTTP status of an SDK error's raw response (the error type is the same in every SDK).
+pub fn status_of<E>(e: &aws_sdk_dynamodb::error::SdkError<E>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+/// A CreateTable request for table `name` keyed by the string hash key `pk`; the caller adds
+/// the billing mode or throughput (and anything else) and sends it.
+pub fn pk_table(
+    ddb: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    ddb.create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+}
+
+/// A GetItem request for the item of `table` whose string key `pk` is `pk`, ready to send.
+pub fn get_item_request(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: &str,
+) -> aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder {
+    ddb.get_item()
+        .table_name(table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.into()))
+}
+
+/// The item of `table` whose string key `pk` is `pk`, if it is there (a consistent read).
+pub async fn get_item(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: &str,
+) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    get_item_request(ddb, table, pk)
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetItem {table}/{pk}: {e:?}"))
+        .item
+}
+
+/// A TRIM_HORIZON shard iterator on the first shard of Kinesis stream `stream`.
+pub async fn trim_horizon_iterator(kin: &aws_sdk_kinesis::Client, stream: &str) -> String {
+    let shard = kin
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .unwrap()
+        .shards()[0]
+        .shard_id()
+        .to_string();
+    kin.get_shard_iterator()
+        .stream_name(stream)
+        .shard_id(shard)
+        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator()
+        .unwrap()
+        .to_string()
+}
+
+/// Creates SQS queue `name` with `attributes`; returns the queue URL the answer gives.
+pub async fn create_queue_with(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: &[(aws_sdk_sqs::types::QueueAttributeName, &str)],
+) -> String {
+    let mut req = sqs.create_queue().queue_name(name);
+    for (k, v) in attributes {
+        req = req.attributes(k.clone(), *v);
+    }
+    req.send().await.unwrap().queue_url().unwrap().to_string()
+}
+
+/// Creates SQS queue `name`; returns the queue URL the answer gives.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
+    create_queue_with(sqs, name, &[]).await
+}
+
+/// The attributes GetQueueAttributes answers for `queue_url` when asked for `name` (`All`
+/// for every one).
+pub async fn queue_attributes(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    name: aws_sdk_sqs::types::QueueAttributeName,
+) -> std::collections::HashMap<aws_sdk_sqs::types::QueueAttributeName, String> {
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(name)
+        .send()
+        .await
+        .unwrap();
+    out.attributes().expect("attributes").clone()
+}
+
+/// The QueueArn GetQueueAttributes answers for `queue_url`.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName::QueueArn;
+    queue_attributes(sqs, queue_url, QueueArn).await[&QueueArn].clone()
+}
+
+/// Creates SNS topic `name`; returns its ARN.
+pub async fn create_topic(sns: &aws_sdk_sns::Client, name: &str) -> String {
+    let out = sns.create_topic().name(name).send().await.unwrap();
+    out.topic_arn().unwrap().to_string()
+}
+
+/// GetObject of `key` in `bucket` (it must succeed).
+pub async fn get_object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> aws_sdk_s3::operation::get_object::GetObjectOutput {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GetObject {bucket}/{key}: {e:?}"))
+}
+
+/// The body of object `key` in `bucket`.
+pub async fn object_body(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    let got = get_object(s3, bucket, key).await;
+    got.body.collect().await.unwrap().into_bytes().to_vec()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes: the edgestack binary, boto3.
+// ---------------------------------------------------------------------------------------------
+
+/// A `Command` for the `edgestack` binary of this package.
+pub fn edgestack_bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_edgestack"))
+}
+
+/// A running `edgestack` that is stopped if the test fails before it stops it: SIGTERM (so it
+/// stops its managed backends too), then SIGKILL after 10 s.
+pub struct Running(pub std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while matches!(self.0.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Fails the test unless the finished child `out` succeeded, showing `what` and its stderr.
+pub fn assert_success(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The Python with boto3 (`testkit::deps::python`), checked to import boto3.
+pub fn boto3_python() -> String {
+    let py = edgestack_testkit::deps::python().display().to_string();
+    let ok = std::process::Command::new(&py)
+        .args(["-c", "import boto3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{py} cannot import boto3. Install it with:  python3 -m venv .venv && .venv/bin/pip install boto3 \
+         (scripts/test does this)"
+    );
+    py
+}
+
+/// Runs the Python `script` with `py` and `args` (its `sys.argv[1..]`); fails the test unless
+/// it succeeds, and returns what it printed, parsed as JSON.
+pub async fn run_boto3(py: &str, script: &str, args: &[&str]) -> serde_json::Value {
+    let out = tokio::process::Command::new(py)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    assert_success(&out, "boto3 failed");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }

@@ -36,8 +36,12 @@ pub fn is_api(path: &str) -> bool {
 pub fn serve(live: &Live, method: &Method, path: &str, body: &[u8]) -> Response {
     match (path.trim_end_matches('/'), method.as_str()) {
         (FAULTS, "GET") => ok(&live.rules()),
-        (FAULTS, "POST") => rules(body).map_or_else(bad, |r| ok(&live.replace(r))),
-        (FAULTS, "PATCH") => rules(body).map_or_else(bad, |r| ok(&live.add(r))),
+        (FAULTS, "POST") => rules(body)
+            .and_then(|r| live.replace(r))
+            .map_or_else(bad, |r| ok(&r)),
+        (FAULTS, "PATCH") => rules(body)
+            .and_then(|r| live.add(r))
+            .map_or_else(bad, |r| ok(&r)),
         (FAULTS, "DELETE") => {
             if body.iter().all(u8::is_ascii_whitespace) {
                 return bad(

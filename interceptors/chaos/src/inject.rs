@@ -36,7 +36,8 @@ pub fn answer(
         } else {
             MESSAGE
         };
-    let (parts, bytes) = aws_error(aws.protocol, status, &error.code, message).into_parts();
+    let (parts, bytes) =
+        aws_error(&aws.service, aws.protocol, status, &error.code, message).into_parts();
     let mut resp = Response::from_parts(parts, Body::Full(bytes));
     // JSON-protocol services answer in the JSON version they were asked in (Kinesis: 1.1).
     let json = aws.protocol == Protocol::Json;
@@ -168,6 +169,16 @@ mod tests {
         );
         assert!(
             text(&q).contains("<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>")
+        );
+        let r = answer_(
+            &call("route53", "ListHostedZones", Protocol::RestXml),
+            &err(400, "Throttling"),
+            None,
+        );
+        assert!(
+            text(&r).contains("<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"),
+            "{}",
+            text(&r)
         );
         let s = answer_(
             &call("sqs", "SendMessage", Protocol::Json),

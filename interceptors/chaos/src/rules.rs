@@ -5,7 +5,10 @@
 //! `{"service": "dynamodb", "region": "us-east-1", "operation": "PutItem",
 //!   "probability": 1.0, "error": {"statusCode": 400, "code": "ProvisionedThroughputExceededException"}}`.
 
-use std::sync::RwLock;
+use std::sync::{
+    atomic::{AtomicBool, AtomicU64, Ordering},
+    RwLock,
+};
 
 use edgestack_core::aws::{services, AwsRequest};
 use serde::{Deserialize, Serialize};
@@ -84,8 +87,12 @@ impl FaultRule {
                     e.status_code
                 ));
             }
-            if e.code.is_empty() || !e.code.bytes().all(|b| b.is_ascii_graphic()) {
-                out.push(format!("error.code: {:?} is not an error code", e.code));
+            let code_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+            if e.code.is_empty() || e.code.len() > 128 || !e.code.bytes().all(code_byte) {
+                out.push(format!(
+                    "error.code: {:?} is not an error code (letters, digits, '.', '_', '-')",
+                    e.code
+                ));
             }
         }
         out
@@ -116,7 +123,25 @@ impl FaultRule {
     pub fn error(&self) -> FaultError {
         self.error.clone().unwrap_or_default()
     }
+
+    /// True when the two rules act the same: names compared without case, a missing
+    /// probability is 1, a missing error the default one (the description does not count).
+    pub fn same_as(&self, other: &FaultRule) -> bool {
+        let name = |a: &Option<String>, b: &Option<String>| match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+            _ => false,
+        };
+        name(&self.service, &other.service)
+            && name(&self.region, &other.region)
+            && name(&self.operation, &other.operation)
+            && self.probability.unwrap_or(1.0) == other.probability.unwrap_or(1.0)
+            && self.error() == other.error()
+    }
 }
+
+/// The most rules the set holds (each AWS call is matched against all of them).
+pub const MAX_RULES: usize = 1000;
 
 /// Effects on every AWS call: `{"latency": 500}` (milliseconds added).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,19 +152,21 @@ pub struct Effects {
     pub latency: u64,
 }
 
-/// The live rules and effects.
+/// The live rules and effects. Reading them when there are none costs two atomic loads.
 #[derive(Debug, Default)]
 pub struct Live {
     rules: RwLock<Vec<FaultRule>>,
-    effects: RwLock<Effects>,
+    any: AtomicBool,
+    latency: AtomicU64,
 }
 
 impl Live {
     /// Starts with `rules` and `effects`.
     pub fn new(rules: Vec<FaultRule>, effects: Effects) -> Self {
         Live {
+            any: AtomicBool::new(!rules.is_empty()),
             rules: RwLock::new(rules),
-            effects: RwLock::new(effects),
+            latency: AtomicU64::new(effects.latency),
         }
     }
 
@@ -148,40 +175,53 @@ impl Live {
         self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Replaces the rules.
-    pub fn replace(&self, rules: Vec<FaultRule>) -> Vec<FaultRule> {
+    /// Changes the rules with `change`, unless that would make more than [`MAX_RULES`].
+    fn change(&self, change: impl FnOnce(&mut Vec<FaultRule>)) -> Result<Vec<FaultRule>, String> {
         let mut r = self.rules.write().unwrap_or_else(|e| e.into_inner());
-        *r = rules;
-        r.clone()
+        let mut next = r.clone();
+        change(&mut next);
+        if next.len() > MAX_RULES {
+            return Err(format!("at most {MAX_RULES} rules"));
+        }
+        *r = next;
+        self.any.store(!r.is_empty(), Ordering::SeqCst);
+        Ok(r.clone())
+    }
+
+    /// Replaces the rules.
+    pub fn replace(&self, rules: Vec<FaultRule>) -> Result<Vec<FaultRule>, String> {
+        self.change(|r| *r = rules)
     }
 
     /// Adds rules at the end.
-    pub fn add(&self, rules: Vec<FaultRule>) -> Vec<FaultRule> {
-        let mut r = self.rules.write().unwrap_or_else(|e| e.into_inner());
-        r.extend(rules);
-        r.clone()
+    pub fn add(&self, rules: Vec<FaultRule>) -> Result<Vec<FaultRule>, String> {
+        self.change(|r| r.extend(rules))
     }
 
-    /// Removes every rule equal to one of `rules`.
+    /// Removes every rule that acts as one of `rules` ([`FaultRule::same_as`]).
     pub fn remove(&self, rules: &[FaultRule]) -> Vec<FaultRule> {
-        let mut r = self.rules.write().unwrap_or_else(|e| e.into_inner());
-        r.retain(|x| !rules.contains(x));
-        r.clone()
+        self.change(|r| r.retain(|x| !rules.iter().any(|y| x.same_as(y))))
+            .unwrap_or_default()
     }
 
     /// The effects now.
     pub fn effects(&self) -> Effects {
-        *self.effects.read().unwrap_or_else(|e| e.into_inner())
+        Effects {
+            latency: self.latency.load(Ordering::Relaxed),
+        }
     }
 
     /// Sets the effects.
     pub fn set_effects(&self, effects: Effects) -> Effects {
-        *self.effects.write().unwrap_or_else(|e| e.into_inner()) = effects;
+        self.latency.store(effects.latency, Ordering::Relaxed);
         effects
     }
 
     /// The first rule naming this call whose probability fires, if any.
     pub fn decide(&self, aws: &AwsRequest) -> Option<FaultRule> {
+        if !self.any.load(Ordering::Relaxed) {
+            return None;
+        }
         let rules = self.rules.read().unwrap_or_else(|e| e.into_inner());
         rules
             .iter()
@@ -193,6 +233,9 @@ impl Live {
     /// True when some rule could name `service`'s `operation` (for deciding, from a request
     /// head, whether its body is needed).
     pub fn may_name(&self, service: &str, operation: &str) -> bool {
+        if !self.any.load(Ordering::Relaxed) {
+            return false;
+        }
         let rules = self.rules.read().unwrap_or_else(|e| e.into_inner());
         rules.iter().any(|r| {
             r.probability != Some(0.0)
@@ -272,13 +315,27 @@ mod tests {
         let live = Live::default();
         let a = rule(r#"{"service": "s3"}"#);
         let b = rule(r#"{"service": "sqs", "probability": 0.5}"#);
-        assert_eq!(live.replace(vec![a.clone()]), vec![a.clone()]);
-        assert_eq!(live.add(vec![b.clone()]), vec![a.clone(), b.clone()]);
-        assert_eq!(live.remove(std::slice::from_ref(&a)), vec![b.clone()]);
+        assert_eq!(live.replace(vec![a.clone()]).unwrap(), vec![a.clone()]);
+        assert_eq!(
+            live.add(vec![b.clone()]).unwrap(),
+            vec![a.clone(), b.clone()]
+        );
+        // Removed by a rule that acts the same, spelled otherwise.
+        let a_again = rule(
+            r#"{"service": "S3", "probability": 1, "error": {"statusCode": 503, "code": "ServiceUnavailable"}}"#,
+        );
+        assert_eq!(live.remove(std::slice::from_ref(&a_again)), vec![b.clone()]);
+        assert!(live.add(vec![b.clone(); MAX_RULES]).is_err());
+        assert_eq!(
+            live.rules(),
+            vec![b.clone()],
+            "a refused change changes nothing"
+        );
         assert!(live.may_name("sqs", "SendMessage"));
         assert!(!live.may_name("kinesis", "PutRecords"));
         assert!(live.decide(&call("s3", "GetObject", "us-east-1")).is_none());
-        live.replace(vec![rule(r#"{"probability": 0}"#), a.clone()]);
+        live.replace(vec![rule(r#"{"probability": 0}"#), a.clone()])
+            .unwrap();
         assert_eq!(live.decide(&call("s3", "GetObject", "us-east-1")), Some(a));
         assert_eq!(live.set_effects(Effects { latency: 5 }).latency, 5);
         assert_eq!(live.effects().latency, 5);

@@ -116,6 +116,9 @@ impl Settings {
             return Ok(rules);
         }
         let mut problems = Vec::new();
+        // One rule per operation, with the largest probability any variable gives it (one
+        // roll per call, as LocalStack does), in the order the variables are listed.
+        let mut env_rules: Vec<FaultRule> = Vec::new();
         for &(var, service, lists) in VARIABLES {
             // Unset and empty are both "no faults" (LocalStack reads an empty value as 0).
             let Some(text) = env(var).filter(|t| !t.trim().is_empty()) else {
@@ -133,19 +136,31 @@ impl Settings {
             if p == 0.0 {
                 continue;
             }
-            let actions = lists.iter().flat_map(|l| l.iter());
-            rules.extend(actions.map(|op| FaultRule {
-                service: Some(service.into()),
-                operation: Some(op.to_string()),
-                probability: Some(p),
-                error: Some(FaultError {
-                    status_code: 400,
-                    code: "ProvisionedThroughputExceededException".into(),
-                }),
-                description: Some(format!("from {var}")),
-                ..FaultRule::default()
-            }));
+            for op in lists.iter().flat_map(|l| l.iter()) {
+                let same = env_rules.iter_mut().find(|r| {
+                    r.service.as_deref() == Some(service) && r.operation.as_deref() == Some(op)
+                });
+                match same {
+                    Some(r) if r.probability.unwrap_or(1.0) >= p => {}
+                    Some(r) => {
+                        r.probability = Some(p);
+                        r.description = Some(format!("from {var}"));
+                    }
+                    None => env_rules.push(FaultRule {
+                        service: Some(service.into()),
+                        operation: Some(op.to_string()),
+                        probability: Some(p),
+                        error: Some(FaultError {
+                            status_code: 400,
+                            code: "ProvisionedThroughputExceededException".into(),
+                        }),
+                        description: Some(format!("from {var}")),
+                        ..FaultRule::default()
+                    }),
+                }
+            }
         }
+        rules.extend(env_rules);
         if problems.is_empty() {
             Ok(rules)
         } else {
@@ -192,6 +207,25 @@ mod tests {
         assert_eq!(reads.len(), DYNAMODB_READS.len());
         assert!(s.initial_rules(|_| Some("0".into())).unwrap().is_empty());
         assert!(s.initial_rules(|_| Some(" ".into())).unwrap().is_empty());
+        // Several DynamoDB variables: one rule per operation, the largest probability.
+        let both = s
+            .initial_rules(|v| match v {
+                "DYNAMODB_ERROR_PROBABILITY" => Some("0.2".into()),
+                "DYNAMODB_READ_ERROR_PROBABILITY" => Some("0.5".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(both.len(), DYNAMODB_READS.len() + DYNAMODB_WRITES.len());
+        let get = both
+            .iter()
+            .find(|r| r.operation.as_deref() == Some("GetItem"))
+            .unwrap();
+        assert_eq!(get.probability, Some(0.5));
+        let put = both
+            .iter()
+            .find(|r| r.operation.as_deref() == Some("PutItem"))
+            .unwrap();
+        assert_eq!(put.probability, Some(0.2));
         let bad = s.initial_rules(|_| Some("lots".into())).unwrap_err();
         assert_eq!(bad.len(), VARIABLES.len());
         let off = Settings {

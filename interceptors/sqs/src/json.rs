@@ -100,12 +100,7 @@ mod tests {
     use super::*;
 
     fn place() -> Place<'static> {
-        Place::new(
-            Some("http://localhost:4566".into()),
-            "eu-west-1",
-            "000000000000",
-            Some("123456789012"),
-        )
+        crate::place::example()
     }
 
     #[test]

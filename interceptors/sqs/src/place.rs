@@ -155,6 +155,18 @@ fn strip_prefix_ignore_case<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
         .then(|| &s[prefix.len()..])
 }
 
+/// The place the JSON and XML tests rewrite for: URLs at `http://localhost:4566`,
+/// eu-west-1, account 000000000000, backend account 123456789012.
+#[cfg(test)]
+pub(crate) fn example() -> Place<'static> {
+    Place::new(
+        Some("http://localhost:4566".into()),
+        "eu-west-1",
+        "000000000000",
+        Some("123456789012"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,8 +32,8 @@ pub fn may_rewrite(req: &Parts) -> bool {
     if let Some(action) = query_param(query, "Action") {
         return OPERATIONS.contains(&action.as_ref());
     }
-    match signing_service(req, query) {
-        Some(service) => service == "sqs",
+    match signed_for_sqs(req, query) {
+        Some(sqs) => sqs,
         None => is_queue_path(req.uri.path()) || is_form_post(req),
     }
 }
@@ -51,19 +51,19 @@ fn header_str<'a>(req: &'a Parts, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The service of a SigV4 credential scope (`KEY/DATE/REGION/SERVICE/aws4_request`), from the
-/// `Authorization` header or a presigned URL's `X-Amz-Credential`. `Some("")` when signed
-/// some other way (SigV2, a scope without a service).
-fn signing_service(req: &Parts, query: &str) -> Option<String> {
-    let scope_service =
-        |credential: &str| credential.split('/').nth(3).unwrap_or_default().to_string();
+/// Whether the request is signed for `sqs`: from the SigV4 credential scope
+/// (`KEY/DATE/REGION/SERVICE/aws4_request`) of the `Authorization` header or a presigned URL's
+/// `X-Amz-Credential`. `Some(false)` when signed some other way (SigV2, another service),
+/// `None` when unsigned. Runs for every request: it allocates nothing for signed headers.
+fn signed_for_sqs(req: &Parts, query: &str) -> Option<bool> {
+    let is_sqs = |credential: &str| credential.split('/').nth(3) == Some("sqs");
     if let Some(auth) = header_str(req, header::AUTHORIZATION.as_str()) {
         let credential = auth
             .split_once("Credential=")
             .map(|(_, rest)| rest.split([',', ' ']).next().unwrap_or_default());
-        return Some(credential.map(scope_service).unwrap_or_default());
+        return Some(credential.is_some_and(is_sqs));
     }
-    query_param(query, "X-Amz-Credential").map(|c| scope_service(&c))
+    query_param(query, "X-Amz-Credential").map(|c| is_sqs(&c))
 }
 
 /// `/{12-digit account}/{queue}` (AWS, moto) or `/queue/…` (ElasticMQ, LocalStack).

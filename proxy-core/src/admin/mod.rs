@@ -93,11 +93,10 @@ impl Admin {
         }
     }
 
+    /// True when another listener claimed `path` ([`Listener::admin_paths`]); claims outside
+    /// the admin prefixes count for nothing, and the built-in endpoints always stay here.
     fn is_claimed(&self, path: &str) -> bool {
-        self.claimed.iter().any(|p| {
-            path == p
-                || (p.ends_with('/') && (path.starts_with(p.as_str()) || path == &p[..p.len() - 1]))
-        })
+        claims(&self.claimed, path)
     }
 
     async fn refresh_gauges(&self) {
@@ -123,6 +122,15 @@ impl Admin {
     }
 }
 
+/// True when one of `claimed` (exact paths, or prefixes ending in `/`, under the admin
+/// prefixes) covers `path`.
+fn claims(claimed: &[String], path: &str) -> bool {
+    claimed.iter().filter(|p| is_admin_path(p)).any(|p| {
+        path == p
+            || (p.ends_with('/') && (path.starts_with(p.as_str()) || path == &p[..p.len() - 1]))
+    })
+}
+
 /// True for the paths the admin listener owns.
 pub(crate) fn is_admin_path(path: &str) -> bool {
     path.starts_with("/_localstack/") || path.starts_with("/_edgestack/")
@@ -140,11 +148,33 @@ impl Listener for Admin {
         _cx: &mut RequestContext,
     ) -> Result<Forward, ListenerError> {
         let path = req.uri().path();
-        if !is_admin_path(path) || self.is_claimed(path) {
+        if !is_admin_path(path) || (self.is_claimed(path) && !ENDPOINTS.contains(&path)) {
             return Ok(Forward::Continue);
         }
         Ok(Forward::Respond(
             self.answer(req.method(), req.uri().path()).await,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claimed_paths() {
+        let c = vec![
+            "/_localstack/chaos/".to_string(),
+            "/_edgestack/exact".to_string(),
+            "/".to_string(),
+        ];
+        assert!(claims(&c, "/_localstack/chaos/faults"));
+        assert!(claims(&c, "/_localstack/chaos"));
+        assert!(!claims(&c, "/_localstack/chaosx"));
+        assert!(claims(&c, "/_edgestack/exact"));
+        assert!(!claims(&c, "/_edgestack/exact/more"));
+        // A claim outside the admin prefixes takes nothing.
+        assert!(!claims(&c, "/_localstack/health"));
+        assert!(!claims(&c, "/anything"));
     }
 }

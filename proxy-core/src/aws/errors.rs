@@ -38,8 +38,18 @@ impl ErrorResponder for AwsErrors {
             (Some(d), Some(r)) => protocol_for(d, r),
             _ => Protocol::RestXml,
         };
-        let mut resp = aws_error(protocol, error.status(), error.code(), &error.to_string());
-        let s3 = matches!(&detected, Some(Detection::Aws(a)) if a.service == "s3");
+        let service = match &detected {
+            Some(Detection::Aws(a)) => a.service.as_ref(),
+            _ => "",
+        };
+        let mut resp = aws_error(
+            service,
+            protocol,
+            error.status(),
+            error.code(),
+            &error.to_string(),
+        );
+        let s3 = service == "s3";
         if let (Some(cors), Some(req), false) = (&self.cors, request, s3) {
             cors.add_headers(resp.headers_mut(), req.headers.get(header::ORIGIN));
         }
@@ -68,9 +78,13 @@ fn protocol_for(detected: &Detection, req: &Parts) -> Protocol {
     }
 }
 
-/// An error response with `code` and `message` in `protocol`'s shape (what SDKs parse as
-/// the typed error `code`), with `x-edgestack-error: code`.
+/// An error response with `code` and `message` in the shape `service` (botocore name, or ""
+/// when unknown) uses with `protocol`, which SDKs parse as the typed error `code`; with
+/// `x-edgestack-error: code`. REST-XML errors are S3's bare `<Error>` for S3 and S3 Control
+/// (and unknown services), and `<ErrorResponse><Error>` for the others (Route 53,
+/// CloudFront), as their SDKs expect.
 pub fn aws_error(
+    service: &str,
     protocol: Protocol,
     status: StatusCode,
     code: &str,
@@ -85,7 +99,7 @@ pub fn aws_error(
             },
             serde_json::json!({ "__type": code, "message": message }).to_string(),
         ),
-        Protocol::RestXml => (
+        Protocol::RestXml if matches!(service, "s3" | "s3control" | "") => (
             "application/xml",
             format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
@@ -93,7 +107,8 @@ pub fn aws_error(
                 xml_escape(message)
             ),
         ),
-        Protocol::Query => (
+        // Query services, and REST-XML services other than S3: wrapped.
+        Protocol::Query | Protocol::RestXml => (
             "text/xml",
             format!(
                 "<?xml version=\"1.0\"?>\n<ErrorResponse><Error><Type>{}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>",
