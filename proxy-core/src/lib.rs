@@ -30,6 +30,7 @@ mod context;
 mod edge;
 mod engine;
 mod error;
+pub mod hop;
 mod listener;
 mod log;
 pub mod routing;
@@ -46,7 +47,9 @@ pub use context::{RequestContext, RequestId};
 pub use edge::{Edge, EdgeBuilder, ShutdownReport, StartError};
 pub use error::{Error, ErrorResponder, PlainTextErrors};
 pub use http;
-pub use listener::{response, Exchange, Forward, Listener, ListenerError, Request, Response};
+pub use listener::{
+    json_response, response, Exchange, Forward, Listener, ListenerError, Request, Response,
+};
 pub use prometheus;
 pub use routing::{RouteMatch, RouteMiss, RouteRule, RouteTable, Router};
 pub use settings::{AwsSettings, ServerSettings, Settings, DEFAULT_BODY_LIMIT};

@@ -126,6 +126,17 @@ pub fn response(status: http::StatusCode, body: impl Into<Body>) -> Response {
     r
 }
 
+/// A response with this status and `value` as its JSON body (one line, then `\n`), with
+/// `Content-Type: application/json`: the shape of the edge's own endpoints.
+pub fn json_response(status: http::StatusCode, value: &serde_json::Value) -> Response {
+    let mut r = response(status, format!("{value}\n"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 /// A finished exchange, as [`Listener::observe`] sees it.
 #[derive(Debug)]
 pub struct Exchange<'a> {

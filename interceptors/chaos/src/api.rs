@@ -10,8 +10,7 @@
 //! Every answer that changed something returns the new state. A bad body is a 400 that says
 //! what is wrong with it; changes are all or nothing.
 
-use bytes::Bytes;
-use edgestack_core::{response, Body, Response};
+use edgestack_core::{json_response, Response};
 use http::{header, HeaderValue, Method, StatusCode};
 use serde_json::json;
 
@@ -107,15 +106,6 @@ fn not_allowed(allow: &'static str) -> Response {
     );
     r.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
-    r
-}
-
-fn json_response(status: StatusCode, v: &serde_json::Value) -> Response {
-    let mut r = response(status, Body::Full(Bytes::from(format!("{v}\n"))));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     r
 }
 

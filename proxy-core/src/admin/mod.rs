@@ -19,7 +19,7 @@ use http::{header, HeaderValue, Method, StatusCode};
 
 use crate::{
     context::RequestContext,
-    listener::{response, Forward, Listener, ListenerError, Request, Response},
+    listener::{json_response, response, Forward, Listener, ListenerError, Request, Response},
 };
 use health::Health;
 use metrics::Metrics;
@@ -42,15 +42,6 @@ pub(crate) struct Admin {
     pub(crate) claimed: Vec<String>,
 }
 
-fn json(status: StatusCode, v: &serde_json::Value) -> Response {
-    let mut r = response(status, format!("{v}\n"));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
 impl Admin {
     async fn answer(&self, method: &Method, path: &str) -> Response {
         let read = *method == Method::GET || *method == Method::HEAD;
@@ -59,9 +50,9 @@ impl Admin {
                 if *method == Method::HEAD {
                     return response(StatusCode::OK, "");
                 }
-                json(StatusCode::OK, &self.health.document().await)
+                json_response(StatusCode::OK, &self.health.document().await)
             }
-            "/_localstack/info" | "/_edgestack/info" if read => json(
+            "/_localstack/info" | "/_edgestack/info" if read => json_response(
                 StatusCode::OK,
                 &serde_json::json!({
                     "version": env!("CARGO_PKG_VERSION"),
@@ -79,7 +70,7 @@ impl Admin {
                 );
                 r
             }
-            _ => json(
+            _ => json_response(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({
                     "error": format!("no admin endpoint {method} {path}"),
@@ -91,12 +82,6 @@ impl Admin {
                 }),
             ),
         }
-    }
-
-    /// True when another listener claimed `path` ([`Listener::admin_paths`]); claims outside
-    /// the admin prefixes count for nothing, and the built-in endpoints always stay here.
-    fn is_claimed(&self, path: &str) -> bool {
-        claims(&self.claimed, path)
     }
 
     async fn refresh_gauges(&self) {
@@ -122,8 +107,8 @@ impl Admin {
     }
 }
 
-/// True when one of `claimed` (exact paths, or prefixes ending in `/`, under the admin
-/// prefixes) covers `path`.
+/// True when one of `claimed` ([`Listener::admin_paths`]: exact paths, or prefixes ending in
+/// `/`) covers `path`; claims outside the admin prefixes count for nothing.
 fn claims(claimed: &[String], path: &str) -> bool {
     claimed.iter().filter(|p| is_admin_path(p)).any(|p| {
         path == p
@@ -148,7 +133,8 @@ impl Listener for Admin {
         _cx: &mut RequestContext,
     ) -> Result<Forward, ListenerError> {
         let path = req.uri().path();
-        if !is_admin_path(path) || (self.is_claimed(path) && !ENDPOINTS.contains(&path)) {
+        // Paths other listeners claimed go on to them; the built-in endpoints always stay here.
+        if !is_admin_path(path) || (claims(&self.claimed, path) && !ENDPOINTS.contains(&path)) {
             return Ok(Forward::Continue);
         }
         Ok(Forward::Respond(

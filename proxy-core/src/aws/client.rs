@@ -227,8 +227,9 @@ impl AwsClient {
 
     /// A plain, unsigned HTTP call to any `http://host[:port]` origin named by the request's
     /// absolute URI (an API Gateway HTTP integration, a webhook). `Host` is set from the URI
-    /// unless the request has one; the whole exchange is bounded by `timeout`, and the answer
-    /// by `limit` bytes. Any status is `Ok`. `https` origins are refused (no TLS client here).
+    /// unless the request has one; hop-by-hop headers ([`crate::hop`]) are dropped from the
+    /// request and the answer; the whole exchange is bounded by `timeout`, and the answer by
+    /// `limit` bytes. Any status is `Ok`. `https` origins are refused (no TLS client here).
     pub async fn http(
         &self,
         mut req: http::Request<Bytes>,
@@ -259,15 +260,10 @@ impl AwsClient {
             message,
         };
         let call = async {
-            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host, port))
+            let addrs = tokio::net::lookup_host((host, port))
                 .await
-                .map_err(|e| transport(format!("cannot resolve {host}: {e}")))?
-                .collect();
-            let addr = addrs
-                .iter()
-                .find(|a| a.is_ipv4())
-                .or(addrs.first())
-                .copied()
+                .map_err(|e| transport(format!("cannot resolve {host}: {e}")))?;
+            let addr = crate::upstream::prefer_ipv4(addrs)
                 .ok_or_else(|| transport(format!("{host} has no address")))?;
             let up = Upstream {
                 name: UpstreamName::new(&origin),
@@ -282,6 +278,7 @@ impl AwsClient {
                 s3_path_style: false,
                 process: None,
             };
+            crate::hop::remove_hop_by_hop(req.headers_mut());
             if !req.headers().contains_key(header::HOST) {
                 let value = HeaderValue::from_str(&origin).map_err(|e| bad(e.to_string()))?;
                 req.headers_mut().insert(header::HOST, value);
@@ -291,9 +288,12 @@ impl AwsClient {
                 req.headers_mut()
                     .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             }
-            self.exchange(&up, &up.peer(), &req, limit)
+            let mut resp = self
+                .exchange(&up, &up.peer(), &req, limit)
                 .await
-                .map_err(transport)
+                .map_err(transport)?;
+            crate::hop::remove_hop_by_hop(resp.headers_mut());
+            Ok(resp)
         };
         match tokio::time::timeout(timeout, call).await {
             Ok(result) => result,

@@ -115,29 +115,8 @@ pub(crate) fn apply_response(target: &mut ResponseHeader, want: &http::response:
 /// those the client's `Connection` names). The framing headers stay; the engine sets them.
 pub(crate) fn for_upstream_hop(req: &mut RequestHeader) {
     req.set_version(http::Version::HTTP_11);
-    let nominated: Vec<HeaderName> = req
-        .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim_ascii()).ok())
-        .filter(|name| !is_framing(name))
-        .collect();
-    for name in nominated {
+    for name in crate::hop::hop_by_hop(&req.headers) {
         req.remove_header(&name);
-    }
-    for name in [
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "connection",
-        "upgrade",
-        "http2-settings",
-    ] {
-        req.remove_header(name);
     }
 }
 

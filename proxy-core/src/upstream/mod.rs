@@ -171,14 +171,19 @@ fn parse_url(url: &str) -> Result<SocketAddr, String> {
         .to_socket_addrs()
         .map_err(|e| format!("\"{url}\": cannot resolve host \"{host}\": {e}"))?
         .collect();
-    // Local emulators mostly listen on 127.0.0.1 only, while `localhost` often resolves to ::1
-    // first: prefer an IPv4 address when the name has one.
+    prefer_ipv4(addrs).ok_or_else(|| format!("\"{url}\": host \"{host}\" has no address"))
+}
+
+/// The address to use of those a name resolved to. Local emulators mostly listen on
+/// 127.0.0.1 only, while `localhost` often resolves to ::1 first: an IPv4 address when the
+/// name has one.
+pub(crate) fn prefer_ipv4(addrs: impl IntoIterator<Item = SocketAddr>) -> Option<SocketAddr> {
+    let addrs: Vec<SocketAddr> = addrs.into_iter().collect();
     addrs
         .iter()
         .find(|a| a.is_ipv4())
         .or(addrs.first())
         .copied()
-        .ok_or_else(|| format!("\"{url}\": host \"{host}\" has no address"))
 }
 
 #[cfg(test)]

@@ -36,23 +36,15 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'}')
     .add(b'/');
 
-/// Headers that belong to one hop, never forwarded either way.
-const HOP: &[HeaderName] = &[
-    header::CONNECTION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::PROXY_AUTHORIZATION,
-    header::PROXY_AUTHENTICATE,
+/// Client headers HTTP_PROXY does not pass on besides the hop-by-hop ones
+/// ([`AwsClient::http`](edgestack_core::aws::AwsClient::http) drops those): the client's
+/// `Host` (the integration's is sent), and the framing and `Expect` of the client's hop.
+const NOT_FORWARDED: [HeaderName; 4] = [
     header::HOST,
     header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
     header::EXPECT,
 ];
-
-fn hop(name: &HeaderName) -> bool {
-    HOP.contains(name) || name.as_str() == "keep-alive"
-}
 
 /// Calls the HTTP endpoint; `proxy` for HTTP_PROXY.
 pub async fn call(
@@ -84,7 +76,7 @@ pub async fn call(
     let headers = req.headers_mut();
     if proxy {
         for (k, v) in &input.headers {
-            if !hop(k) {
+            if !NOT_FORWARDED.contains(k) {
                 headers.append(k.clone(), v.clone());
             }
         }
@@ -106,12 +98,9 @@ pub async fn call(
         .map_err(|e| failure(e, &url, timeout))?;
     let (parts, body) = answer.into_parts();
     if proxy {
+        // As the endpoint answered; the engine frames the body it sends.
         let mut resp = response(parts.status, Body::Full(body));
-        for (k, v) in &parts.headers {
-            if !hop(k) {
-                resp.headers_mut().append(k.clone(), v.clone());
-            }
-        }
+        *resp.headers_mut() = parts.headers;
         return Ok(resp);
     }
     mapping::respond(
