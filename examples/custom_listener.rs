@@ -38,7 +38,7 @@ impl Listener for Guard {
     }
 
     /// Decided from the head alone, before any body moves.
-    fn body_access(&self, req: &Parts) -> BodyAccess {
+    fn body_access(&self, req: &Parts, _cx: &RequestContext) -> BodyAccess {
         if req.uri.path().ends_with(".json") {
             BodyAccess::BUFFER_RESPONSE
         } else {

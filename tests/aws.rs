@@ -22,7 +22,7 @@ struct Buffering {
 
 #[async_trait]
 impl Listener for Buffering {
-    fn body_access(&self, _req: &Parts) -> BodyAccess {
+    fn body_access(&self, _req: &Parts, _cx: &RequestContext) -> BodyAccess {
         BodyAccess::BUFFER_BOTH
     }
     async fn forward_request(

@@ -16,7 +16,7 @@ struct Append;
 
 #[async_trait]
 impl Listener for Append {
-    fn body_access(&self, _req: &Parts) -> BodyAccess {
+    fn body_access(&self, _req: &Parts, _cx: &RequestContext) -> BodyAccess {
         BodyAccess::BUFFER_BOTH
     }
     async fn forward_request(
@@ -54,7 +54,7 @@ struct Shrink;
 
 #[async_trait]
 impl Listener for Shrink {
-    fn body_access(&self, _req: &Parts) -> BodyAccess {
+    fn body_access(&self, _req: &Parts, _cx: &RequestContext) -> BodyAccess {
         BodyAccess::BUFFER_BOTH
     }
     async fn forward_request(
@@ -252,7 +252,7 @@ struct Mode(BodyAccess);
 
 #[async_trait]
 impl Listener for Mode {
-    fn body_access(&self, _req: &Parts) -> BodyAccess {
+    fn body_access(&self, _req: &Parts, _cx: &RequestContext) -> BodyAccess {
         self.0
     }
 }
@@ -540,7 +540,7 @@ struct Reframe(BodyAccess);
 
 #[async_trait]
 impl Listener for Reframe {
-    fn body_access(&self, _req: &Parts) -> BodyAccess {
+    fn body_access(&self, _req: &Parts, _cx: &RequestContext) -> BodyAccess {
         self.0
     }
     async fn forward_request(

@@ -231,7 +231,7 @@ struct Observer {
 
 #[async_trait]
 impl Listener for Observer {
-    fn body_access(&self, _req: &Parts) -> BodyAccess {
+    fn body_access(&self, _req: &Parts, _cx: &RequestContext) -> BodyAccess {
         BodyAccess::OBSERVE_BOTH
     }
     async fn observe(&self, ex: &Exchange<'_>, cx: &RequestContext) {

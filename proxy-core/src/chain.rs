@@ -7,6 +7,8 @@
 //!   ran (the one that answered or rerouted included), also for directly answered responses.
 //! - `observe` runs for those same listeners after the client has its answer.
 //! - Body needs are the union of what each listener asks for.
+//! - A hook that returns an [`AwsError`](crate::aws::AwsError) answers the client with it, in
+//!   the protocol of its call; any other error is a failed hook (500 `ListenerFailed`).
 //! - A hook that panics is a failed hook: the client gets the 500 a returned error gives, and
 //!   nothing else is affected.
 
@@ -78,10 +80,10 @@ impl Chain {
     }
 
     /// The union of every listener's body needs for this request.
-    pub fn body_access(&self, req: &Parts) -> BodyAccess {
+    pub fn body_access(&self, req: &Parts, cx: &RequestContext) -> BodyAccess {
         self.listeners
             .iter()
-            .fold(BodyAccess::NONE, |acc, l| acc.union(l.body_access(req)))
+            .fold(BodyAccess::NONE, |acc, l| acc.union(l.body_access(req, cx)))
     }
 
     /// Runs `forward_request` in order until one answers or reroutes.
@@ -99,15 +101,7 @@ impl Chain {
                         decision,
                     })
                 }
-                Err(source) => {
-                    return Err((
-                        i + 1,
-                        Error::Listener {
-                            listener: l.name().to_string(),
-                            source,
-                        },
-                    ))
-                }
+                Err(source) => return Err((i + 1, Error::from_listener(l.name(), source))),
             }
         }
         Ok(ForwardOutcome {
@@ -127,10 +121,7 @@ impl Chain {
         for l in self.listeners[..ran.min(self.listeners.len())].iter().rev() {
             guarded(l.return_response(req, resp, cx))
                 .await
-                .map_err(|source| Error::Listener {
-                    listener: l.name().to_string(),
-                    source,
-                })?;
+                .map_err(|source| Error::from_listener(l.name(), source))?;
         }
         Ok(())
     }

@@ -9,7 +9,11 @@ use std::{
 
 use http::Extensions;
 
-use crate::{aws::AwsClient, background::Background, upstream::UpstreamName};
+use crate::{
+    aws::{AwsClient, AwsRequest},
+    background::Background,
+    upstream::UpstreamName,
+};
 
 /// A per-edge, per-request number, unique for the life of the edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37,6 +41,7 @@ pub struct RequestContext {
     pub(crate) response_started: Option<Instant>,
     pub(crate) background: Background,
     pub(crate) aws_client: Option<AwsClient>,
+    pub(crate) aws: Option<AwsRequest>,
     /// Typed per-request state, shared by all listeners of this request. Values must be
     /// `Clone + Send + Sync + 'static` (what [`http::Extensions`] asks); use a private type per
     /// listener so listeners do not see each other's state by accident.
@@ -60,6 +65,7 @@ impl RequestContext {
             response_started: None,
             background,
             aws_client: None,
+            aws: None,
             extensions: Extensions::new(),
         }
     }
@@ -131,6 +137,28 @@ impl RequestContext {
     /// contexts unless set with [`with_aws_client`](Self::with_aws_client).
     pub fn aws_client(&self) -> Option<&AwsClient> {
         self.aws_client.as_ref()
+    }
+
+    /// What the AWS edge detected about this request (service, operation, region, account,
+    /// protocol, S3 bucket and key, target, queue, ...), computed once by the edge's router
+    /// (and completed from a form body for query-protocol calls) before the first listener
+    /// runs. `None` on a plain proxy and for requests that name no AWS service.
+    ///
+    /// Listeners read this instead of parsing signatures, `X-Amz-Target` or paths again.
+    pub fn aws(&self) -> Option<&AwsRequest> {
+        self.aws.as_ref()
+    }
+
+    /// Replaces what the edge knows about this request: for listeners that answer a call as
+    /// another (and for the edge's own form-body pass).
+    pub fn set_aws(&mut self, aws: Option<AwsRequest>) {
+        self.aws = aws;
+    }
+
+    /// This context with `aws` as its [`aws`](Self::aws) view (for unit tests of a listener).
+    pub fn with_aws(mut self, aws: AwsRequest) -> Self {
+        self.aws = Some(aws);
+        self
     }
 
     /// This context with `client` as its [`aws_client`](Self::aws_client) (for unit tests of a

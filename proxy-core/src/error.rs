@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use http::{header, request::Parts, HeaderValue, StatusCode};
 
-use crate::upstream::UpstreamName;
+use crate::{aws::AwsError, context::RequestContext, upstream::UpstreamName};
 
 /// Something the edge answers for itself.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +68,15 @@ pub enum Error {
     /// The client sent something the edge cannot proxy, or went away.
     #[error("bad request from client: {0}")]
     Client(String),
+    /// A listener answered with an AWS error (it returned an [`AwsError`]): the client gets
+    /// it in the protocol of its call, with its status and code.
+    #[error("{error}")]
+    Aws {
+        /// The listener's name.
+        listener: String,
+        /// The error.
+        error: AwsError,
+    },
     /// A listener's hook failed.
     #[error("listener '{listener}' failed: {source}")]
     Listener {
@@ -94,15 +103,18 @@ impl Error {
             Error::RequestBodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::ResponseBodyTooLarge { .. } => StatusCode::BAD_GATEWAY,
             Error::Client(_) => StatusCode::BAD_REQUEST,
+            Error::Aws { error, .. } => error.status(),
             Error::UnknownUpstream(_) | Error::Listener { .. } | Error::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
     }
 
-    /// A stable, machine-readable name for the kind of error (sent as `x-edgestack-error`).
-    pub fn code(&self) -> &'static str {
+    /// A stable, machine-readable name for the kind of error (sent as `x-edgestack-error`);
+    /// for [`Error::Aws`], the AWS error's code.
+    pub fn code(&self) -> &str {
         match self {
+            Error::Aws { error, .. } => error.code(),
             Error::NoRoute { .. } => "NoRoute",
             Error::UnknownUpstream(_) => "UnknownUpstream",
             Error::UpstreamUnreachable { .. } => "UpstreamUnreachable",
@@ -115,13 +127,42 @@ impl Error {
             Error::Internal(_) => "InternalError",
         }
     }
+
+    /// The AWS error a listener answered with, if this is one.
+    pub fn aws_error(&self) -> Option<&AwsError> {
+        match self {
+            Error::Aws { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The error a listener's hook returned: an [`AwsError`] answers as itself, anything else
+    /// is a failure of the listener.
+    pub(crate) fn from_listener(listener: &str, source: crate::ListenerError) -> Self {
+        match source.downcast::<AwsError>() {
+            Ok(error) => Error::Aws {
+                listener: listener.to_string(),
+                error: *error,
+            },
+            Err(source) => Error::Listener {
+                listener: listener.to_string(),
+                source,
+            },
+        }
+    }
 }
 
 /// Turns an [`Error`] into the response the client gets. Plug in your own with
 /// [`EdgeBuilder::error_responder`](crate::EdgeBuilder::error_responder).
 pub trait ErrorResponder: Send + Sync + 'static {
-    /// The response for `error`; `request` is the request head when one was read.
-    fn respond(&self, error: &Error, request: Option<&Parts>) -> http::Response<Bytes>;
+    /// The response for `error`; `request` is the request head when one was read, `cx` the
+    /// request's context once the edge made one (with what it detected, its id, ...).
+    fn respond(
+        &self,
+        error: &Error,
+        request: Option<&Parts>,
+        cx: Option<&RequestContext>,
+    ) -> http::Response<Bytes>;
 }
 
 /// The default responder: the status from [`Error::status`], a one-line plain-text body and an
@@ -130,7 +171,12 @@ pub trait ErrorResponder: Send + Sync + 'static {
 pub struct PlainTextErrors;
 
 impl ErrorResponder for PlainTextErrors {
-    fn respond(&self, error: &Error, _request: Option<&Parts>) -> http::Response<Bytes> {
+    fn respond(
+        &self,
+        error: &Error,
+        _request: Option<&Parts>,
+        _cx: Option<&RequestContext>,
+    ) -> http::Response<Bytes> {
         let mut resp = http::Response::new(Bytes::from(format!("edgestack: {error}\n")));
         *resp.status_mut() = error.status();
         let h = resp.headers_mut();
@@ -138,7 +184,9 @@ impl ErrorResponder for PlainTextErrors {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        h.insert("x-edgestack-error", HeaderValue::from_static(error.code()));
+        if let Ok(code) = HeaderValue::from_str(error.code()) {
+            h.insert("x-edgestack-error", code);
+        }
         resp
     }
 }

@@ -66,9 +66,10 @@ pub trait Listener: Send + Sync + 'static {
         std::any::type_name::<Self>()
     }
 
-    /// What this listener needs of the bodies of this request, decided from its head alone.
+    /// What this listener needs of the bodies of this request, decided from its head alone
+    /// and what the edge knows of it ([`RequestContext::aws`]: service, operation, ...).
     /// The engine buffers only when some listener asks for [`BodyMode::Buffer`](crate::BodyMode).
-    fn body_access(&self, _req: &Parts) -> BodyAccess {
+    fn body_access(&self, _req: &Parts, _cx: &RequestContext) -> BodyAccess {
         BodyAccess::NONE
     }
 

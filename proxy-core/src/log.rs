@@ -5,7 +5,7 @@
 
 use http::request::Parts;
 
-use crate::{aws::AwsRequest, context::RequestContext, error::Error};
+use crate::{context::RequestContext, error::Error};
 
 /// Logs the request at INFO. `upstream_code` is the error code read from the backend's error
 /// response, when there is one; an edge error's own code wins.
@@ -25,7 +25,7 @@ pub(crate) fn request_line(
     };
     let detail = error.map(|e| e.to_string());
     let id = cx.request_id();
-    match cx.extensions.get::<AwsRequest>() {
+    match cx.aws() {
         Some(aws) => tracing::info!(
             target: "edgestack::request::aws",
             upstream,

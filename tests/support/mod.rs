@@ -69,7 +69,7 @@ impl Listener for Recorder {
     fn name(&self) -> &str {
         self.name
     }
-    fn body_access(&self, _req: &Parts) -> BodyAccess {
+    fn body_access(&self, _req: &Parts, _cx: &RequestContext) -> BodyAccess {
         self.access
     }
     async fn forward_request(

@@ -184,7 +184,7 @@ impl Listener for ApiGateway {
         crate::NAME
     }
 
-    fn body_access(&self, req: &Parts) -> BodyAccess {
+    fn body_access(&self, req: &Parts, _cx: &RequestContext) -> BodyAccess {
         if address::parse(&req.uri, &req.headers).is_some() {
             BodyAccess::BUFFER_REQUEST
         } else {
@@ -200,7 +200,7 @@ impl Listener for ApiGateway {
         let Some(inv) = address::parse(req.uri(), req.headers()) else {
             return Ok(Forward::Continue);
         };
-        let (Some(aws), Some(client)) = (cx.extensions.get::<AwsRequest>(), cx.aws_client()) else {
+        let (Some(aws), Some(client)) = (cx.aws(), cx.aws_client()) else {
             return Ok(Forward::Continue);
         };
         if aws.service != "apigateway" {
@@ -248,8 +248,7 @@ impl Listener for ApiGateway {
         );
         if changes
             && cx
-                .extensions
-                .get::<AwsRequest>()
+                .aws()
                 // CloudFormation (SAM, CDK) creates and changes APIs too.
                 .is_some_and(|a| a.service == "apigateway" || a.service == "cloudformation")
             && address::parse(&req.uri, &req.headers).is_none()

@@ -4,7 +4,7 @@
 //! LocalStack) answer it.
 
 use edgestack_core::{
-    aws::{aws_error, AwsRequest, Protocol},
+    aws::{AwsError, AwsRequest},
     response, Body, Response,
 };
 use http::{header, HeaderValue, StatusCode};
@@ -36,28 +36,11 @@ pub fn answer(
         } else {
             MESSAGE
         };
-    let (parts, bytes) =
-        aws_error(&aws.service, aws.protocol, status, &error.code, message).into_parts();
-    let mut resp = Response::from_parts(parts, Body::Full(bytes));
-    // JSON-protocol services answer in the JSON version they were asked in (Kinesis: 1.1).
-    let json = aws.protocol == Protocol::Json;
-    if let Some(ct) = content_type.filter(|c| json && c.starts_with("application/x-amz-json-")) {
-        if let Ok(v) = HeaderValue::from_str(ct) {
-            resp.headers_mut().insert(header::CONTENT_TYPE, v);
-        }
-    }
-    if aws.service == "sqs" && aws.protocol == Protocol::Json {
-        // SQS's JSON protocol carries the query-protocol code too; SDKs prefer it.
-        let fault = if status.is_client_error() {
-            "Sender"
-        } else {
-            "Receiver"
-        };
-        if let Ok(v) = HeaderValue::from_str(&format!("{};{fault}", error.code)) {
-            resp.headers_mut().insert("x-amzn-query-error", v);
-        }
-    }
-    resp
+    let (parts, bytes) = AwsError::new(status, error.code.clone(), message)
+        .render(Some(aws), None, "00000000-0000-0000-0000-000000000000")
+        .into_parts();
+    let _ = content_type;
+    Response::from_parts(parts, Body::Full(bytes))
 }
 
 /// `PutRecords` with a per-record error code: 200 with `FailedRecordCount` and every record
@@ -108,22 +91,13 @@ fn kinesis_records(aws: &AwsRequest, error: &FaultError, body: Option<&[u8]>) ->
 mod tests {
     use std::borrow::Cow;
 
-    use edgestack_core::aws::Signature;
-
     use super::*;
 
     fn call(service: &'static str, op: &'static str, protocol: Protocol) -> AwsRequest {
-        AwsRequest {
-            service: Cow::Borrowed(service),
-            operation: Some(Cow::Borrowed(op)),
-            region: "us-east-1".into(),
-            account: "000000000000".into(),
-            access_key: None,
-            signature: Signature::Unsigned,
-            protocol,
-            vhost_bucket: None,
-            evidence: "target",
-        }
+        let mut a = AwsRequest::new(Cow::Borrowed(service)).with_operation(Cow::Borrowed(op));
+        a.protocol = protocol;
+        a.json_version = Some("1.1");
+        a
     }
 
     fn text(r: &Response) -> String {

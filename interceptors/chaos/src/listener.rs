@@ -63,7 +63,7 @@ impl Listener for Chaos {
         vec![api::PREFIX.to_string()]
     }
 
-    fn body_access(&self, req: &Parts) -> BodyAccess {
+    fn body_access(&self, req: &Parts, _cx: &RequestContext) -> BodyAccess {
         if api::is_api(req.uri.path()) {
             return BodyAccess::BUFFER_REQUEST;
         }
@@ -91,7 +91,7 @@ impl Listener for Chaos {
                 &body,
             )));
         }
-        let Some(aws) = cx.extensions.get::<AwsRequest>() else {
+        let Some(aws) = cx.aws() else {
             return Ok(Forward::Continue);
         };
         let latency = self.live.effects().latency;

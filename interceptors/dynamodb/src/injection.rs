@@ -167,7 +167,7 @@ impl Listener for ErrorInjection {
         crate::ERRORS
     }
 
-    fn body_access(&self, req: &Parts) -> BodyAccess {
+    fn body_access(&self, req: &Parts, _cx: &RequestContext) -> BodyAccess {
         match protocol::target(req) {
             Some((Api::DynamoDb, "BatchWriteItem")) if self.write > 0.0 => BodyAccess::BUFFER_BOTH,
             _ => BodyAccess::NONE,

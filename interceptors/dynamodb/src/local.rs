@@ -169,7 +169,7 @@ impl Listener for DynamoDbLocal {
         crate::LOCAL
     }
 
-    fn body_access(&self, req: &Parts) -> BodyAccess {
+    fn body_access(&self, req: &Parts, _cx: &RequestContext) -> BodyAccess {
         match protocol::target(req) {
             Some((Api::Streams, _)) => BodyAccess::BUFFER_BOTH,
             Some((Api::DynamoDb, action)) if !DATA_ACTIONS.contains(&action) => {

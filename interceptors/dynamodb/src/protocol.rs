@@ -81,7 +81,7 @@ pub fn target_of<'a>(method: &Method, headers: &'a HeaderMap) -> Option<(Api, &'
 
 /// The detected AWS call of this request, when it is a DynamoDB or DynamoDB Streams call.
 pub fn aws_call(cx: &RequestContext) -> Option<AwsRequest> {
-    let aws = cx.extensions.get::<AwsRequest>()?;
+    let aws = cx.aws()?;
     matches!(aws.service.as_ref(), "dynamodb" | "dynamodbstreams").then(|| aws.clone())
 }
 

@@ -343,7 +343,7 @@ impl Listener for S3Notifications {
         crate::NAME
     }
 
-    fn body_access(&self, req: &Parts) -> BodyAccess {
+    fn body_access(&self, req: &Parts, _cx: &RequestContext) -> BodyAccess {
         let query = req.uri.query().unwrap_or("");
         let has = |key: &str| {
             query
@@ -379,7 +379,7 @@ impl Listener for S3Notifications {
         req: &mut Request,
         cx: &mut RequestContext,
     ) -> Result<Forward, ListenerError> {
-        let Some(aws) = cx.extensions.get::<AwsRequest>() else {
+        let Some(aws) = cx.aws() else {
             return Ok(Forward::Continue);
         };
         let Some(call) = request::classify(req.uri(), req.headers(), aws) else {

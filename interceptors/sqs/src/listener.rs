@@ -78,7 +78,7 @@ impl Listener for SqsUrls {
         crate::URLS
     }
 
-    fn body_access(&self, req: &Parts) -> BodyAccess {
+    fn body_access(&self, req: &Parts, _cx: &RequestContext) -> BodyAccess {
         if select::may_rewrite(req) {
             BodyAccess::BUFFER_RESPONSE
         } else {
@@ -92,7 +92,7 @@ impl Listener for SqsUrls {
         resp: &mut Response,
         cx: &mut RequestContext,
     ) -> Result<(), ListenerError> {
-        let Some(aws) = cx.extensions.get::<AwsRequest>() else {
+        let Some(aws) = cx.aws() else {
             return Ok(());
         };
         if !select::is_rewritten(aws) || !resp.status().is_success() {

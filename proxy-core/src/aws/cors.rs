@@ -5,13 +5,13 @@
 //! left to the backend, whose bucket CORS configuration is what S3 clients expect to apply.
 //!
 //! An allowed `Origin` is echoed with `Access-Control-Allow-Credentials: true` (as LocalStack
-//! does, so credentialed browser calls work); a request without `Origin` gets `*` when every
-//! origin is allowed, and nothing otherwise.
+//! does, so credentialed browser calls work). A request without `Origin` is not a browser's
+//! cross-origin call and gets no CORS headers, as from AWS itself; only a preflight without
+//! one gets `*` when every origin is allowed.
 
 use async_trait::async_trait;
 use http::{header, request::Parts, HeaderValue, Method, StatusCode};
 
-use super::detect::AwsRequest;
 use crate::{
     context::RequestContext,
     listener::{response, Forward, Listener, ListenerError, Request, Response},
@@ -53,9 +53,7 @@ impl Cors {
     }
 
     fn applies(cx: &RequestContext) -> bool {
-        cx.extensions
-            .get::<AwsRequest>()
-            .is_none_or(|aws| aws.service != "s3")
+        cx.aws().is_none_or(|aws| aws.service != "s3")
     }
 }
 
@@ -67,8 +65,19 @@ impl CorsSettings {
             .any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
     }
 
+    /// Adds the CORS headers for `req` to `h`, unless CORS is off, the request has no
+    /// `Origin` (and is not a preflight), the origin is not allowed, or the headers are
+    /// already there.
+    pub fn add_headers_for(&self, h: &mut http::HeaderMap, req: &Parts) {
+        let origin = req.headers.get(header::ORIGIN);
+        if origin.is_some() || is_preflight(req) {
+            self.add_headers(h, origin);
+        }
+    }
+
     /// Adds the CORS headers for a request with `origin` to `h`, unless CORS is off, the
-    /// origin is not allowed, or the headers are already there.
+    /// origin is not allowed, or the headers are already there. Without `origin` (a
+    /// preflight that has none) they say `*` when every origin is allowed.
     pub fn add_headers(&self, h: &mut http::HeaderMap, origin: Option<&HeaderValue>) {
         if !self.enabled || h.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
             return;
@@ -103,6 +112,14 @@ impl CorsSettings {
             HeaderValue::from_static(EXPOSE_HEADERS),
         );
     }
+}
+
+/// A browser's CORS preflight: `OPTIONS` with `Access-Control-Request-Method`.
+pub(crate) fn is_preflight(req: &Parts) -> bool {
+    req.method == Method::OPTIONS
+        && req
+            .headers
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 #[async_trait]
@@ -143,8 +160,7 @@ impl Listener for Cors {
         cx: &mut RequestContext,
     ) -> Result<(), ListenerError> {
         if Self::applies(cx) {
-            self.settings
-                .add_headers(resp.headers_mut(), req.headers.get(header::ORIGIN));
+            self.settings.add_headers_for(resp.headers_mut(), req);
         }
         Ok(())
     }

@@ -65,12 +65,67 @@ pub struct AwsRequest {
     pub protocol: Protocol,
     /// For S3 virtual-host requests, the bucket named by the host.
     pub vhost_bucket: Option<String>,
+    /// For S3, the bucket: the host's ([`vhost_bucket`](Self::vhost_bucket)), else the first
+    /// path segment (path style). `None` for `ListBuckets` and other services.
+    pub bucket: Option<String>,
+    /// For S3, the object key, percent-decoded, when the request names one.
+    pub key: Option<String>,
+    /// The `X-Amz-Target` prefix, which names the API and its version
+    /// (`DynamoDB_20120810`, `DynamoDBStreams_20120810`, `Kinesis_20131202`, `AmazonSQS`).
+    pub target: Option<String>,
+    /// The JSON version of a JSON-protocol request (`"1.0"`, `"1.1"`), from its
+    /// `Content-Type`; errors are answered in it.
+    pub json_version: Option<&'static str>,
+    /// For SQS, the queue a queue-URL path names (`/<account>/<queue>`, LocalStack's
+    /// `/queue/[<region>/]<account>/<queue>`): `(account, queue)`.
+    pub queue: Option<(String, String)>,
+    /// True when the operation is the `Action` of a form body the head did not show: the
+    /// form-body pass ([`FormAction`](super::FormAction)) fills in
+    /// [`operation`](Self::operation) before the first listener's `forward_request`, but
+    /// [`Listener::body_access`](crate::Listener::body_access) runs before it.
+    pub action_in_body: bool,
     /// What decided the service (`signature`, `target`, `path`, `host`, `action`, `s3`,
     /// `port`), for logs and debugging.
     pub evidence: &'static str,
 }
 
 impl AwsRequest {
+    /// A request for `service` with nothing else known: region [`DEFAULT_REGION`](super::DEFAULT_REGION), account
+    /// [`DEFAULT_ACCOUNT`], unsigned, the catalogue's protocol. For tests of listeners
+    /// (set the fields a test needs), and for listeners that make up calls.
+    pub fn new(service: impl Into<Cow<'static, str>>) -> Self {
+        let service = service.into();
+        let protocol = services::by_name(&service).map_or(Protocol::RestJson, |s| s.protocol);
+        AwsRequest {
+            service,
+            operation: None,
+            region: super::DEFAULT_REGION.to_string(),
+            account: DEFAULT_ACCOUNT.to_string(),
+            access_key: None,
+            signature: Signature::Unsigned,
+            protocol,
+            vhost_bucket: None,
+            bucket: None,
+            key: None,
+            target: None,
+            json_version: None,
+            queue: None,
+            action_in_body: false,
+            evidence: "port",
+        }
+    }
+
+    /// This request with `operation`.
+    pub fn with_operation(mut self, operation: impl Into<Cow<'static, str>>) -> Self {
+        self.operation = Some(operation.into());
+        self
+    }
+
+    /// True when the operation is `op`.
+    pub fn is(&self, op: &str) -> bool {
+        self.operation.as_deref() == Some(op)
+    }
+
     /// `service.Operation`, or `service` alone when the operation is not known.
     pub fn label(&self) -> String {
         match &self.operation {
@@ -189,6 +244,12 @@ pub fn detect(req: &Parts, default_region: &str, forced_service: Option<&str>) -
     } else {
         None
     };
+    let (bucket, key) = if service == "s3" {
+        s3_bucket_and_key(path, vhost_bucket.as_deref())
+    } else {
+        (None, None)
+    };
+    let queue = (service == "sqs").then(|| queue_of(path)).flatten();
     let mut aws = AwsRequest {
         operation: None,
         region,
@@ -197,10 +258,19 @@ pub fn detect(req: &Parts, default_region: &str, forced_service: Option<&str>) -
         signature: cred.signature.unwrap_or(Signature::Unsigned),
         protocol,
         vhost_bucket,
+        bucket,
+        key,
+        target: target_prefix.map(str::to_string),
+        json_version: json_version(req),
+        queue,
+        action_in_body: false,
         evidence,
         service,
     };
     aws.operation = operation_of(req, &aws, target);
+    aws.action_in_body = aws.operation.is_none()
+        && matches!(aws.protocol, Protocol::Query | Protocol::Ec2)
+        && is_form_post(req);
     Detection::Aws(aws)
 }
 
@@ -224,6 +294,7 @@ pub fn refine_with_form(
             if aws.operation.is_none() && valid_name(&action) {
                 aws.operation = Some(Cow::Owned(action.into_owned()));
             }
+            aws.action_in_body = false;
             if aws.service == "elbv2"
                 && query_param(text, "Version").as_deref() == Some("2012-06-01")
             {
@@ -237,21 +308,20 @@ pub fn refine_with_form(
             };
             let cred = credential(req);
             let known = services::by_name(service);
-            *detection = Detection::Aws(AwsRequest {
-                service: Cow::Borrowed(service),
-                operation: valid_name(&action).then(|| Cow::Owned(action.into_owned())),
-                region: cred
-                    .region
-                    .clone()
-                    .or_else(|| HostInfo::of(req).region)
-                    .unwrap_or_else(|| default_region.to_string()),
-                account: account_of(cred.access_key.as_deref()).to_string(),
-                access_key: cred.access_key,
-                signature: cred.signature.unwrap_or(Signature::Unsigned),
-                protocol: known.map_or(Protocol::Query, |s| s.protocol),
-                vhost_bucket: None,
-                evidence: "action",
-            });
+            let mut aws = AwsRequest::new(service);
+            aws.operation = valid_name(&action).then(|| Cow::Owned(action.into_owned()));
+            aws.region = cred
+                .region
+                .clone()
+                .or_else(|| HostInfo::of(req).region)
+                .unwrap_or_else(|| default_region.to_string());
+            aws.account = account_of(cred.access_key.as_deref()).to_string();
+            aws.access_key = cred.access_key;
+            aws.signature = cred.signature.unwrap_or(Signature::Unsigned);
+            aws.protocol = known.map_or(Protocol::Query, |s| s.protocol);
+            aws.queue = (service == "sqs").then(|| queue_of(req.uri.path())).flatten();
+            aws.evidence = "action";
+            *detection = Detection::Aws(aws);
             true
         }
     }
@@ -359,8 +429,8 @@ fn from_path(path: &str) -> Option<&'static str> {
 }
 
 /// `/<12-digit account>/<queue>` (moto, AWS) or `/queue/<region>/<account>/<queue>`
-/// (LocalStack's path strategy) or `/queue/<account>/<queue>`.
-fn is_queue_path(path: &str) -> bool {
+/// (LocalStack's path strategy) or `/queue/<account>/<queue>`: `(account, queue)`.
+pub fn queue_of(path: &str) -> Option<(String, String)> {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let queue_name = |s: &str| {
         !s.is_empty()
@@ -369,11 +439,42 @@ fn is_queue_path(path: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
     };
     let account = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
-    match segs.as_slice() {
-        [a, q] => account(a) && queue_name(q),
-        ["queue", a, q] => account(a) && queue_name(q),
-        ["queue", r, a, q] => is_region(r) && account(a) && queue_name(q),
-        _ => false,
+    let found = match segs.as_slice() {
+        [a, q] if account(a) && queue_name(q) => Some((a, q)),
+        ["queue", a, q] if account(a) && queue_name(q) => Some((a, q)),
+        ["queue", r, a, q] if is_region(r) && account(a) && queue_name(q) => Some((a, q)),
+        _ => None,
+    };
+    found.map(|(a, q)| (a.to_string(), q.to_string()))
+}
+
+fn is_queue_path(path: &str) -> bool {
+    queue_of(path).is_some()
+}
+
+/// The bucket and key of an S3 request: the host's bucket and the whole path as the key, or
+/// path style's first segment and the rest. The key is percent-decoded.
+fn s3_bucket_and_key(path: &str, vhost_bucket: Option<&str>) -> (Option<String>, Option<String>) {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let (bucket, key) = match vhost_bucket {
+        Some(b) => (b.to_string(), path),
+        None => match path.split_once('/') {
+            Some((b, k)) => (b.to_string(), k),
+            None => (path.to_string(), ""),
+        },
+    };
+    let bucket = (!bucket.is_empty()).then_some(bucket);
+    let key = (bucket.is_some() && !key.is_empty())
+        .then(|| percent_decode_str(key).decode_utf8_lossy().into_owned());
+    (bucket, key)
+}
+
+/// `"1.0"` or `"1.1"` for `Content-Type: application/x-amz-json-1.x`.
+fn json_version(req: &Parts) -> Option<&'static str> {
+    match header_str(req, "content-type")?.strip_prefix("application/x-amz-json-")? {
+        v if v.starts_with("1.1") => Some("1.1"),
+        v if v.starts_with("1.0") => Some("1.0"),
+        _ => None,
     }
 }
 

@@ -1,24 +1,21 @@
-//! Errors in the caller's protocol, both ways: [`AwsErrors`] writes the edge's own errors (no
-//! route, upstream down, timeout, body too large) the way the service would, so SDKs raise a
-//! typed error with a code; [`error_code`] reads the code out of a backend's error response
-//! for the request log and metrics.
+//! Errors in the caller's protocol, both ways: [`AwsErrors`] answers the edge's own errors (no
+//! route, upstream down, timeout, body too large) and the [`AwsError`]s listeners return, the
+//! way the service would, so SDKs raise a typed error with a code; [`error_code`] reads the
+//! code out of a backend's error response for the request log and metrics.
 
 use bytes::Bytes;
-use http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
+use http::{request::Parts, HeaderMap};
 
-use super::{
-    cors::CorsSettings,
-    detect::{detect, Detection},
-    services::Protocol,
-    DEFAULT_REGION,
+use super::{cors::CorsSettings, error::AwsError};
+use crate::{
+    context::RequestContext,
+    error::{Error, ErrorResponder},
 };
-use crate::error::{Error, ErrorResponder};
 
-/// An [`ErrorResponder`] that answers in each service's protocol: JSON `__type` with
-/// `x-amzn-ErrorType` (JSON and REST-JSON services), `<Error><Code>` (S3 and other REST-XML
-/// services), `<ErrorResponse>` (query services such as SQS, SNS, IAM, STS) and EC2's
-/// `<Response><Errors>`. Every answer also carries `x-edgestack-error`, and, for non-S3
-/// requests, the CORS headers of [`CorsSettings`] (browsers cannot read an answer without).
+/// An [`ErrorResponder`] that answers in each service's protocol (see [`AwsError`]), from
+/// what the edge detected about the request ([`RequestContext::aws`]). Every answer also
+/// carries `x-edgestack-error`, and, for non-S3 requests from a browser (with `Origin`), the
+/// CORS headers of [`CorsSettings`] (browsers cannot read an answer without).
 #[derive(Debug, Default, Clone)]
 pub struct AwsErrors {
     cors: Option<CorsSettings>,
@@ -32,129 +29,28 @@ impl AwsErrors {
 }
 
 impl ErrorResponder for AwsErrors {
-    fn respond(&self, error: &Error, request: Option<&Parts>) -> http::Response<Bytes> {
-        let detected = request.map(|r| detect(r, DEFAULT_REGION, None));
-        let protocol = match (&detected, request) {
-            (Some(d), Some(r)) => protocol_for(d, r),
-            _ => Protocol::RestXml,
-        };
-        let service = match &detected {
-            Some(Detection::Aws(a)) => a.service.as_ref(),
-            _ => "",
-        };
-        let mut resp = aws_error(
-            service,
-            protocol,
-            error.status(),
-            error.code(),
-            &error.to_string(),
+    fn respond(
+        &self,
+        error: &Error,
+        request: Option<&Parts>,
+        cx: Option<&RequestContext>,
+    ) -> http::Response<Bytes> {
+        let aws = cx.and_then(RequestContext::aws);
+        let request_id = cx.map_or_else(
+            || "0000000000000000".to_string(),
+            |c| c.request_id().to_string(),
         );
-        let s3 = service == "s3";
+        let mut resp = match error.aws_error() {
+            Some(e) => e.render(aws, request, &request_id),
+            None => AwsError::new(error.status(), error.code().to_string(), error.to_string())
+                .render(aws, request, &request_id),
+        };
+        let s3 = aws.is_some_and(|a| a.service == "s3");
         if let (Some(cors), Some(req), false) = (&self.cors, request, s3) {
-            cors.add_headers(resp.headers_mut(), req.headers.get(header::ORIGIN));
+            cors.add_headers_for(resp.headers_mut(), req);
         }
         resp
     }
-}
-
-/// The protocol to answer a request in, even when its service is unknown.
-fn protocol_for(detected: &Detection, req: &Parts) -> Protocol {
-    match detected {
-        Detection::Aws(aws) => aws.protocol,
-        Detection::Unknown { .. } => {
-            let ct = req
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if ct.contains("json") {
-                Protocol::Json
-            } else if ct.starts_with("application/x-www-form-urlencoded") {
-                Protocol::Query
-            } else {
-                Protocol::RestXml
-            }
-        }
-    }
-}
-
-/// An error response with `code` and `message` in the shape `service` (botocore name, or ""
-/// when unknown) uses with `protocol`, which SDKs parse as the typed error `code`; with
-/// `x-edgestack-error: code`. REST-XML errors are S3's bare `<Error>` for S3 and S3 Control
-/// (and unknown services), and `<ErrorResponse><Error>` for the others (Route 53,
-/// CloudFront), as their SDKs expect.
-pub fn aws_error(
-    service: &str,
-    protocol: Protocol,
-    status: StatusCode,
-    code: &str,
-    message: &str,
-) -> http::Response<Bytes> {
-    let (content_type, body) = match protocol {
-        Protocol::Json | Protocol::RestJson | Protocol::Cbor => (
-            if protocol == Protocol::Json {
-                "application/x-amz-json-1.0"
-            } else {
-                "application/json"
-            },
-            serde_json::json!({ "__type": code, "message": message }).to_string(),
-        ),
-        Protocol::RestXml if matches!(service, "s3" | "s3control" | "") => (
-            "application/xml",
-            format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
-                xml_escape(code),
-                xml_escape(message)
-            ),
-        ),
-        // Query services, and REST-XML services other than S3: wrapped.
-        Protocol::Query | Protocol::RestXml => (
-            "text/xml",
-            format!(
-                "<?xml version=\"1.0\"?>\n<ErrorResponse><Error><Type>{}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>",
-                if status.is_client_error() { "Sender" } else { "Receiver" },
-                xml_escape(code),
-                xml_escape(message)
-            ),
-        ),
-        Protocol::Ec2 => (
-            "text/xml",
-            format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors><RequestID>00000000-0000-0000-0000-000000000000</RequestID></Response>",
-                xml_escape(code),
-                xml_escape(message)
-            ),
-        ),
-    };
-    let mut resp = http::Response::new(Bytes::from(body));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(code) {
-        if matches!(
-            protocol,
-            Protocol::Json | Protocol::RestJson | Protocol::Cbor
-        ) {
-            h.insert("x-amzn-errortype", v.clone());
-        }
-        h.insert("x-edgestack-error", v);
-    }
-    resp
-}
-
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The AWS error code of an error response, from `x-amzn-ErrorType`, `x-amzn-query-error`, a
@@ -206,42 +102,53 @@ mod tests {
     }
 
     #[test]
-    fn each_protocol_has_its_shape() {
+    fn edge_errors_in_the_detected_protocol() {
         let err = Error::NoRoute {
             method: "POST".into(),
             host: "h".into(),
             path: "/".into(),
             reason: "a <reason> & more".into(),
         };
-        let ddb = req(&[
-            ("authorization", "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x"),
-            ("x-amz-target", "DynamoDB_20120810.GetItem"),
-        ]);
-        let r = AwsErrors::default().respond(&err, Some(&ddb));
+        let ddb = req(&[("x-amz-target", "DynamoDB_20120810.GetItem")]);
+        let aws = match super::super::detect::detect(
+            &req(&[
+                ("authorization", "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x"),
+                ("x-amz-target", "DynamoDB_20120810.GetItem"),
+            ]),
+            "us-east-1",
+            None,
+        ) {
+            super::super::detect::Detection::Aws(a) => a,
+            other => panic!("{other:?}"),
+        };
+        let cx = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async { RequestContext::detached(7).with_aws(aws) });
+        let r = AwsErrors::default().respond(&err, Some(&ddb), Some(&cx));
         assert_eq!(r.status(), 404);
         assert_eq!(r.headers()["x-amzn-errortype"], "NoRoute");
         let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
-        assert_eq!(v["__type"], "NoRoute");
+        assert_eq!(v["__type"], "com.amazonaws.dynamodb.v20120810#NoRoute");
 
-        let s3 = req(&[("authorization", "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x")]);
-        let r = AwsErrors::default().respond(&err, Some(&s3));
-        assert!(
-            body(&r).contains("<Error><Code>NoRoute</Code>"),
-            "{}",
-            body(&r)
-        );
+        // Nothing detected: the protocol follows the content type.
+        let form = req(&[("content-type", "application/x-www-form-urlencoded")]);
+        let r = AwsErrors::default().respond(&err, Some(&form), None);
+        assert!(body(&r).contains("<ErrorResponse><Error><Type>Sender</Type><Code>NoRoute</Code>"));
         assert!(body(&r).contains("a &lt;reason&gt; &amp; more"));
 
-        let sqs = req(&[
-            ("authorization", "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=x"),
-            ("content-type", "application/x-www-form-urlencoded"),
-        ]);
-        let r = AwsErrors::default().respond(&err, Some(&sqs));
-        assert!(body(&r).contains("<ErrorResponse><Error><Type>Sender</Type><Code>NoRoute</Code>"));
-
-        let ec2 = req(&[("authorization", "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=x")]);
-        let r = AwsErrors::default().respond(&err, Some(&ec2));
-        assert!(body(&r).contains("<Response><Errors><Error><Code>NoRoute</Code>"));
+        // CORS headers only for a browser's request.
+        let cors = AwsErrors::with_cors(CorsSettings::default());
+        assert!(cors
+            .respond(&err, Some(&form), None)
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none());
+        let browser = req(&[("origin", "http://app.example")]);
+        assert_eq!(
+            cors.respond(&err, Some(&browser), None).headers()["access-control-allow-origin"],
+            "http://app.example"
+        );
     }
 
     #[test]

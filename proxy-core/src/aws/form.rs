@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use http::{request::Parts, Method};
 
 use super::{
-    detect::{query_param, refine_with_form, AwsRequest, Detection},
+    detect::{query_param, refine_with_form, Detection},
     router::{unrouted_service, RoutedByRule, Unrecognized},
     ServiceRoutes,
 };
@@ -55,7 +55,7 @@ impl Listener for FormAction {
         "aws-form-action"
     }
 
-    fn body_access(&self, req: &Parts) -> BodyAccess {
+    fn body_access(&self, req: &Parts, _cx: &RequestContext) -> BodyAccess {
         if is_form_without_action(req) {
             BodyAccess::BUFFER_REQUEST
         } else {
@@ -84,7 +84,7 @@ impl FormAction {
         let Body::Full(body) = body else {
             return Forward::Continue;
         };
-        let mut detection = match cx.extensions.get::<AwsRequest>() {
+        let mut detection = match cx.aws() {
             Some(aws) => Detection::Aws(aws.clone()),
             None => match cx.extensions.get::<Unrecognized>() {
                 Some(u) => u.detection.clone(),
@@ -104,12 +104,14 @@ impl FormAction {
             && cx.extensions.get::<RoutedByRule>().is_none();
         if changed {
             if let Some(up) = self.routes.upstream_for(&aws.service).cloned() {
-                cx.extensions.insert(aws);
+                cx.aws = Some(aws);
                 cx.upstream = Some(up);
                 return Forward::Continue;
             }
         }
-        let reroute = if recognised && cx.upstream().is_none() {
+        // A request the head did not name went to the default upstream (or nowhere); now that
+        // the body names its service, that service's route decides.
+        let reroute = if recognised && cx.extensions.get::<RoutedByRule>().is_none() {
             cx.extensions.remove::<Unrecognized>();
             match self.routes.upstream_for(&aws.service) {
                 Some(up) => {
@@ -128,7 +130,7 @@ impl FormAction {
             }
             None
         };
-        cx.extensions.insert(aws);
+        cx.aws = Some(aws);
         // Routing, not a reroute: the rest of the chain still runs for this request.
         if let Some(up) = reroute {
             cx.upstream = Some(up);

@@ -7,13 +7,16 @@
 //!   per-service ports, and refuses what it cannot name with a 404 saying what it saw;
 //! - [`AwsClient`]: the edge's own signed AWS calls, routed like clients' calls (what
 //!   interceptors use to notify, look up and read);
-//! - [`AwsErrors`]: the edge's own errors in the caller's protocol, so SDKs raise typed errors;
+//! - [`AwsError`]: an AWS error that renders itself in the caller's protocol, which
+//!   listeners return; [`AwsErrors`] answers the edge's own errors the same way, so SDKs raise
+//!   typed errors;
 //! - listeners for the conventions around it: [`FormAction`] (operation names of query-protocol
 //!   calls), [`Cors`], [`S3PathStyle`] (virtual-host to path-style rewrite per upstream).
 
 mod client;
 mod cors;
 pub mod detect;
+mod error;
 mod errors;
 mod form;
 pub mod operation;
@@ -24,7 +27,8 @@ pub mod services;
 pub use client::{is_retryable_status, AwsClient, CallError};
 pub use cors::{Cors, CorsSettings};
 pub use detect::{AwsRequest, Detection, Signature, DEFAULT_ACCOUNT};
-pub use errors::{aws_error, error_code, AwsErrors};
+pub use error::{AwsError, DYNAMODB_ERROR_PREFIX};
+pub use errors::{error_code, AwsErrors};
 pub use form::FormAction;
 pub use path_style::S3PathStyle;
 pub use router::{AwsRouter, ServiceRoutes};

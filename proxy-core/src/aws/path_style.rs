@@ -9,7 +9,6 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use http::{header, uri::PathAndQuery, HeaderValue, Uri};
 
-use super::detect::AwsRequest;
 use crate::{
     context::RequestContext,
     listener::{Forward, Listener, ListenerError, Request},
@@ -69,10 +68,7 @@ impl Listener for S3PathStyle {
         if !self.upstreams.contains(up) {
             return Ok(Forward::Continue);
         }
-        let Some(bucket) = cx
-            .extensions
-            .get::<AwsRequest>()
-            .and_then(|a| a.vhost_bucket.clone())
+        let Some(bucket) = cx.aws().and_then(|a| a.vhost_bucket.clone())
         else {
             return Ok(Forward::Continue);
         };

@@ -69,6 +69,10 @@ impl AwsRouter {
     }
 }
 
+fn detection_needs_form(d: &Detection) -> bool {
+    matches!(d, Detection::Unknown { needs_form: true, .. })
+}
+
 /// The miss message for a recognised service with no upstream.
 pub(crate) fn unrouted_service(aws: &AwsRequest) -> RouteMiss {
     RouteMiss(format!(
@@ -92,15 +96,24 @@ impl Router for AwsRouter {
                 if up.is_none() {
                     cx.extensions.insert(unrouted_service(&aws));
                 }
-                cx.extensions.insert(aws);
+                cx.aws = Some(aws);
                 up
             }
             Detection::Unknown { ref seen, .. } => {
-                if by_rule.is_none() {
+                if by_rule.is_some() {
+                    return by_rule;
+                }
+                // Not an AWS call the head names: the default upstream gets it untouched (a
+                // health probe, `GET /`, a client reading the backend's `Server` header). The
+                // form-body pass may still name the service and route it by that.
+                let default = self.routes.default.clone();
+                if default.is_none() {
                     cx.extensions.insert(RouteMiss(seen.clone()));
+                }
+                if detection_needs_form(&detection) {
                     cx.extensions.insert(Unrecognized { detection });
                 }
-                by_rule
+                default
             }
         }
     }

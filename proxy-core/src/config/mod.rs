@@ -22,12 +22,14 @@
 //!
 //! Interceptors run in the order their sections appear in the file.
 
+mod environment;
 mod registry;
 mod schema;
 
 use std::{fmt, net::SocketAddr};
 
-pub use registry::Interceptors;
+pub use environment::Environment;
+pub use registry::{Interceptors, IntoConfigErrors};
 
 use crate::{
     aws::{CorsSettings, ServiceRoutes},
@@ -56,6 +58,25 @@ impl ConfigError {
             path: path.into(),
             message: message.into(),
         }
+    }
+
+    /// An error in the environment variable `var` (its path is `$VAR`).
+    pub fn env(var: &str, message: impl Into<String>) -> Self {
+        ConfigError::new(format!("${var}"), message)
+    }
+
+    /// This error with its path put under `prefix` (`faults[2]` under `interceptors.chaos`
+    /// is `interceptors.chaos.faults[2]`). Environment-variable errors stay as they are.
+    pub fn under(mut self, prefix: &str) -> Self {
+        if self.path.starts_with('$') {
+            return self;
+        }
+        self.path = match self.path.as_str() {
+            "" => prefix.to_string(),
+            p if p.starts_with('[') => format!("{prefix}{p}"),
+            p => format!("{prefix}.{p}"),
+        };
+        self
     }
 }
 
@@ -99,8 +120,18 @@ pub struct Config {
 
 impl Config {
     /// Parses and validates `text`. Interceptor sections are built by `interceptors`; a section
-    /// it does not know is an error.
+    /// it does not know is an error. Interceptors that read environment variables read the
+    /// process's, as it is now.
     pub fn from_toml(text: &str, interceptors: &Interceptors) -> Result<Config, ConfigErrors> {
+        Self::from_toml_with_env(text, interceptors, &Environment::from_process())
+    }
+
+    /// [`from_toml`](Self::from_toml) with `env` as the environment interceptors read.
+    pub fn from_toml_with_env(
+        text: &str,
+        interceptors: &Interceptors,
+        env: &Environment,
+    ) -> Result<Config, ConfigErrors> {
         let file: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             ConfigErrors(vec![ConfigError::new("", e.to_string())])
         })?;
@@ -139,7 +170,7 @@ impl Config {
 
         let mut chain = Chain::default();
         for (name, section) in sections.interceptors {
-            match interceptors.build(&name, section) {
+            match interceptors.build(&name, section, env) {
                 Ok(l) => chain.push(l),
                 Err(mut e) => errors.append(&mut e),
             }

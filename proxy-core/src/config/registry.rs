@@ -4,10 +4,38 @@ use std::{collections::BTreeMap, fmt, sync::Arc};
 
 use serde::de::DeserializeOwned;
 
-use super::{schema, ConfigError};
+use super::{schema, ConfigError, Environment};
 use crate::listener::Listener;
 
-type Build = Box<dyn Fn(toml::Value) -> Result<Arc<dyn Listener>, Vec<ConfigError>> + Send + Sync>;
+type Build = Box<
+    dyn Fn(toml::Value, &Environment) -> Result<Arc<dyn Listener>, Vec<ConfigError>> + Send + Sync,
+>;
+
+/// What an interceptor's builder may fail with: one message for the whole section
+/// (`String`), or [`ConfigError`]s whose paths are relative to the section (`faults[2].probability`,
+/// `""` for the section itself) or name an environment variable ([`ConfigError::env`]).
+pub trait IntoConfigErrors {
+    /// The errors.
+    fn into_config_errors(self) -> Vec<ConfigError>;
+}
+
+impl IntoConfigErrors for String {
+    fn into_config_errors(self) -> Vec<ConfigError> {
+        vec![ConfigError::new("", self)]
+    }
+}
+
+impl IntoConfigErrors for ConfigError {
+    fn into_config_errors(self) -> Vec<ConfigError> {
+        vec![self]
+    }
+}
+
+impl IntoConfigErrors for Vec<ConfigError> {
+    fn into_config_errors(self) -> Vec<ConfigError> {
+        self
+    }
+}
 
 /// The interceptors a configuration can enable: `[interceptors.NAME]` sections, each read into
 /// its own typed config (`C`, which should use `#[serde(deny_unknown_fields)]`) and turned into
@@ -29,23 +57,56 @@ impl Interceptors {
         Self::default()
     }
 
-    /// Makes `[interceptors.NAME]` build a listener from its typed section.
-    pub fn register<C, L, F>(&mut self, name: &str, build: F) -> &mut Self
+    /// Makes `[interceptors.NAME]` build a listener from its typed section. A key that does
+    /// not fit `C` is reported at its path (`interceptors.NAME.faults[2].probability`); the
+    /// builder's own errors are placed under `interceptors.NAME` (see [`IntoConfigErrors`]).
+    pub fn register<C, L, E, F>(&mut self, name: &str, build: F) -> &mut Self
     where
         C: DeserializeOwned,
         L: Listener,
-        F: Fn(C) -> Result<L, String> + Send + Sync + 'static,
+        E: IntoConfigErrors,
+        F: Fn(C) -> Result<L, E> + Send + Sync + 'static,
+    {
+        self.register_with_env(name, move |cfg: C, _env: &Environment| build(cfg))
+    }
+
+    /// [`register`](Self::register) for an interceptor that also reads environment variables:
+    /// its builder gets the [`Environment`] the configuration is loaded with, and reports a bad
+    /// value with [`ConfigError::env`].
+    pub fn register_with_env<C, L, E, F>(&mut self, name: &str, build: F) -> &mut Self
+    where
+        C: DeserializeOwned,
+        L: Listener,
+        E: IntoConfigErrors,
+        F: Fn(C, &Environment) -> Result<L, E> + Send + Sync + 'static,
     {
         let path = format!("interceptors.{name}");
         self.builders.insert(
             name.to_string(),
-            Box::new(move |value| {
+            Box::new(move |value, env| {
                 let mut errors = Vec::new();
                 let cfg: C = schema::section(&path, value, &mut errors).ok_or(errors)?;
-                build(cfg)
+                build(cfg, env)
                     .map(|l| Arc::new(l) as Arc<dyn Listener>)
-                    .map_err(|e| vec![ConfigError::new(path.clone(), e)])
+                    .map_err(|e| {
+                        e.into_config_errors()
+                            .into_iter()
+                            .map(|e| e.under(&path))
+                            .collect()
+                    })
             }),
+        );
+        self
+    }
+
+    /// Makes `[interceptors.OLD]` an error that says what to write instead (for sections that
+    /// were renamed or folded into another interceptor).
+    pub fn retire(&mut self, old: &str, instead: &str) -> &mut Self {
+        let path = format!("interceptors.{old}");
+        let message = instead.to_string();
+        self.builders.insert(
+            old.to_string(),
+            Box::new(move |_, _| Err(vec![ConfigError::new(path.clone(), message.clone())])),
         );
         self
     }
@@ -59,9 +120,10 @@ impl Interceptors {
         &self,
         name: &str,
         section: toml::Value,
+        env: &Environment,
     ) -> Result<Arc<dyn Listener>, Vec<ConfigError>> {
         match self.builders.get(name) {
-            Some(build) => build(section),
+            Some(build) => build(section, env),
             None => {
                 let known: Vec<&str> = self.names().collect();
                 Err(vec![ConfigError::new(

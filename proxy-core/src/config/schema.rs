@@ -164,16 +164,24 @@ pub(super) fn split(file: toml::Table, errors: &mut Vec<ConfigError>) -> Section
     out
 }
 
-/// Deserializes one section, recording an error at `path` if it does not fit.
+/// Deserializes one section, recording an error at the key that does not fit (`path` plus
+/// the key path inside the section: `interceptors.chaos.faults[2].probability`).
 pub(crate) fn section<T: DeserializeOwned>(
     path: &str,
     value: toml::Value,
     errors: &mut Vec<ConfigError>,
 ) -> Option<T> {
-    match T::deserialize(value) {
+    match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(v) => Some(v),
         Err(e) => {
-            errors.push(ConfigError::new(path, e.message().trim().to_string()));
+            let inner = e.path().to_string();
+            let at = match inner.as_str() {
+                "" | "." => path.to_string(),
+                _ if path.is_empty() => inner,
+                _ if inner.starts_with('[') => format!("{path}{inner}"),
+                _ => format!("{path}.{inner}"),
+            };
+            errors.push(ConfigError::new(at, e.inner().message().trim().to_string()));
             None
         }
     }

@@ -160,7 +160,7 @@ fn an_empty_file_is_valid_and_listens_on_4566() {
 #[test]
 fn interceptors_keep_file_order() {
     let mut r = registry();
-    r.register("second", |_: toml::Table| Ok(Noop));
+    r.register("second", |_: toml::Table| Ok::<_, String>(Noop));
     let c = Config::from_toml("[interceptors.second]\n[interceptors.noop]\n", &r).unwrap();
     assert_eq!(format!("{:?}", c.chain).matches("Noop").count(), 2);
 }

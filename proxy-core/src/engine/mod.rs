@@ -239,7 +239,7 @@ impl Engine {
             .request
             .clone()
             .unwrap_or_else(|| session.req_header().as_owned_parts());
-        let resp = self.errors.respond(&err, Some(&req));
+        let resp = self.errors.respond(&err, Some(&req), ctx.cx.as_ref());
         if !final_head_sent(session) {
             ctx.response = Some(resp_parts(&resp));
             if let Err(e) = self.write_full(session, resp, &req.method).await {
@@ -450,7 +450,7 @@ impl ProxyHttp for Adapter {
         }
 
         let parts = session.req_header().as_owned_parts();
-        ctx.access = engine.chain.body_access(&parts);
+        ctx.access = engine.chain.body_access(&parts, &cx);
         if parts.headers.contains_key(header::UPGRADE) {
             // After a 101 the connection carries another protocol: only pingora's streaming
             // path can relay it, so buffering is not offered (observing still is).
@@ -550,7 +550,7 @@ impl ProxyHttp for Adapter {
         {
             Err(e) => {
                 // Nothing was sent yet: answer with the error instead of the upstream's response.
-                let (parts, body) = self.0.errors.respond(&e, Some(req)).into_parts();
+                let (parts, body) = self.0.errors.respond(&e, Some(req), Some(&*cx)).into_parts();
                 ctx.error = Some(e);
                 *upstream_response = head::response_header(parts, &body, &req.method);
                 Some(body)

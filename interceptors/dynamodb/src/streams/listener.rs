@@ -413,7 +413,7 @@ impl Listener for DynamoDbStreams {
         crate::STREAMS
     }
 
-    fn body_access(&self, req: &Parts) -> BodyAccess {
+    fn body_access(&self, req: &Parts, _cx: &RequestContext) -> BodyAccess {
         match protocol::target(req) {
             Some((Api::Streams, _)) => BodyAccess::BUFFER_REQUEST,
             Some((Api::DynamoDb, "CreateTable" | "UpdateTable")) => BodyAccess::BUFFER_BOTH,
