@@ -7,7 +7,7 @@
 //! | protocol | body | headers |
 //! |---|---|---|
 //! | JSON 1.0/1.1 | `{"__type": code, "message": ...}` in the request's JSON version (DynamoDB: `com.amazonaws.dynamodb.v20120810#code`) | `x-amzn-ErrorType`, `x-amzn-RequestId`; SQS: `x-amzn-query-error: code;Sender`; DynamoDB: `x-amz-crc32` |
-//! | REST-JSON, CBOR | `{"__type": code, "message": ...}` | `x-amzn-ErrorType`, `x-amzn-RequestId` |
+//! | REST-JSON, CBOR | `{"__type": code, "message": ...}` (API Gateway: `{"message": ...}`) | `x-amzn-ErrorType`, `x-amzn-RequestId` |
 //! | REST-XML (S3, S3 Control) | `<Error><Code/><Message/>` + extra fields + `<RequestId/><HostId/>` | `x-amz-request-id` |
 //! | REST-XML (Route 53, CloudFront), query | `<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>` | |
 //! | EC2 | `<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>` | |
@@ -133,11 +133,17 @@ impl AwsError {
                 } else {
                     Cow::Borrowed("application/json")
                 },
-                serde_json::json!({
-                    "__type": if dynamodb { format!("{DYNAMODB_ERROR_PREFIX}{code}") } else { code.to_string() },
-                    "message": self.message,
-                })
-                .to_string(),
+                if service == "apigateway" && protocol == Protocol::RestJson {
+                    // API Gateway's errors (its API and its invocations) carry the code in
+                    // `x-amzn-ErrorType` only.
+                    serde_json::json!({ "message": self.message }).to_string()
+                } else {
+                    serde_json::json!({
+                        "__type": if dynamodb { format!("{DYNAMODB_ERROR_PREFIX}{code}") } else { code.to_string() },
+                        "message": self.message,
+                    })
+                    .to_string()
+                },
             ),
             Protocol::RestXml if matches!(service, "s3" | "s3control" | "") => {
                 let mut fields = String::new();
