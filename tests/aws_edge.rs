@@ -645,3 +645,72 @@ fn the_edges_own_aws_client_signs_and_routes_by_service() {
         assert!(err.is_retryable(), "{err}");
     });
 }
+
+/// The edge is invisible where it does not act: a request that names no AWS service goes to
+/// `routes.default` untouched (the backend's own answer and `Server` header), and answers to
+/// requests without `Origin` carry no CORS headers (AWS sends none; browsers always send
+/// `Origin`). Both failed before: the first got the edge's 404 `NoRoute`, the second
+/// `access-control-allow-*` on every answer.
+#[test]
+fn unrecognised_requests_go_to_the_default_and_cors_needs_an_origin() {
+    let edge = start(&format!("{}\n[routes]\ndefault = \"moto\"\n", moto_section()));
+    let rt = runtime();
+    rt.block_on(async {
+        let http = ::reqwest::Client::new();
+        // Unsigned `GET /` and a health-probe-like path: moto answers, not the edge.
+        for path in ["/", "/moto-api/"] {
+            let resp = http
+                .get(format!("{}{path}", edge.url()))
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.headers().get("x-edgestack-error").is_none(), "{path}: {resp:?}");
+            let server = resp.headers().get("server").map(|v| v.to_str().unwrap().to_string());
+            assert!(
+                server.as_deref().is_some_and(|s| s.contains("Werkzeug")),
+                "{path}: moto's Server header expected, got {server:?}"
+            );
+            for (name, _) in resp.headers() {
+                assert!(!name.as_str().starts_with("access-control-"), "{path}: {name}");
+            }
+        }
+        // An SDK call without Origin: no CORS headers on the answer, nor on an edge error.
+        let resp = http
+            .post(edge.url())
+            .header("x-amz-target", "DynamoDB_20120810.ListTables")
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("authorization", fake_sigv4("dynamodb"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        for (name, _) in resp.headers() {
+            assert!(!name.as_str().starts_with("access-control-"), "{name}");
+        }
+        // With Origin (a browser), the headers are there.
+        let resp = http
+            .post(edge.url())
+            .header("origin", "http://app.test")
+            .header("x-amz-target", "DynamoDB_20120810.ListTables")
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("authorization", fake_sigv4("dynamodb"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["access-control-allow-origin"], "http://app.test");
+        // A form POST the head does not name still reaches the service its body names (here
+        // the default too), with its operation known.
+        let resp = http
+            .post(edge.url())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("Action=ListQueues&Version=2012-11-05")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{resp:?}");
+        assert!(resp.text().await.unwrap().contains("ListQueuesResponse"));
+    });
+    edge.shutdown_blocking();
+}

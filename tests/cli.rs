@@ -93,6 +93,50 @@ fn check_prints_every_error_and_exits_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
 
+/// Mistakes in several interceptor sections (and an environment variable) are all reported,
+/// each at its key. Before, a section's error named the section only, and a builder's
+/// problems were one string.
+#[test]
+fn check_reports_interceptor_mistakes_at_their_keys() {
+    let dir = temp_dir("check-interceptors");
+    let bad = write(
+        &dir,
+        "bad.toml",
+        r#"[upstreams.a]
+url = "http://127.0.0.1:9"
+[routes]
+default = "a"
+[interceptors.chaos]
+[[interceptors.chaos.faults]]
+service = "dynamodb"
+[[interceptors.chaos.faults]]
+probability = 3
+[interceptors.apigateway]
+cache_ttl = "soon"
+[interceptors.s3-notifications.retry]
+max_attempts = "many"
+"#,
+    );
+    let out = bin()
+        .arg("--check")
+        .arg("--config")
+        .arg(&bad)
+        .env("KINESIS_ERROR_PROBABILITY", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("4 configuration errors"), "{err}");
+    for key in [
+        "interceptors.chaos.faults[1].probability: ",
+        "interceptors.apigateway.cache_ttl: ",
+        "interceptors.s3-notifications.retry.max_attempts: ",
+        "$KINESIS_ERROR_PROBABILITY: ",
+    ] {
+        assert!(err.contains(key), "{key} missing in:\n{err}");
+    }
+}
+
 #[test]
 fn serves_then_stops_cleanly_on_sigterm() {
     let up = FakeUpstream::start();

@@ -16,12 +16,11 @@
 //! ```
 
 use std::{
-    fmt,
     sync::atomic::{AtomicU64, Ordering},
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use edgestack_core::http::StatusCode;
+use edgestack_core::{aws::AwsError, http::StatusCode};
 use quick_xml::{
     escape::{escape, unescape},
     events::Event,
@@ -216,92 +215,34 @@ impl Arn {
     }
 }
 
-/// An S3 error, written in S3's XML shape.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct S3Error {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// `MalformedXML`, `InvalidArgument`, ...
-    pub code: &'static str,
-    /// The message.
-    pub message: String,
-    /// `ArgumentName` and `ArgumentValue`.
-    pub argument: Option<(String, String)>,
-    /// `BucketName`.
-    pub bucket: Option<String>,
+/// 400 `MalformedXML`: S3's answer to a document it cannot read.
+pub fn malformed_xml() -> AwsError {
+    AwsError::bad_request(
+        "MalformedXML",
+        "The XML you provided was not well-formed or did not validate against our published schema",
+    )
 }
 
-impl S3Error {
-    /// 400 `MalformedXML`.
-    pub fn malformed_xml() -> S3Error {
-        S3Error {
-            status: StatusCode::BAD_REQUEST,
-            code: "MalformedXML",
-            message: "The XML you provided was not well-formed or did not validate against our published schema".into(),
-            argument: None,
-            bucket: None,
-        }
-    }
-
-    /// 400 `InvalidArgument` naming the argument.
-    pub fn invalid_argument(
-        message: impl Into<String>,
-        name: impl Into<String>,
-        value: impl Into<String>,
-    ) -> S3Error {
-        S3Error {
-            status: StatusCode::BAD_REQUEST,
-            code: "InvalidArgument",
-            message: message.into(),
-            argument: Some((name.into(), value.into())),
-            bucket: None,
-        }
-    }
-
-    /// 404 `NoSuchBucket`.
-    pub fn no_such_bucket(bucket: &str) -> S3Error {
-        S3Error {
-            status: StatusCode::NOT_FOUND,
-            code: "NoSuchBucket",
-            message: "The specified bucket does not exist".into(),
-            argument: None,
-            bucket: Some(bucket.to_string()),
-        }
-    }
-
-    /// The response body.
-    pub fn to_xml(&self, request_id: &str, host_id: &str) -> String {
-        let mut out = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message>",
-            self.code,
-            escape(self.message.as_str())
-        );
-        if let Some((name, value)) = &self.argument {
-            out.push_str(&format!(
-                "<ArgumentName>{}</ArgumentName><ArgumentValue>{}</ArgumentValue>",
-                escape(name.as_str()),
-                escape(value.as_str())
-            ));
-        }
-        if let Some(b) = &self.bucket {
-            out.push_str(&format!("<BucketName>{}</BucketName>", escape(b.as_str())));
-        }
-        out.push_str(&format!(
-            "<RequestId>{}</RequestId><HostId>{}</HostId></Error>",
-            escape(request_id),
-            escape(host_id)
-        ));
-        out
-    }
+/// 400 `InvalidArgument` naming the argument (`<ArgumentName>`, `<ArgumentValue>`).
+pub fn invalid_argument(
+    message: impl Into<String>,
+    name: impl Into<String>,
+    value: impl Into<String>,
+) -> AwsError {
+    AwsError::bad_request("InvalidArgument", message.into())
+        .with_field("ArgumentName", name.into())
+        .with_field("ArgumentValue", value.into())
 }
 
-impl fmt::Display for S3Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
+/// 404 `NoSuchBucket` naming the bucket (`<BucketName>`).
+pub fn no_such_bucket(bucket: &str) -> AwsError {
+    AwsError::new(
+        StatusCode::NOT_FOUND,
+        "NoSuchBucket",
+        "The specified bucket does not exist",
+    )
+    .with_field("BucketName", bucket)
 }
-
-impl std::error::Error for S3Error {}
 
 /// A tiny element tree of the document (text trimmed per element where it matters).
 #[derive(Debug, Default)]
@@ -312,7 +253,7 @@ struct Node {
 }
 
 impl Node {
-    fn parse(xml: &[u8]) -> Result<Node, S3Error> {
+    fn parse(xml: &[u8]) -> Result<Node, AwsError> {
         let mut reader = Reader::from_reader(xml);
         let mut stack: Vec<Node> = Vec::new();
         let mut root = None;
@@ -320,11 +261,11 @@ impl Node {
         loop {
             let event = reader
                 .read_event_into(&mut buf)
-                .map_err(|_| S3Error::malformed_xml())?;
+                .map_err(|_| malformed_xml())?;
             match event {
                 Event::Start(e) => {
                     if root.is_some() {
-                        return Err(S3Error::malformed_xml());
+                        return Err(malformed_xml());
                     }
                     stack.push(Node {
                         name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
@@ -339,33 +280,33 @@ impl Node {
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(node),
                         None if root.is_none() => root = Some(node),
-                        None => return Err(S3Error::malformed_xml()),
+                        None => return Err(malformed_xml()),
                     }
                 }
                 Event::Text(t) => {
-                    let raw = t.decode().map_err(|_| S3Error::malformed_xml())?;
-                    let text = unescape(&raw).map_err(|_| S3Error::malformed_xml())?;
+                    let raw = t.decode().map_err(|_| malformed_xml())?;
+                    let text = unescape(&raw).map_err(|_| malformed_xml())?;
                     match stack.last_mut() {
                         Some(n) => n.text.push_str(&text),
                         None if text.trim().is_empty() => {}
-                        None => return Err(S3Error::malformed_xml()),
+                        None => return Err(malformed_xml()),
                     }
                 }
                 Event::CData(c) => match stack.last_mut() {
                     Some(n) => n.text.push_str(&String::from_utf8_lossy(&c)),
-                    None => return Err(S3Error::malformed_xml()),
+                    None => return Err(malformed_xml()),
                 },
                 Event::GeneralRef(r) => {
                     let name = String::from_utf8_lossy(&r).into_owned();
                     let entity = format!("&{name};");
-                    let text = unescape(&entity).map_err(|_| S3Error::malformed_xml())?;
+                    let text = unescape(&entity).map_err(|_| malformed_xml())?;
                     match stack.last_mut() {
                         Some(n) => n.text.push_str(&text),
-                        None => return Err(S3Error::malformed_xml()),
+                        None => return Err(malformed_xml()),
                     }
                 }
                 Event::End(_) => {
-                    let node = stack.pop().ok_or_else(S3Error::malformed_xml)?;
+                    let node = stack.pop().ok_or_else(malformed_xml)?;
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(node),
                         None => root = Some(node),
@@ -377,9 +318,9 @@ impl Node {
             buf.clear();
         }
         if !stack.is_empty() {
-            return Err(S3Error::malformed_xml());
+            return Err(malformed_xml());
         }
-        root.ok_or_else(S3Error::malformed_xml)
+        root.ok_or_else(malformed_xml)
     }
 }
 
@@ -412,13 +353,13 @@ fn generated_id() -> String {
 
 impl NotificationConfiguration {
     /// Parses and validates a `NotificationConfiguration` document.
-    pub fn parse(xml: &[u8]) -> Result<NotificationConfiguration, S3Error> {
+    pub fn parse(xml: &[u8]) -> Result<NotificationConfiguration, AwsError> {
         if xml.iter().all(u8::is_ascii_whitespace) {
-            return Err(S3Error::malformed_xml());
+            return Err(malformed_xml());
         }
         let root = Node::parse(xml)?;
         if root.name != "NotificationConfiguration" {
-            return Err(S3Error::malformed_xml());
+            return Err(malformed_xml());
         }
         let mut out = NotificationConfiguration::default();
         let mut bridges = 0;
@@ -430,12 +371,12 @@ impl NotificationConfiguration {
                 "EventBridgeConfiguration" => {
                     bridges += 1;
                     if bridges > 1 || !child.children.is_empty() {
-                        return Err(S3Error::malformed_xml());
+                        return Err(malformed_xml());
                     }
                     out.event_bridge = true;
                     continue;
                 }
-                _ => return Err(S3Error::malformed_xml()),
+                _ => return Err(malformed_xml()),
             };
             out.targets.push(target(kind, child)?);
         }
@@ -444,11 +385,11 @@ impl NotificationConfiguration {
     }
 
     /// Ids unique, no two configurations overlapping.
-    fn check(&self) -> Result<(), S3Error> {
+    fn check(&self) -> Result<(), AwsError> {
         for (i, a) in self.targets.iter().enumerate() {
             for b in &self.targets[i + 1..] {
                 if a.id == b.id {
-                    return Err(S3Error::invalid_argument(
+                    return Err(invalid_argument(
                         "Same ID used for multiple configurations. IDs must be unique",
                         "Id",
                         a.id.clone(),
@@ -463,7 +404,7 @@ impl NotificationConfiguration {
                     .flat_map(|e| expand(e))
                     .find(|e| b.events.iter().any(|s| expand(s).any(|x| x == *e)));
                 if let Some(event) = shared {
-                    return Err(S3Error::invalid_argument(
+                    return Err(invalid_argument(
                         "Configurations overlap. Configurations on the same bucket cannot share a common event type.",
                         "Event",
                         event,
@@ -538,7 +479,7 @@ impl NotificationConfiguration {
 }
 
 /// One Queue/Topic/CloudFunction configuration element.
-fn target(kind: TargetKind, node: &Node) -> Result<TargetConfig, S3Error> {
+fn target(kind: TargetKind, node: &Node) -> Result<TargetConfig, AwsError> {
     let mut id = None;
     let mut arn = None;
     let mut role = None;
@@ -553,7 +494,7 @@ fn target(kind: TargetKind, node: &Node) -> Result<TargetConfig, S3Error> {
             "InvocationRole" if kind == TargetKind::Lambda && role.is_none() => role = Some(text),
             "Event" => {
                 if !EVENTS.contains(&text.as_str()) {
-                    return Err(S3Error::invalid_argument(
+                    return Err(invalid_argument(
                         "The event is not supported for notifications",
                         "Event",
                         text,
@@ -566,23 +507,23 @@ fn target(kind: TargetKind, node: &Node) -> Result<TargetConfig, S3Error> {
             "Filter" => {
                 filters += 1;
                 if filters > 1 {
-                    return Err(S3Error::malformed_xml());
+                    return Err(malformed_xml());
                 }
                 filter = key_filter(c)?;
             }
-            _ => return Err(S3Error::malformed_xml()),
+            _ => return Err(malformed_xml()),
         }
     }
-    let arn = arn.ok_or_else(S3Error::malformed_xml)?;
+    let arn = arn.ok_or_else(malformed_xml)?;
     if events.is_empty() {
-        return Err(S3Error::malformed_xml());
+        return Err(malformed_xml());
     }
     let well_formed = Arn::parse(&arn).is_some_and(|a| {
         a.service == kind.service()
             && (kind != TargetKind::Lambda || a.resource.starts_with("function:"))
     });
     if !well_formed {
-        return Err(S3Error::invalid_argument(
+        return Err(invalid_argument(
             "The ARN is not well formed",
             kind.arn_element(),
             arn,
@@ -599,15 +540,15 @@ fn target(kind: TargetKind, node: &Node) -> Result<TargetConfig, S3Error> {
 }
 
 /// `<Filter><S3Key><FilterRule><Name>..</Name><Value>..</Value></FilterRule>…</S3Key></Filter>`.
-fn key_filter(node: &Node) -> Result<KeyFilter, S3Error> {
+fn key_filter(node: &Node) -> Result<KeyFilter, AwsError> {
     let mut out = KeyFilter::default();
     for s3key in &node.children {
         if s3key.name != "S3Key" {
-            return Err(S3Error::malformed_xml());
+            return Err(malformed_xml());
         }
         for rule in &s3key.children {
             if rule.name != "FilterRule" {
-                return Err(S3Error::malformed_xml());
+                return Err(malformed_xml());
             }
             let mut name = None;
             let mut value = None;
@@ -615,17 +556,17 @@ fn key_filter(node: &Node) -> Result<KeyFilter, S3Error> {
                 match part.name.as_str() {
                     "Name" if name.is_none() => name = Some(part.text.trim().to_string()),
                     "Value" if value.is_none() => value = Some(part.text.clone()),
-                    _ => return Err(S3Error::malformed_xml()),
+                    _ => return Err(malformed_xml()),
                 }
             }
             let (Some(name), Some(value)) = (name, value) else {
-                return Err(S3Error::malformed_xml());
+                return Err(malformed_xml());
             };
             let slot = match name.to_ascii_lowercase().as_str() {
                 "prefix" => &mut out.prefix,
                 "suffix" => &mut out.suffix,
                 _ => {
-                    return Err(S3Error::invalid_argument(
+                    return Err(invalid_argument(
                         "filter rule name must be either prefix or suffix",
                         "FilterRule.Name",
                         name,
@@ -634,7 +575,7 @@ fn key_filter(node: &Node) -> Result<KeyFilter, S3Error> {
             };
             if slot.is_some() {
                 let lower = name.to_ascii_lowercase();
-                return Err(S3Error::invalid_argument(
+                return Err(invalid_argument(
                     format!("Cannot specify more than one {lower} rule in a filter."),
                     "FilterRule.Name",
                     lower,
@@ -660,8 +601,19 @@ mod tests {
         )
     }
 
-    fn err(doc: &str) -> S3Error {
+    fn err(doc: &str) -> AwsError {
         NotificationConfiguration::parse(doc.as_bytes()).unwrap_err()
+    }
+
+    /// `ArgumentName` and `ArgumentValue` of an `InvalidArgument`.
+    fn argument(e: &AwsError) -> Option<(String, String)> {
+        let field = |name: &str| {
+            e.fields()
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        Some((field("ArgumentName")?, field("ArgumentValue")?))
     }
 
     #[test]
@@ -705,7 +657,7 @@ mod tests {
         let dup = format!(
             "<NotificationConfiguration><QueueConfiguration><Id>x</Id><Queue>{QUEUE}</Queue><Event>s3:ObjectCreated:Put</Event></QueueConfiguration><TopicConfiguration><Id>x</Id><Topic>{TOPIC}</Topic><Event>s3:ObjectRemoved:Delete</Event></TopicConfiguration></NotificationConfiguration>"
         );
-        assert_eq!(err(&dup).argument, Some(("Id".into(), "x".into())));
+        assert_eq!(argument(&err(&dup)), Some(("Id".into(), "x".into())));
     }
 
     #[test]
@@ -718,19 +670,20 @@ mod tests {
             "<NotificationConfiguration><QueueConfiguration><Event>s3:ObjectCreated:Put</Event></QueueConfiguration></NotificationConfiguration>",
             &format!("<NotificationConfiguration><QueueConfiguration><Queue>{QUEUE}</Queue></QueueConfiguration></NotificationConfiguration>"),
         ] {
-            assert_eq!(err(bad).code, "MalformedXML", "{bad}");
+            assert_eq!(err(bad).code(), "MalformedXML", "{bad}");
+            assert_eq!(err(bad).status(), StatusCode::BAD_REQUEST);
         }
         let e = err(&format!("<NotificationConfiguration><QueueConfiguration><Queue>{QUEUE}</Queue><Event>s3:ObjectCreated:Nope</Event></QueueConfiguration></NotificationConfiguration>"));
         assert_eq!(
-            (e.code, e.argument),
+            (e.code(), argument(&e)),
             (
                 "InvalidArgument",
                 Some(("Event".into(), "s3:ObjectCreated:Nope".into()))
             )
         );
         let e = err(&format!("<NotificationConfiguration><QueueConfiguration><Queue>{TOPIC}</Queue><Event>s3:ObjectCreated:Put</Event></QueueConfiguration></NotificationConfiguration>"));
-        assert_eq!(e.message, "The ARN is not well formed");
-        assert_eq!(e.argument, Some(("Queue".into(), TOPIC.into())));
+        assert_eq!(e.message(), "The ARN is not well formed");
+        assert_eq!(argument(&e), Some(("Queue".into(), TOPIC.into())));
         let rule = |rules: &str| {
             format!("<NotificationConfiguration><QueueConfiguration><Queue>{QUEUE}</Queue><Event>s3:ObjectCreated:Put</Event><Filter><S3Key>{rules}</S3Key></Filter></QueueConfiguration></NotificationConfiguration>")
         };
@@ -738,17 +691,17 @@ mod tests {
             "<FilterRule><Name>middle</Name><Value>x</Value></FilterRule>",
         ));
         assert_eq!(
-            e.argument,
+            argument(&e),
             Some(("FilterRule.Name".into(), "middle".into()))
         );
         let e = err(&rule("<FilterRule><Name>prefix</Name><Value>a</Value></FilterRule><FilterRule><Name>Prefix</Name><Value>b</Value></FilterRule>"));
         assert_eq!(
-            e.message,
+            e.message(),
             "Cannot specify more than one prefix rule in a filter."
         );
         let overlap = format!("<NotificationConfiguration><QueueConfiguration><Queue>{QUEUE}</Queue><Event>s3:ObjectCreated:*</Event></QueueConfiguration><TopicConfiguration><Topic>{TOPIC}</Topic><Event>s3:ObjectCreated:Put</Event></TopicConfiguration></NotificationConfiguration>");
         let e = err(&overlap);
-        assert!(e.message.starts_with("Configurations overlap"), "{e}");
+        assert!(e.message().starts_with("Configurations overlap"), "{e}");
         // The same event with filters that cannot both match is allowed.
         let disjoint = overlap.replace(
             "<Event>s3:ObjectCreated:Put</Event>",
@@ -776,12 +729,26 @@ mod tests {
         assert!(ids("ObjectRestore:Post", "a").is_empty());
     }
 
+    /// S3's shape: `ArgumentName`/`ArgumentValue` after `Message`, then the edge's request id
+    /// as `RequestId` and a `HostId` made from it.
     #[test]
     fn error_xml() {
-        let e = S3Error::invalid_argument("a <b>", "Event", "s3:X");
+        use edgestack_core::aws::AwsRequest;
+        let s3 = AwsRequest::new("s3").with_operation("PutBucketNotificationConfiguration");
+        let r = invalid_argument("a <b>", "Event", "s3:X").render(Some(&s3), None, "R1");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.headers()["content-type"], "application/xml");
+        assert_eq!(r.headers()["x-amz-request-id"], "R1");
         assert_eq!(
-            e.to_xml("R1", "H1"),
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidArgument</Code><Message>a &lt;b&gt;</Message><ArgumentName>Event</ArgumentName><ArgumentValue>s3:X</ArgumentValue><RequestId>R1</RequestId><HostId>H1</HostId></Error>"
+            std::str::from_utf8(r.body()).unwrap(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidArgument</Code><Message>a &lt;b&gt;</Message><ArgumentName>Event</ArgumentName><ArgumentValue>s3:X</ArgumentValue><RequestId>R1</RequestId><HostId>edgestack/R1</HostId></Error>"
+        );
+        let r = no_such_bucket("b&1").render(Some(&s3), None, "R2");
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert!(
+            std::str::from_utf8(r.body()).unwrap().contains(
+                "<Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message><BucketName>b&amp;1</BucketName><RequestId>R2</RequestId>"
+            )
         );
     }
 

@@ -37,8 +37,9 @@ pub struct S3Call {
     pub key: String,
 }
 
-/// The S3 call a request makes, from its head and what the edge detected.
-pub fn classify(uri: &Uri, headers: &HeaderMap, aws: &AwsRequest) -> Option<S3Call> {
+/// The S3 call a request makes, from what the edge detected: its operation, bucket and
+/// (decoded) key.
+pub fn classify(aws: &AwsRequest) -> Option<S3Call> {
     if aws.service != "s3" {
         return None;
     }
@@ -54,32 +55,11 @@ pub fn classify(uri: &Uri, headers: &HeaderMap, aws: &AwsRequest) -> Option<S3Ca
         "DeleteObjects" => Action::DeleteObjects,
         _ => return None,
     };
-    // A virtual-host request may have been rewritten to path style by now: the host tells.
-    let path = uri.path();
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let vhost = aws.vhost_bucket.as_deref().filter(|b| {
-        host.len() > b.len()
-            && host[..b.len()].eq_ignore_ascii_case(b)
-            && host.as_bytes()[b.len()] == b'.'
-    });
-    let (bucket, key) = match vhost {
-        Some(b) => (b.to_string(), path.trim_start_matches('/')),
-        None => {
-            let rest = path.trim_start_matches('/');
-            let (b, k) = rest.split_once('/').unwrap_or((rest, ""));
-            (decode(b), k)
-        }
-    };
-    if bucket.is_empty() {
-        return None;
-    }
+    let bucket = aws.bucket.clone().filter(|b| !b.is_empty())?;
     Some(S3Call {
         action,
         bucket,
-        key: decode(key),
+        key: aws.key.clone().unwrap_or_default(),
     })
 }
 
@@ -251,7 +231,7 @@ mod tests {
         let Detection::Aws(aws) = detect::detect(&parts, "us-east-1", None) else {
             panic!("not AWS");
         };
-        classify(&parts.uri, &parts.headers, &aws)
+        classify(&aws)
     }
 
     #[test]
@@ -309,6 +289,34 @@ mod tests {
             None
         );
         assert_eq!(call("DELETE", "/b1/k?uploadId=u", "localhost", &[]), None);
+    }
+
+    #[test]
+    fn bucket_and_key_come_from_the_detection() {
+        // What the edge detected counts, not the (possibly rewritten) path.
+        let mut aws = AwsRequest::new("s3").with_operation("PutObject");
+        aws.bucket = Some("b1".into());
+        aws.key = Some("a b/c%2F".into());
+        assert_eq!(
+            classify(&aws),
+            Some(S3Call {
+                action: Action::Created("ObjectCreated:Put"),
+                bucket: "b1".into(),
+                key: "a b/c%2F".into(),
+            })
+        );
+        aws.key = None;
+        aws.operation = Some("PostObject".into());
+        assert_eq!(
+            classify(&aws).map(|c| (c.action, c.key)),
+            Some((Action::Created("ObjectCreated:Post"), String::new()))
+        );
+        aws.bucket = None;
+        assert_eq!(classify(&aws), None);
+        let mut sqs = AwsRequest::new("sqs").with_operation("DeleteObject");
+        sqs.bucket = Some("b1".into());
+        assert_eq!(classify(&sqs), None);
+        assert_eq!(classify(&AwsRequest::new("s3")), None);
     }
 
     #[test]

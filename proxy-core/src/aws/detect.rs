@@ -319,7 +319,9 @@ pub fn refine_with_form(
             aws.access_key = cred.access_key;
             aws.signature = cred.signature.unwrap_or(Signature::Unsigned);
             aws.protocol = known.map_or(Protocol::Query, |s| s.protocol);
-            aws.queue = (service == "sqs").then(|| queue_of(req.uri.path())).flatten();
+            aws.queue = (service == "sqs")
+                .then(|| queue_of(req.uri.path()))
+                .flatten();
             aws.evidence = "action";
             *detection = Detection::Aws(aws);
             true

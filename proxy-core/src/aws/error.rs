@@ -70,7 +70,11 @@ impl AwsError {
 
     /// This error with an extra element for REST-XML bodies (`<BucketName>photos</BucketName>`),
     /// after `<Message>`, in the order added. Other protocols leave it out.
-    pub fn with_field(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+    pub fn with_field(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Self {
         self.fields.push((name.into(), value.into()));
         self
     }
@@ -229,7 +233,13 @@ impl AwsError {
 
 impl fmt::Display for AwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -301,9 +311,8 @@ mod tests {
         assert_eq!(s3.headers()["x-edgestack-error"], "NoSuchKey");
 
         let route53 = e.render(Some(&call("route53", Protocol::RestXml)), None, "R1");
-        assert!(text(&route53).contains(
-            "<ErrorResponse><Error><Type>Sender</Type><Code>NoSuchKey</Code>"
-        ));
+        assert!(text(&route53)
+            .contains("<ErrorResponse><Error><Type>Sender</Type><Code>NoSuchKey</Code>"));
 
         let mut kinesis = call("kinesis", Protocol::Json);
         kinesis.json_version = Some("1.1");
@@ -325,8 +334,11 @@ mod tests {
         let sqs = e.render(Some(&call("sqs", Protocol::Json)), None, "R1");
         assert_eq!(sqs.headers()["x-amzn-query-error"], "NoSuchKey;Sender");
 
-        let q = AwsError::new(StatusCode::SERVICE_UNAVAILABLE, "Throttling", "m")
-            .render(Some(&call("sns", Protocol::Query)), None, "R2");
+        let q = AwsError::new(StatusCode::SERVICE_UNAVAILABLE, "Throttling", "m").render(
+            Some(&call("sns", Protocol::Query)),
+            None,
+            "R2",
+        );
         assert!(text(&q).contains("<Type>Receiver</Type><Code>Throttling</Code>"));
         assert!(text(&q).contains("<RequestId>R2</RequestId>"));
 
@@ -348,6 +360,7 @@ mod tests {
             .into_parts()
             .0;
         assert!(text(&e.render(None, Some(&form), "R")).contains("<ErrorResponse>"));
-        assert!(text(&e.render(None, None, "R")).starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>"));
+        assert!(text(&e.render(None, None, "R"))
+            .starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>"));
     }
 }

@@ -23,6 +23,7 @@ pub mod operation;
 mod path_style;
 mod router;
 pub mod services;
+pub mod sigv4;
 
 pub use client::{is_retryable_status, AwsClient, CallError};
 pub use cors::{Cors, CorsSettings};

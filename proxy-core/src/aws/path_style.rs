@@ -68,8 +68,7 @@ impl Listener for S3PathStyle {
         if !self.upstreams.contains(up) {
             return Ok(Forward::Continue);
         }
-        let Some(bucket) = cx.aws().and_then(|a| a.vhost_bucket.clone())
-        else {
+        let Some(bucket) = cx.aws().and_then(|a| a.vhost_bucket.clone()) else {
             return Ok(Forward::Continue);
         };
         to_path_style(req, &bucket)?;

@@ -70,7 +70,13 @@ impl AwsRouter {
 }
 
 fn detection_needs_form(d: &Detection) -> bool {
-    matches!(d, Detection::Unknown { needs_form: true, .. })
+    matches!(
+        d,
+        Detection::Unknown {
+            needs_form: true,
+            ..
+        }
+    )
 }
 
 /// The miss message for a recognised service with no upstream.

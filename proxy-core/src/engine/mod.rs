@@ -550,7 +550,11 @@ impl ProxyHttp for Adapter {
         {
             Err(e) => {
                 // Nothing was sent yet: answer with the error instead of the upstream's response.
-                let (parts, body) = self.0.errors.respond(&e, Some(req), Some(&*cx)).into_parts();
+                let (parts, body) = self
+                    .0
+                    .errors
+                    .respond(&e, Some(req), Some(&*cx))
+                    .into_parts();
                 ctx.error = Some(e);
                 *upstream_response = head::response_header(parts, &body, &req.method);
                 Some(body)
