@@ -10,8 +10,15 @@
 //! - asks, from the request head, for the whole response body of `*.json` paths only, and
 //!   rewrites it (every other response streams through untouched).
 //!
+//! - on the AWS edge, answers a request without credentials as the service would (an
+//!   `AwsError`, rendered in the call's protocol), so SDKs raise a typed error.
+//!
 //! No backend is needed: a second edge in this process plays the backend. Its only listener
 //! answers every request and tells what it received.
+//!
+//! Then the same listener is tested without any socket, with `edgestack_testkit::Oneshot`: a
+//! chain, an in-memory upstream function, one request, and what the client and the upstream
+//! got. The guide is the `edgestack_core::guide` rustdoc page.
 
 use std::{
     error::Error,
@@ -20,10 +27,13 @@ use std::{
 
 use edgestack::{
     async_trait,
-    http::{self, header, request::Parts, HeaderValue},
+    aws::AwsError,
+    bytes::Bytes,
+    http::{self, header, request::Parts, HeaderValue, StatusCode},
     Body, BodyAccess, Edge, Forward, Listener, ListenerError, Request, RequestContext, Response,
     Upstream,
 };
+use edgestack_testkit::Oneshot;
 
 struct Guard;
 
@@ -53,6 +63,16 @@ impl Listener for Guard {
     ) -> Result<Forward, ListenerError> {
         cx.extensions.insert(SeenAt(Instant::now()));
         if !req.headers().contains_key(header::AUTHORIZATION) {
+            if cx.aws().is_some() {
+                // On the AWS edge: the service's own error, in the call's protocol. A plain
+                // `Err("...".into())` would be a 500 `ListenerFailed`, which SDKs retry.
+                return Err(AwsError::new(
+                    StatusCode::FORBIDDEN,
+                    "MissingAuthenticationTokenException",
+                    "Missing Authentication Token",
+                )
+                .into());
+            }
             let resp = http::Response::builder()
                 .status(http::StatusCode::FORBIDDEN)
                 .header(header::CONTENT_TYPE, "text/plain")
@@ -64,7 +84,7 @@ impl Listener for Guard {
         Ok(Forward::Continue)
     }
 
-    /// Runs for upstream answers and for our own 403 alike.
+    /// Runs for upstream answers and for our own plain 403 alike (not for a returned error).
     async fn return_response(
         &self,
         req: &Parts,
@@ -153,5 +173,79 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let report = edge.shutdown().await;
     backend.shutdown().await;
     println!("\nstopped: {report:?}");
+
+    without_sockets().await?;
+    Ok(())
+}
+
+/// The stand-in backend again, as a function: what `Oneshot` calls instead of an upstream.
+fn backend(req: http::Request<Bytes>) -> http::Response<Bytes> {
+    if req.uri().path().ends_with(".json") {
+        http::Response::new(Bytes::from_static(br#"{"items":[1,2,3]}"#))
+    } else {
+        let x_edge = req.headers().get("x-edge").and_then(|v| v.to_str().ok());
+        http::Response::new(format!("backend got x-edge: {}\n", x_edge.unwrap_or("-")).into())
+    }
+}
+
+/// `Guard` tested the way a unit test would, with no edge and no socket: the chain rules,
+/// body needs and error rendering are the engine's.
+async fn without_sockets() -> Result<(), Box<dyn Error>> {
+    println!("\nwithout sockets (edgestack_testkit::Oneshot):");
+    let guard = Oneshot::listener(Guard).upstream(backend);
+
+    // The response of a *.json path is buffered for Guard and rewritten.
+    let out = guard
+        .call(
+            http::Request::get("/data.json")
+                .header(header::AUTHORIZATION, "Bearer demo")
+                .body("")?,
+        )
+        .await;
+    assert_eq!(out.status(), StatusCode::OK);
+    assert_eq!(out.access, BodyAccess::BUFFER_RESPONSE);
+    assert_eq!(out.json()["served_by"], "edgestack");
+    assert!(out.header("x-edge-elapsed-ms").is_some());
+    let sent = out
+        .upstream_request
+        .as_ref()
+        .expect("the upstream was called");
+    assert_eq!(sent.headers()["x-edge"], "edgestack");
+    println!("  GET /data.json: {} {}", out.status(), out.text());
+
+    // No authorization: Guard answers itself; the upstream is not called, and Guard's
+    // return_response still runs for its own answer.
+    let out = guard.call(http::Request::get("/hello").body("")?).await;
+    assert_eq!(out.status(), StatusCode::FORBIDDEN);
+    assert!(out.upstream_request.is_none());
+    assert!(out.header("x-edge-elapsed-ms").is_some());
+    println!("  GET /hello without authorization: {}", out.status());
+
+    // As on the AWS edge: the edge's detection runs first (`cx.aws()` is an SQS
+    // SendMessage here), and Guard's AwsError comes back in SQS's JSON protocol.
+    let out = Oneshot::listener(Guard)
+        .aws("us-east-1")
+        .upstream(backend)
+        .call(
+            http::Request::post("/")
+                .header("x-amz-target", "AmazonSQS.SendMessage")
+                .header(header::CONTENT_TYPE, "application/x-amz-json-1.0")
+                .body(r#"{"QueueUrl":"http://localhost/000000000000/jobs","MessageBody":"hi"}"#)?,
+        )
+        .await;
+    let aws = out.context.aws().expect("detected");
+    assert_eq!(aws.label(), "sqs.SendMessage");
+    assert_eq!(out.status(), StatusCode::FORBIDDEN);
+    assert_eq!(out.json()["__type"], "MissingAuthenticationTokenException");
+    assert_eq!(
+        out.header("x-amzn-query-error"),
+        Some("MissingAuthenticationTokenException;Sender")
+    );
+    assert!(out.upstream_request.is_none());
+    println!(
+        "  SQS SendMessage without credentials: {} {}",
+        out.status(),
+        out.text()
+    );
     Ok(())
 }

@@ -46,9 +46,14 @@ pub fn interceptor_registry() -> Interceptors {
         edgestack_s3_notifications::NAME,
         edgestack_s3_notifications::S3Notifications::new,
     );
-    r.register(
-        edgestack_dynamodb::ERRORS,
-        edgestack_dynamodb::ErrorInjection::new,
+    r.retire(
+        "dynamodb-errors",
+        "folded into [interceptors.chaos]: write [interceptors.chaos] with \
+         dynamodb_error_probability, dynamodb_read_error_probability, \
+         dynamodb_write_error_probability for error_probability, read_error_probability, \
+         write_error_probability (same values, same throttling, BatchWriteItem still item by \
+         item), or set DYNAMODB_ERROR_PROBABILITY, DYNAMODB_READ_ERROR_PROBABILITY, \
+         DYNAMODB_WRITE_ERROR_PROBABILITY, which [interceptors.chaos] reads",
     );
     r.register(
         edgestack_dynamodb::STREAMS,
@@ -62,7 +67,7 @@ pub fn interceptor_registry() -> Interceptors {
         edgestack_apigateway::NAME,
         edgestack_apigateway::ApiGateway::new,
     );
-    r.register(edgestack_chaos::NAME, edgestack_chaos::Chaos::new);
+    r.register_with_env(edgestack_chaos::NAME, edgestack_chaos::Chaos::with_env);
     r.register(edgestack_sqs::URLS, edgestack_sqs::SqsUrls::new);
     r
 }

@@ -1090,8 +1090,8 @@ async fn other_services_on_invocation_like_paths_pass_through() {
 // Configuration
 // ---------------------------------------------------------------------------------------------
 
-/// Unknown keys and a zero integration timeout are configuration errors naming the section
-/// and the key; the documented keys load.
+/// Unknown keys and a zero integration timeout are configuration errors at the key's whole
+/// path (`interceptors.apigateway.integration_timeout: ...`); the documented keys load.
 #[test]
 fn configuration_errors_name_the_key() {
     let with = |section: &str| {
@@ -1105,7 +1105,10 @@ fn configuration_errors_name_the_key() {
         "interceptors.apigateway",
         &[
             ("bogus = 1\n", &["bogus"]),
-            ("integration_timeout = \"0s\"\n", &["integration_timeout"]),
+            (
+                "integration_timeout = \"0s\"\n",
+                &["interceptors.apigateway.integration_timeout: must be more than 0"],
+            ),
             ("route_errors = \"sometimes\"\n", &["sometimes"]),
             // A bad duration: the section is named (the key depends on the TOML library's
             // message).

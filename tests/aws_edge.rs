@@ -647,61 +647,90 @@ fn the_edges_own_aws_client_signs_and_routes_by_service() {
 }
 
 /// The edge is invisible where it does not act: a request that names no AWS service goes to
-/// `routes.default` untouched (the backend's own answer and `Server` header), and answers to
-/// requests without `Origin` carry no CORS headers (AWS sends none; browsers always send
-/// `Origin`). Both failed before: the first got the edge's 404 `NoRoute`, the second
+/// `routes.default` untouched (the backend's own answer and `Server` header), and the edge adds
+/// no CORS headers to answers for requests without `Origin` (AWS sends none; browsers always
+/// send `Origin`): the `access-control-*` headers through the edge are exactly the backend's.
+/// Both failed before: the first got the edge's 404 `NoRoute`, the second
 /// `access-control-allow-*` on every answer.
 #[test]
 fn unrecognised_requests_go_to_the_default_and_cors_needs_an_origin() {
-    let edge = start(&format!("{}\n[routes]\ndefault = \"moto\"\n", moto_section()));
+    let edge = start(&format!(
+        "{}
+[upstreams.dynalite]
+command = {}
+
+[routes]
+default = \"moto\"
+dynamodb = \"dynalite\"
+",
+        moto_section(),
+        toml_array(&deps::dynalite_command())
+    ));
+    let moto = format!("http://{}", edge.backend("moto").unwrap().addr());
+    let dynalite = format!("http://{}", edge.backend("dynalite").unwrap().addr());
     let rt = runtime();
     rt.block_on(async {
         let http = ::reqwest::Client::new();
-        // Unsigned `GET /` and a health-probe-like path: moto answers, not the edge.
-        for path in ["/", "/moto-api/"] {
-            let resp = http
+        let cors = |resp: &::reqwest::Response| -> Vec<(String, String)> {
+            let mut v: Vec<(String, String)> = resp
+                .headers()
+                .iter()
+                .filter(|(k, _)| k.as_str().starts_with("access-control-"))
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+                .collect();
+            v.sort();
+            v
+        };
+        // Unsigned `GET /` and a path no service owns: moto answers, not the edge, with the
+        // same status, `Server` and CORS headers as when asked directly.
+        for path in ["/", "/nothing/here"] {
+            let via = http
                 .get(format!("{}{path}", edge.url()))
                 .send()
                 .await
                 .unwrap();
-            assert!(resp.headers().get("x-edgestack-error").is_none(), "{path}: {resp:?}");
-            let server = resp.headers().get("server").map(|v| v.to_str().unwrap().to_string());
+            let direct = http.get(format!("{moto}{path}")).send().await.unwrap();
+            assert!(
+                via.headers().get("x-edgestack-error").is_none(),
+                "{path}: {via:?}"
+            );
+            assert_eq!(via.status(), direct.status(), "{path}");
+            let server = via
+                .headers()
+                .get("server")
+                .map(|v| v.to_str().unwrap().to_string());
             assert!(
                 server.as_deref().is_some_and(|s| s.contains("Werkzeug")),
                 "{path}: moto's Server header expected, got {server:?}"
             );
-            for (name, _) in resp.headers() {
-                assert!(!name.as_str().starts_with("access-control-"), "{path}: {name}");
+            assert_eq!(cors(&via), cors(&direct), "{path}");
+        }
+        // An SDK-style call without Origin: no CORS headers added (dynalite sends none).
+        let call = |url: &str, origin: Option<&str>| {
+            let mut r = http
+                .post(url)
+                .header("x-amz-target", "DynamoDB_20120810.ListTables")
+                .header("content-type", "application/x-amz-json-1.0")
+                .header("authorization", fake_sigv4("dynamodb"))
+                .body("{}");
+            if let Some(o) = origin {
+                r = r.header("origin", o);
             }
-        }
-        // An SDK call without Origin: no CORS headers on the answer, nor on an edge error.
-        let resp = http
-            .post(edge.url())
-            .header("x-amz-target", "DynamoDB_20120810.ListTables")
-            .header("content-type", "application/x-amz-json-1.0")
-            .header("authorization", fake_sigv4("dynamodb"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        for (name, _) in resp.headers() {
-            assert!(!name.as_str().starts_with("access-control-"), "{name}");
-        }
-        // With Origin (a browser), the headers are there.
-        let resp = http
-            .post(edge.url())
-            .header("origin", "http://app.test")
-            .header("x-amz-target", "DynamoDB_20120810.ListTables")
-            .header("content-type", "application/x-amz-json-1.0")
-            .header("authorization", fake_sigv4("dynamodb"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.headers()["access-control-allow-origin"], "http://app.test");
-        // A form POST the head does not name still reaches the service its body names (here
-        // the default too), with its operation known.
+            r.send()
+        };
+        let via = call(&edge.url(), None).await.unwrap();
+        let direct = call(&dynalite, None).await.unwrap();
+        assert_eq!(via.status(), 200);
+        assert_eq!(cors(&via), cors(&direct));
+        assert_eq!(cors(&via), vec![]);
+        // With Origin (a browser), the edge adds them.
+        let via = call(&edge.url(), Some("http://app.test")).await.unwrap();
+        assert_eq!(
+            via.headers()["access-control-allow-origin"],
+            "http://app.test"
+        );
+        // A form POST the head does not name still reaches the service its body names, with
+        // its operation known.
         let resp = http
             .post(edge.url())
             .header("content-type", "application/x-www-form-urlencoded")

@@ -33,8 +33,15 @@ impl Listener for Refuse {
         };
         let (status, code) = match aws.service.as_ref() {
             "s3" => (StatusCode::SERVICE_UNAVAILABLE, "SlowDown".to_string()),
-            "sqs" => (StatusCode::BAD_REQUEST, "QueueDoesNotExist".to_string()),
-            s => (StatusCode::BAD_REQUEST, format!("Refused{}", s.replace('-', ""))),
+            // SQS's JSON protocol: the query-protocol code, as SQS sends it.
+            "sqs" => (
+                StatusCode::BAD_REQUEST,
+                "AWS.SimpleQueueService.NonExistentQueue".to_string(),
+            ),
+            s => (
+                StatusCode::BAD_REQUEST,
+                format!("Refused{}", s.replace('-', "")),
+            ),
         };
         let message = format!("refused {}", aws.label());
         let mut err = AwsError::new(status, code, message);
@@ -147,9 +154,14 @@ async fn sdks_read_listener_errors_as_typed_errors() {
     assert_eq!(got["sts"], "Refusedsts", "{got}");
     assert_eq!(got["ec2"], "Refusedec2", "{got}");
     assert_eq!(got["route53"], "Refusedroute53", "{got}");
-    assert_eq!(got["sqs"], "QueueDoesNotExist", "{got}");
+    assert_eq!(
+        got["sqs"], "AWS.SimpleQueueService.NonExistentQueue",
+        "{got}"
+    );
 
-    tokio::time::timeout(Duration::from_secs(30), edge.shutdown()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), edge.shutdown())
+        .await
+        .unwrap();
 }
 
 const BOTO_ERRORS: &str = r#"

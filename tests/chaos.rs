@@ -1160,3 +1160,438 @@ fn configuration_errors_name_the_section() {
         ],
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9. DynamoDB throttling from the section's keys (what `[interceptors.dynamodb-errors]` did,
+//    moved here from tests/dynamodb_local.rs and tests/dynamodb_streams.rs): reads, writes,
+//    both, none, BatchWriteItem item by item; the retired section's message.
+// ---------------------------------------------------------------------------------------------
+
+/// The table the throttling tests use.
+const TABLE: &str = "Things";
+
+/// An edge whose `[interceptors.chaos]` has `keys` (and no environment: `from_env = false`),
+/// with [`TABLE`] made (CreateTable is neither a read nor a write).
+async fn throttling_stack(keys: &str) -> Stack {
+    let st = start(&format!("from_env = false\n{keys}\n")).await;
+    create_table(&st.dynamodb(), TABLE).await;
+    st
+}
+
+impl Stack {
+    /// A client of moto itself, past the edge that injects errors.
+    fn moto_direct(&self) -> aws_sdk_dynamodb::Client {
+        support::dynamodb_client(&self._moto.url())
+    }
+}
+
+/// An item `{pk: key, n: i}`.
+fn numbered(key: &str, i: usize) -> std::collections::HashMap<String, AttributeValue> {
+    std::collections::HashMap::from([
+        ("pk".to_string(), AttributeValue::S(key.to_string())),
+        ("n".to_string(), AttributeValue::N(i.to_string())),
+    ])
+}
+
+/// Whether the item with key `key` is in [`TABLE`] for `client`.
+async fn exists(client: &aws_sdk_dynamodb::Client, key: &str) -> bool {
+    get_item(client, TABLE, key).await.is_some()
+}
+
+/// A BatchWriteItem of puts of `keys` into [`TABLE`]; returns the keys that came back in
+/// UnprocessedItems (each checked: sent, unchanged, once).
+async fn batch_put(
+    client: &aws_sdk_dynamodb::Client,
+    keys: &[String],
+) -> std::collections::BTreeSet<String> {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let requests: Vec<WriteRequest> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let put = PutRequest::builder()
+                .set_item(Some(numbered(k, i)))
+                .build()
+                .unwrap();
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    let out = client
+        .batch_write_item()
+        .request_items(TABLE, requests)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("BatchWriteItem: {e:?}"));
+    let mut unprocessed = std::collections::BTreeSet::new();
+    for (table, requests) in out.unprocessed_items().into_iter().flatten() {
+        assert_eq!(table, TABLE, "{out:?}");
+        for r in requests {
+            let put = r
+                .put_request()
+                .unwrap_or_else(|| panic!("not a put: {r:?}"));
+            let key = put.item()["pk"].as_s().expect("pk is a string").clone();
+            let i = keys
+                .iter()
+                .position(|k| *k == key)
+                .unwrap_or_else(|| panic!("unprocessed {key} was never sent: {out:?}"));
+            assert_eq!(put.item(), &numbered(&key, i));
+            assert!(
+                unprocessed.insert(key),
+                "twice in UnprocessedItems: {out:?}"
+            );
+        }
+    }
+    unprocessed
+}
+
+fn keys(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+#[tokio::test]
+async fn dynamodb_write_probability_one_throttles_every_write() {
+    let st = throttling_stack("dynamodb_write_error_probability = 1.0").await;
+    put_item(&st.moto_direct(), TABLE, "seeded")
+        .send()
+        .await
+        .unwrap();
+    let c = st.dynamodb();
+
+    let err = put_item(&c, TABLE, "new").send().await.unwrap_err();
+    assert_eq!(status_of(&err), Some(400), "{err:?}");
+    assert_throttled!(err, "PutItem");
+    let err = c
+        .delete_item()
+        .table_name(TABLE)
+        .key("pk", AttributeValue::S("seeded".into()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_throttled!(err, "DeleteItem");
+    // Reads are not affected; the throttled writes did not happen.
+    assert!(exists(&c, "seeded").await, "the throttled delete happened");
+    assert!(!exists(&c, "new").await, "the throttled put was written");
+
+    // BatchWriteItem: answered (200), every item unprocessed, nothing written.
+    let batch = keys("b", 3);
+    assert_eq!(
+        batch_put(&c, &batch).await,
+        batch.iter().cloned().collect(),
+        "UnprocessedItems"
+    );
+    for key in &batch {
+        assert!(!exists(&c, key).await, "{key} was written");
+    }
+    st.stop().await;
+}
+
+#[tokio::test]
+async fn dynamodb_read_probability_one_throttles_every_read() {
+    let st = throttling_stack("dynamodb_read_error_probability = 1.0").await;
+    let c = st.dynamodb();
+    // Writes are not affected.
+    put_item(&c, TABLE, "written").send().await.unwrap();
+
+    let err = support::get_item_request(&c, TABLE, "written")
+        .send()
+        .await
+        .unwrap_err();
+    assert_throttled!(err, "GetItem");
+    let err = c
+        .query()
+        .table_name(TABLE)
+        .key_condition_expression("pk = :k")
+        .expression_attribute_values(":k", AttributeValue::S("written".into()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_throttled!(err, "Query");
+    let err = c.scan().table_name(TABLE).send().await.unwrap_err();
+    assert_throttled!(err, "Scan");
+    // The write went through: moto has it.
+    assert!(exists(&st.moto_direct(), "written").await);
+    st.stop().await;
+}
+
+#[tokio::test]
+async fn dynamodb_probability_one_throttles_reads_and_writes() {
+    let st = throttling_stack("dynamodb_error_probability = 1.0").await;
+    put_item(&st.moto_direct(), TABLE, "seeded")
+        .send()
+        .await
+        .unwrap();
+    let c = st.dynamodb();
+    let err = put_item(&c, TABLE, "new").send().await.unwrap_err();
+    assert_throttled!(err, "PutItem");
+    let err = support::get_item_request(&c, TABLE, "seeded")
+        .send()
+        .await
+        .unwrap_err();
+    assert_throttled!(err, "GetItem");
+    let err = c.scan().table_name(TABLE).send().await.unwrap_err();
+    assert_throttled!(err, "Scan");
+    assert_eq!(batch_put(&c, &keys("b", 2)).await.len(), 2);
+    // Table management is neither.
+    c.describe_table().table_name(TABLE).send().await.unwrap();
+    st.stop().await;
+}
+
+#[tokio::test]
+async fn dynamodb_probability_zero_throttles_nothing() {
+    let st = throttling_stack("dynamodb_error_probability = 0.0").await;
+    assert_eq!(st.faults().await, json!([]), "no rule for probability 0");
+    let c = st.dynamodb();
+    for key in keys("k", 30) {
+        put_item(&c, TABLE, &key).send().await.unwrap();
+        assert!(exists(&c, &key).await, "{key}");
+    }
+    assert!(batch_put(&c, &keys("b", 25)).await.is_empty());
+    let scan = c.scan().table_name(TABLE).send().await.unwrap();
+    assert_eq!(scan.count(), 55);
+    st.stop().await;
+}
+
+/// At probability 0.5 BatchWriteItem throttles items one by one: exactly the items that did
+/// not come back in UnprocessedItems are written.
+#[tokio::test]
+async fn dynamodb_batch_write_half_throttled_is_consistent() {
+    let st = throttling_stack("dynamodb_write_error_probability = 0.5").await;
+    let c = st.dynamodb();
+    let direct = st.moto_direct();
+    let (mut processed, mut unprocessed) = (0, 0);
+    for round in 0..6 {
+        let batch = keys(&format!("r{round}-"), 25);
+        let back = batch_put(&c, &batch).await;
+        for key in &batch {
+            let written = exists(&direct, key).await;
+            if back.contains(key) {
+                assert!(
+                    !written,
+                    "round {round}: {key} is unprocessed but was written"
+                );
+                unprocessed += 1;
+            } else {
+                assert!(
+                    written,
+                    "round {round}: {key} is processed but not in the table"
+                );
+                processed += 1;
+            }
+        }
+    }
+    // 150 items at 0.5: both kinds (the chance of either being 0 is 2^-150).
+    assert!(unprocessed > 0, "no item was ever throttled");
+    assert!(processed > 0, "every item was throttled");
+    st.stop().await;
+}
+
+/// A Chaos API rule throttling BatchWriteItem works item by item too (as Kinesis PutRecords
+/// fails record by record), and another error on it fails the whole call.
+#[tokio::test]
+async fn dynamodb_batch_write_rules_from_the_api() {
+    let st = start("from_env = false\n").await;
+    let c = st.dynamodb();
+    create_table(&c, TABLE).await;
+    st.set_faults(json!([rule("dynamodb", "BatchWriteItem", 400, THROTTLED)]))
+        .await;
+    let batch = keys("a", 4);
+    assert_eq!(batch_put(&c, &batch).await, batch.iter().cloned().collect());
+    st.set_faults(json!([{"service": "dynamodb",
+                          "error": {"statusCode": 500, "code": "InternalServerError"}}]))
+        .await;
+    let err = c
+        .batch_write_item()
+        .request_items(
+            TABLE,
+            vec![aws_sdk_dynamodb::types::WriteRequest::builder()
+                .put_request(
+                    aws_sdk_dynamodb::types::PutRequest::builder()
+                        .set_item(Some(numbered("x", 0)))
+                        .build()
+                        .unwrap(),
+                )
+                .build()],
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), Some(500), "{err:?}");
+    assert_eq!(err.code(), Some("InternalServerError"), "{err:?}");
+    st.set_faults(json!([])).await;
+    for key in batch.iter().chain(["x".to_string()].iter()) {
+        assert!(!exists(&c, key).await, "{key} was written");
+    }
+    st.stop().await;
+}
+
+/// The streams emulator before chaos in the chain: it sees all 25 items, the backend only the
+/// ones not throttled, and there are records exactly for those.
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_batch_items_give_no_stream_records() {
+    use aws_sdk_dynamodb::types::{PutRequest, StreamSpecification, StreamViewType, WriteRequest};
+    use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
+    use std::collections::BTreeSet;
+    edgestack_testkit::trace_init();
+    let text = format!(
+        "{}[upstreams.ddb]\ncommand = {}\nready = {{ tcp = true }}\n\n\
+         [routes]\ndefault = \"ddb\"\n\n\
+         [interceptors.dynamodb-streams]\n\n\
+         [interceptors.chaos]\nfrom_env = false\ndynamodb_write_error_probability = 0.5\n",
+        support::SERVER_TOML,
+        support::toml_array(&edgestack_testkit::deps::dynalite_command())
+    );
+    let edge = support::start_edge(&text, Duration::from_secs(60)).await;
+    let ddb = support::dynamodb_client(&edge.url());
+    let desc = support::pk_table(&ddb, "batchy")
+        .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateTable: {e:?}"));
+    let arn = desc
+        .table_description()
+        .and_then(|d| d.latest_stream_arn())
+        .expect("LatestStreamArn")
+        .to_string();
+    let requests: Vec<WriteRequest> = (0..25)
+        .map(|i| {
+            let put = PutRequest::builder()
+                .item("pk", AttributeValue::S(format!("k{i}")))
+                .build()
+                .unwrap();
+            WriteRequest::builder().put_request(put).build()
+        })
+        .collect();
+    let out = ddb
+        .batch_write_item()
+        .request_items("batchy", requests)
+        .send()
+        .await
+        .unwrap();
+    let unprocessed: BTreeSet<String> = out
+        .unprocessed_items()
+        .and_then(|u| u.get("batchy"))
+        .into_iter()
+        .flatten()
+        .map(|w| {
+            w.put_request().unwrap().item()["pk"]
+                .as_s()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    let processed: BTreeSet<String> = (0..25)
+        .map(|i| format!("k{i}"))
+        .filter(|k| !unprocessed.contains(k))
+        .collect();
+    assert!(
+        !unprocessed.is_empty() && !processed.is_empty(),
+        "p = 0.5 over 25 items: {unprocessed:?}"
+    );
+
+    // Every record of the stream, from each shard's start.
+    let streams = support::dynamodbstreams_client(&edge.url());
+    let stream = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeStream: {e:?}"));
+    let mut records = Vec::new();
+    for shard in stream
+        .stream_description()
+        .expect("StreamDescription")
+        .shards()
+    {
+        let mut iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id().unwrap())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator()
+            .map(str::to_string);
+        // Until a read returns nothing (the records are there once the write is answered).
+        while let Some(it) = iterator.take() {
+            let got = streams
+                .get_records()
+                .shard_iterator(it)
+                .send()
+                .await
+                .unwrap();
+            if got.records().is_empty() {
+                break;
+            }
+            records.extend(got.records().to_vec());
+            iterator = got.next_shard_iterator().map(str::to_string);
+        }
+    }
+    let recorded: BTreeSet<String> = records
+        .iter()
+        .map(|r| {
+            assert_eq!(r.event_name(), Some(&OperationType::Insert), "{r:?}");
+            r.dynamodb().unwrap().keys().unwrap()["pk"]
+                .as_s()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    assert_eq!(recorded.len(), records.len(), "one record per item");
+    assert_eq!(recorded, processed, "records exactly for the items written");
+    edge.shutdown().await;
+}
+
+/// `[interceptors.dynamodb-errors]` is retired: its error says what to write instead, and
+/// what it says loads.
+#[test]
+fn the_dynamodb_errors_section_says_what_to_write_instead() {
+    let base =
+        "[upstreams.ddb]\nurl = \"http://127.0.0.1:8000\"\n\n[routes]\ndefault = \"ddb\"\n\n";
+    let err = match edgestack::load_config(&format!(
+        "{base}[interceptors.dynamodb-errors]\nwrite_error_probability = 0.25\n"
+    )) {
+        Ok(_) => panic!("[interceptors.dynamodb-errors] was accepted"),
+        Err(e) => e.to_string(),
+    };
+    for needle in [
+        "interceptors.dynamodb-errors",
+        "[interceptors.chaos]",
+        "dynamodb_write_error_probability",
+        "DYNAMODB_WRITE_ERROR_PROBABILITY",
+    ] {
+        assert!(err.contains(needle), "no {needle:?} in: {err}");
+    }
+    // What it says to write: the keys, range-checked at their paths like the rest.
+    let instead = format!(
+        "{base}[interceptors.chaos]\ndynamodb_error_probability = 0.0\n\
+         dynamodb_read_error_probability = 1.0\ndynamodb_write_error_probability = 0.25\n"
+    );
+    if let Err(e) = edgestack::load_config(&instead) {
+        panic!("{e}");
+    }
+    for (key, value) in [
+        ("dynamodb_error_probability", "1.5"),
+        ("dynamodb_read_error_probability", "-0.1"),
+        ("dynamodb_write_error_probability", "2.0"),
+        ("kinesis_error_probability", "3"),
+    ] {
+        let err =
+            match edgestack::load_config(&format!("{base}[interceptors.chaos]\n{key} = {value}\n"))
+            {
+                Ok(_) => panic!("{key} = {value} was accepted"),
+                Err(e) => e.to_string(),
+            };
+        assert!(
+            err.contains(&format!("interceptors.chaos.{key}")),
+            "{key} = {value}: {err}"
+        );
+    }
+}

@@ -13,7 +13,11 @@ struct Buffer;
 
 #[edgestack::async_trait]
 impl edgestack::Listener for Buffer {
-    fn body_access(&self, _req: &edgestack::http::request::Parts, _cx: &edgestack::RequestContext) -> BodyAccess {
+    fn body_access(
+        &self,
+        _req: &edgestack::http::request::Parts,
+        _cx: &edgestack::RequestContext,
+    ) -> BodyAccess {
         BodyAccess::BUFFER_BOTH
     }
 }

@@ -874,8 +874,9 @@ async fn boto3_uses_the_urls_as_they_are() {
 // Configuration.
 // ---------------------------------------------------------------------------------------------
 
-/// Bad settings are refused by `load_config` with the section and the key named; good ones
-/// are accepted.
+/// Bad settings are refused by `load_config` with the key's whole path
+/// (`interceptors.sqs-urls.external_url: ...`), every one of them at once; good ones are
+/// accepted.
 #[test]
 fn config_errors_name_the_key() {
     let config = |section: &str| {
@@ -884,27 +885,29 @@ fn config_errors_name_the_key() {
              [interceptors.sqs-urls]\n{section}\n"
         )
     };
+    const URL: &str = "interceptors.sqs-urls.external_url: ";
+    const ACCOUNT: &str = "interceptors.sqs-urls.backend_account: ";
     support::assert_config_errors(
         config,
         "interceptors.sqs-urls",
         &[
-            (
-                "external_url = \"http://edge:4566/queue\"",
-                &["external_url"],
-            ),
-            ("external_url = \"ftp://edge:4566\"", &["external_url"]),
-            ("external_url = \"http://edge:4566?x=1\"", &["external_url"]),
-            ("external_url = \"edge:4566\"", &["external_url"]),
-            ("external_url = \"http://edge:99999\"", &["external_url"]),
-            ("backend_account = \"12345\"", &["backend_account"]),
-            ("backend_account = \"abcdefghijkl\"", &["backend_account"]),
+            ("external_url = \"http://edge:4566/queue\"", &[URL, "path"]),
+            ("external_url = \"ftp://edge:4566\"", &[URL, "scheme"]),
+            ("external_url = \"http://edge:4566?x=1\"", &[URL]),
+            ("external_url = \"edge:4566\"", &[URL]),
+            ("external_url = \"http://edge:99999\"", &[URL, "port"]),
+            ("backend_account = \"12345\"", &[ACCOUNT, "12-digit"]),
+            ("backend_account = \"abcdefghijkl\"", &[ACCOUNT]),
             (
                 "external_url = \"http://edge/x\"\nbackend_account = \"1\"",
-                &["external_url", "backend_account"],
+                &[URL, ACCOUNT, "2 configuration errors"],
             ),
             ("external_host = \"edge\"", &["external_host"]),
-            // A wrong type: the engine's message names the section and the type, not the key.
-            ("backend_account = 123456789012", &["expected a string"]),
+            // A wrong type: named at its key too.
+            (
+                "backend_account = 123456789012",
+                &["interceptors.sqs-urls.backend_account", "expected a string"],
+            ),
         ],
         &[
             "",

@@ -95,7 +95,7 @@ pub fn edgestack_config(
         // Every interceptor crate shipped in interceptors/.
         toml.push_str(
             "\n[interceptors.chaos]\n\n[interceptors.request-id]\n\n\
-             [interceptors.s3-notifications]\n\n[interceptors.dynamodb-errors]\n\n\
+             [interceptors.s3-notifications]\n\n\
              [interceptors.dynamodb-streams]\n\n[interceptors.dynamodb-local]\n\n\
              [interceptors.apigateway]\n\n[interceptors.sqs-urls]\n",
         );

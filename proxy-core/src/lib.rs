@@ -18,7 +18,8 @@
 //! How to use: build an [`Edge`] in code with [`Edge::builder`] or from TOML with
 //! [`Config::from_toml`] and [`EdgeBuilder::from_config`]; start it (port 0 works, and
 //! [`Edge::local_addr`] tells the port); stop it with [`Edge::shutdown`]. See
-//! `examples/embed.rs` and `examples/custom_listener.rs` in the repository.
+//! `examples/embed.rs` and `examples/custom_listener.rs` in the repository. To write your own
+//! listener (hooks, `cx.aws()`, errors as `AwsError`, bodies, tests), read the [`guide`].
 
 mod admin;
 pub mod aws;
@@ -30,6 +31,7 @@ mod context;
 mod edge;
 mod engine;
 mod error;
+pub mod guide;
 pub mod hop;
 mod listener;
 mod log;

@@ -10,15 +10,20 @@
 //!   moto_server) and the Python with boto3; fails loudly when `scripts/install-deps` has not run.
 //! - [`raw`]: byte-level HTTP/1.1 exchanges, for framing, `100-continue` and keep-alive tests.
 //! - [`pattern`]: deterministic bodies of any size and their SHA-256, without holding them.
+//! - [`Oneshot`]: runs a listener chain over one request against an in-memory upstream
+//!   function, by the engine's chain rules, without an edge or a socket: the way to test a
+//!   listener (see [`oneshot`]).
 
 pub mod deps;
 pub mod fake;
 pub mod moto;
+pub mod oneshot;
 pub mod pattern;
 pub mod raw;
 
 pub use fake::FakeUpstream;
 pub use moto::MotoServer;
+pub use oneshot::{Oneshot, Outcome};
 
 /// Routes `tracing` output to the test harness (shown for failing tests). Safe to call often.
 pub fn trace_init() {

@@ -1,8 +1,13 @@
-//! The answers the gateway itself gives (API Gateway's default gateway responses), all made
-//! here: `{"message": ...}` JSON with `x-amzn-ErrorType`. What went wrong in edgestack's terms
-//! is logged, and for 5xx answers also sent in `x-edgestack-error`.
+//! The answers the gateway itself gives (API Gateway's default gateway responses), rendered
+//! as [`AwsError`]s in API Gateway's REST-JSON shape: `{"message": ...}` with
+//! `x-amzn-ErrorType`. What went wrong in edgestack's terms is logged, and for 5xx answers
+//! also sent in `x-edgestack-error` (other answers carry the error type there, as every
+//! [`AwsError`] does).
 
-use edgestack_core::{response, Body, Response};
+use edgestack_core::{
+    aws::{AwsError, AwsRequest},
+    Body, Response,
+};
 use http::{header, HeaderValue, StatusCode};
 
 /// Why an invocation was answered by the gateway.
@@ -31,8 +36,8 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
-    /// The response the client gets.
-    pub fn response(&self) -> Response {
+    /// The error API Gateway answers: status, error type, message.
+    pub fn aws_error(&self) -> AwsError {
         let (status, message, kind) = match self {
             GatewayError::ApiNotFound | GatewayError::NotFound => {
                 (StatusCode::NOT_FOUND, "Not Found", "NotFoundException")
@@ -69,14 +74,19 @@ impl GatewayError {
                 "InternalServerErrorException",
             ),
         };
-        let body = serde_json::json!({ "message": message }).to_string();
-        let mut resp = response(status, Body::Full(body.into()));
+        AwsError::new(status, kind, message)
+    }
+
+    /// The response the client gets for the invocation `aws` (detected as `apigateway`),
+    /// whose `x-amzn-RequestId` is `request_id`: the rendered [`AwsError`], plus `Allow` for a
+    /// 405 and the detail of a 5xx in `x-edgestack-error`.
+    pub fn response(&self, aws: &AwsRequest, request_id: &str) -> Response {
+        let (parts, body) = self
+            .aws_error()
+            .render(Some(aws), None, request_id)
+            .into_parts();
+        let mut resp = Response::from_parts(parts, Body::Full(body));
         let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        h.insert("x-amzn-errortype", HeaderValue::from_static(kind));
         if let GatewayError::MethodNotAllowed(allowed) = self {
             if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
                 h.insert(header::ALLOW, v);
@@ -120,28 +130,59 @@ mod tests {
         serde_json::from_slice(r.body().bytes().unwrap()).unwrap()
     }
 
+    fn answer(e: GatewayError) -> Response {
+        e.response(&AwsRequest::new("apigateway"), "R-1")
+    }
+
     #[test]
     fn shapes() {
-        let r = GatewayError::MissingAuthenticationToken.response();
+        let r = answer(GatewayError::MissingAuthenticationToken);
         assert_eq!(r.status(), 403);
-        assert_eq!(json(&r)["message"], "Missing Authentication Token");
+        assert_eq!(
+            json(&r),
+            serde_json::json!({"message": "Missing Authentication Token"}),
+            "the message alone, as API Gateway answers"
+        );
         assert_eq!(
             r.headers()["x-amzn-errortype"],
             "MissingAuthenticationTokenException"
         );
-        let r = GatewayError::MethodNotAllowed(vec!["GET".into(), "POST".into()]).response();
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(r.headers()["x-amzn-requestid"], "R-1");
+        assert_eq!(
+            r.headers()["x-edgestack-error"],
+            "MissingAuthenticationTokenException"
+        );
+        let r = answer(GatewayError::MethodNotAllowed(vec![
+            "GET".into(),
+            "POST".into(),
+        ]));
         assert_eq!(
             (r.status().as_u16(), &r.headers()["allow"]),
             (405, &"GET, POST".parse::<HeaderValue>().unwrap())
         );
-        let r = GatewayError::Internal("template uses #set\n".into()).response();
+        assert_eq!(
+            json(&r),
+            serde_json::json!({"message": "Method Not Allowed"})
+        );
+        let r = answer(GatewayError::Internal("template uses #set\n".into()));
         assert_eq!(r.status(), 500);
-        assert_eq!(json(&r)["message"], "Internal server error");
+        assert_eq!(
+            json(&r),
+            serde_json::json!({"message": "Internal server error"})
+        );
+        assert_eq!(
+            r.headers()["x-amzn-errortype"],
+            "InternalServerErrorException"
+        );
         assert_eq!(r.headers()["x-edgestack-error"], "template uses #set?");
-        assert!(GatewayError::Forbidden
-            .response()
-            .headers()
-            .get("x-edgestack-error")
-            .is_none());
+        let r = answer(GatewayError::IntegrationTimeout("slow".into()));
+        assert_eq!(
+            (r.status().as_u16(), json(&r)),
+            (
+                504,
+                serde_json::json!({"message": "Endpoint request timed out"})
+            )
+        );
     }
 }

@@ -10,7 +10,7 @@ use edgestack_core::{
     async_trait,
     aws::{AwsClient, AwsRequest},
     http::request::Parts,
-    BodyAccess, Forward, Listener, ListenerError, Request, RequestContext, Response,
+    BodyAccess, ConfigError, Forward, Listener, ListenerError, Request, RequestContext, Response,
 };
 use http::{HeaderValue, Method};
 
@@ -32,11 +32,11 @@ pub struct ApiGateway {
 }
 
 impl ApiGateway {
-    /// The interceptor, or every problem with `settings`.
-    pub fn new(settings: Settings) -> Result<ApiGateway, String> {
+    /// The interceptor, or every problem with `settings` (at its key).
+    pub fn new(settings: Settings) -> Result<ApiGateway, Vec<ConfigError>> {
         let errors = settings.validate();
         if !errors.is_empty() {
-            return Err(errors.join("; "));
+            return Err(errors);
         }
         Ok(ApiGateway {
             control: Arc::new(ControlPlane::new(settings.cache_ttl)),
@@ -184,8 +184,8 @@ impl Listener for ApiGateway {
         crate::NAME
     }
 
-    fn body_access(&self, req: &Parts, _cx: &RequestContext) -> BodyAccess {
-        if address::parse(&req.uri, &req.headers).is_some() {
+    fn body_access(&self, req: &Parts, cx: &RequestContext) -> BodyAccess {
+        if is_invocation(cx.aws()) && address::parse(&req.uri, &req.headers).is_some() {
             BodyAccess::BUFFER_REQUEST
         } else {
             BodyAccess::NONE
@@ -197,16 +197,15 @@ impl Listener for ApiGateway {
         req: &mut Request,
         cx: &mut RequestContext,
     ) -> Result<Forward, ListenerError> {
-        let Some(inv) = address::parse(req.uri(), req.headers()) else {
-            return Ok(Forward::Continue);
-        };
         let (Some(aws), Some(client)) = (cx.aws(), cx.aws_client()) else {
             return Ok(Forward::Continue);
         };
-        if aws.service != "apigateway" {
-            // An S3 key or another service's path that only looks like an invocation.
+        if !is_invocation(Some(aws)) {
             return Ok(Forward::Continue);
         }
+        let Some(inv) = address::parse(req.uri(), req.headers()) else {
+            return Ok(Forward::Continue);
+        };
         let request_id = uuid();
         let result = self.invoke(&inv, req, cx, client, aws, &request_id).await;
         let mut resp = result.unwrap_or_else(|e| {
@@ -224,7 +223,7 @@ impl Listener for ApiGateway {
                     req.uri()
                 ),
             }
-            e.response()
+            e.response(aws, &request_id)
         });
         let h = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -257,6 +256,12 @@ impl Listener for ApiGateway {
         }
         Ok(())
     }
+}
+
+/// True when the edge detected API Gateway (an S3 key or another service's path that only
+/// looks like an invocation is not one). Without the AWS edge nothing is.
+fn is_invocation(aws: Option<&AwsRequest>) -> bool {
+    aws.is_some_and(|a| a.service == "apigateway")
 }
 
 /// A random version-4 UUID, as API Gateway's request ids are.
@@ -302,8 +307,45 @@ mod tests {
             integration_timeout: Duration::ZERO,
             ..Settings::default()
         };
-        assert!(ApiGateway::new(bad)
-            .unwrap_err()
-            .contains("integration_timeout"));
+        let errors = ApiGateway::new(bad).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].path, "integration_timeout");
+    }
+
+    #[tokio::test]
+    async fn only_what_the_edge_detected_as_api_gateway_is_an_invocation() {
+        let l = ApiGateway::new(Settings::default()).unwrap();
+        let head = |uri: &str| {
+            http::Request::builder()
+                .method("POST")
+                .uri(uri)
+                .header("host", "localhost:4566")
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        let invocation = head("/restapis/abc/dev/_user_request_/x");
+        let gateway = RequestContext::detached(1).with_aws(AwsRequest::new("apigateway"));
+        assert_eq!(
+            l.body_access(&invocation, &gateway),
+            BodyAccess::BUFFER_REQUEST
+        );
+        let s3 = RequestContext::detached(2).with_aws(AwsRequest::new("s3"));
+        assert_eq!(
+            l.body_access(&invocation, &s3),
+            BodyAccess::NONE,
+            "an S3 key"
+        );
+        assert_eq!(
+            l.body_access(&invocation, &RequestContext::detached(3)),
+            BodyAccess::NONE,
+            "no AWS edge"
+        );
+        assert_eq!(
+            l.body_access(&head("/restapis/abc/resources"), &gateway),
+            BodyAccess::NONE,
+            "the control plane"
+        );
     }
 }

@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use edgestack_core::ConfigError;
 use serde::Deserialize;
 
 /// How a request that matches no resource, or no method of its resource, is answered.
@@ -53,11 +54,14 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Every problem with these settings (empty when they are usable).
-    pub fn validate(&self) -> Vec<String> {
+    /// Every problem with these settings, each at its key (empty when they are usable).
+    pub fn validate(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         if self.integration_timeout.is_zero() {
-            errors.push("integration_timeout must be more than 0".to_string());
+            errors.push(ConfigError::new(
+                "integration_timeout",
+                "must be more than 0",
+            ));
         }
         errors
     }
@@ -76,7 +80,9 @@ mod tests {
             integration_timeout: Duration::ZERO,
             ..Settings::default()
         };
-        assert_eq!(bad.validate().len(), 1);
+        let errors = bad.validate();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].path, "integration_timeout");
         let http: Settings = serde_json::from_str(r#"{"route_errors":"http"}"#).unwrap();
         assert_eq!(http.route_errors, RouteErrors::Http);
         assert!(serde_json::from_str::<Settings>(r#"{"nope":1}"#).is_err());

@@ -79,7 +79,11 @@ fn rules(body: &[u8]) -> Result<Vec<FaultRule>, String> {
     let problems: Vec<String> = rules
         .iter()
         .enumerate()
-        .flat_map(|(i, r)| r.problems().into_iter().map(move |p| format!("[{i}].{p}")))
+        .flat_map(|(i, r)| {
+            r.problems()
+                .into_iter()
+                .map(move |(key, p)| format!("[{i}].{key}: {p}"))
+        })
         .collect();
     if problems.is_empty() {
         Ok(rules)

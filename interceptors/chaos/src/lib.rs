@@ -8,11 +8,14 @@
 //!   `ServiceUnavailable`). The first matching rule whose probability fires decides, before
 //!   the upstream is called, so an injected write never happens ([`rules`]).
 //! - The answer is the error in the service's own protocol, so SDKs raise the named error;
-//!   Kinesis `PutRecords` throttling is a 200 with every record failed ([`inject`]).
+//!   Kinesis `PutRecords` throttling is a 200 with every record failed, DynamoDB
+//!   `BatchWriteItem` throttling is per item, into `UnprocessedItems` ([`inject`]).
 //! - `/_localstack/chaos/faults` and `/_localstack/chaos/effects` on the edge's port change
 //!   them at runtime ([`api`]); `[interceptors.chaos]` and LocalStack's
-//!   `KINESIS_ERROR_PROBABILITY` / `DYNAMODB_ERROR_PROBABILITY` set them at start
-//!   ([`settings`]).
+//!   `KINESIS_ERROR_PROBABILITY` / `DYNAMODB_ERROR_PROBABILITY` /
+//!   `DYNAMODB_READ_ERROR_PROBABILITY` / `DYNAMODB_WRITE_ERROR_PROBABILITY` (or the section's
+//!   keys of the same names) set them at start ([`settings`]). This replaces the former
+//!   `[interceptors.dynamodb-errors]`.
 //!
 //! Needs the AWS edge (service detection); on a plain proxy it only serves the API.
 

@@ -67,31 +67,35 @@ pub struct FaultRule {
 }
 
 impl FaultRule {
-    /// Every problem with this rule.
-    pub fn problems(&self) -> Vec<String> {
+    /// Every problem with this rule: the field (`probability`, `error.statusCode`) and what is
+    /// wrong with it.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         if let Some(s) = &self.service {
             if let Err(e) = services::check_name(&s.to_ascii_lowercase()) {
-                out.push(format!("service: {e}"));
+                out.push(("service", e.to_string()));
             }
         }
         if let Some(p) = self.probability {
             if !(0.0..=1.0).contains(&p) {
-                out.push(format!("probability: {p} is not between 0 and 1"));
+                out.push(("probability", format!("{p} is not between 0 and 1")));
             }
         }
         if let Some(e) = &self.error {
             if !(400..=599).contains(&e.status_code) {
-                out.push(format!(
-                    "error.statusCode: {} is not an error status (400 to 599)",
-                    e.status_code
+                out.push((
+                    "error.statusCode",
+                    format!("{} is not an error status (400 to 599)", e.status_code),
                 ));
             }
             let code_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
             if e.code.is_empty() || e.code.len() > 128 || !e.code.bytes().all(code_byte) {
-                out.push(format!(
-                    "error.code: {:?} is not an error code (letters, digits, '.', '_', '-')",
-                    e.code
+                out.push((
+                    "error.code",
+                    format!(
+                        "{:?} is not an error code (letters, digits, '.', '_', '-')",
+                        e.code
+                    ),
                 ));
             }
         }
@@ -219,6 +223,16 @@ impl Live {
 
     /// The first rule naming this call whose probability fires, if any.
     pub fn decide(&self, aws: &AwsRequest) -> Option<FaultRule> {
+        self.decide_with(aws, FaultRule::fires)
+    }
+
+    /// The first rule naming this call for which `fires` is true (it rolls the rule's
+    /// probability its own way: once per item of a batch, say), if any.
+    pub fn decide_with(
+        &self,
+        aws: &AwsRequest,
+        mut fires: impl FnMut(&FaultRule) -> bool,
+    ) -> Option<FaultRule> {
         if !self.any.load(Ordering::Relaxed) {
             return None;
         }
@@ -226,7 +240,7 @@ impl Live {
         rules
             .iter()
             .filter(|r| r.matches(aws))
-            .find(|r| r.fires())
+            .find(|r| fires(r))
             .cloned()
     }
 
@@ -251,24 +265,12 @@ impl Live {
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-
-    use edgestack_core::aws::{Protocol, Signature};
-
     use super::*;
 
     pub(crate) fn call(service: &'static str, op: &'static str, region: &str) -> AwsRequest {
-        AwsRequest {
-            service: Cow::Borrowed(service),
-            operation: Some(Cow::Borrowed(op)),
-            region: region.into(),
-            account: "000000000000".into(),
-            access_key: None,
-            signature: Signature::Unsigned,
-            protocol: Protocol::Json,
-            vhost_bucket: None,
-            evidence: "target",
-        }
+        let mut a = AwsRequest::new(service).with_operation(op);
+        a.region = region.into();
+        a
     }
 
     fn rule(json: &str) -> FaultRule {
@@ -304,8 +306,12 @@ mod tests {
             r#"{"service": "dynamo", "probability": 2, "error": {"statusCode": 200, "code": ""}}"#,
         );
         let p = r.problems();
-        assert_eq!(p.len(), 4, "{p:?}");
-        assert!(p[0].contains("dynamodb"), "{p:?}");
+        let keys: Vec<&str> = p.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            keys,
+            ["service", "probability", "error.statusCode", "error.code"]
+        );
+        assert!(p[0].1.contains("dynamodb"), "{p:?}");
         assert!(serde_json::from_str::<FaultRule>(r#"{"servce": "s3"}"#).is_err());
         assert!(rule(r#"{"service": "S3"}"#).problems().is_empty());
     }

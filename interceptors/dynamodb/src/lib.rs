@@ -1,8 +1,10 @@
 //! # edgestack-dynamodb
 //!
-//! What LocalStack's DynamoDB listener added on top of its backends, as three interceptors,
-//! each usable alone (they run in the order the TOML file lists them; errors, streams, local
-//! is the order that makes sense):
+//! What LocalStack's DynamoDB listener added on top of its backends, as two interceptors,
+//! each usable alone (they run in the order the TOML file lists them; streams, then local,
+//! is the order that makes sense). Its error injection (`DYNAMODB_ERROR_PROBABILITY` and
+//! the like, BatchWriteItem throttled item by item) is `[interceptors.chaos]`'s
+//! (`edgestack-chaos`).
 //!
 //! - [`DynamoDbStreams`] (`[interceptors.dynamodb-streams]`): DynamoDB Streams for backends
 //!   that have none (dynalite): StreamSpecification kept by the edge, records for every
@@ -11,28 +13,21 @@
 //! - [`DynamoDbLocal`] (`[interceptors.dynamodb-local]`): DynamoDB Local's `ddblocal` region
 //!   in ARNs replaced with the request's (both ways), and optional tables per account and
 //!   region. See [`local`].
-//! - [`ErrorInjection`] (`[interceptors.dynamodb-errors]`): LocalStack's
-//!   `DYNAMODB_ERROR_PROBABILITY` family: `ProvisionedThroughputExceededException`s and
-//!   throttled BatchWriteItem items. See [`injection`].
 //!
 //! ```toml
-//! [interceptors.dynamodb-errors]
-//! write_error_probability = 0.1
 //! [interceptors.dynamodb-streams]
 //! pass_through = ["ddblocal"]   # DynamoDB Local has streams of its own
 //! [interceptors.dynamodb-local]
 //! ```
 //!
-//! All three need the AWS edge (service detection); on a plain proxy they let every request
+//! Both need the AWS edge (service detection); on a plain proxy they let every request
 //! through untouched. Whenever they change a response body the engine recomputes
 //! `x-amz-crc32`, which SDKs check.
 
-pub mod injection;
 pub mod local;
 pub mod protocol;
 pub mod streams;
 
-pub use injection::ErrorInjection;
 pub use local::DynamoDbLocal;
 pub use streams::DynamoDbStreams;
 
@@ -40,5 +35,3 @@ pub use streams::DynamoDbStreams;
 pub const STREAMS: &str = "dynamodb-streams";
 /// `[interceptors.dynamodb-local]`.
 pub const LOCAL: &str = "dynamodb-local";
-/// `[interceptors.dynamodb-errors]`.
-pub const ERRORS: &str = "dynamodb-errors";

@@ -21,13 +21,15 @@
 use bytes::Bytes;
 use edgestack_core::{
     async_trait,
+    aws::{sigv4, Signature},
     http::{header, request::Parts, HeaderValue},
-    Body, BodyAccess, Forward, Listener, ListenerError, Request, RequestContext, Response,
+    Body, BodyAccess, ConfigError, Forward, Listener, ListenerError, Request, RequestContext,
+    Response,
 };
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::protocol::{self, aws_call, Api, DATA_ACTIONS};
+use crate::protocol::{self, Api, DATA_ACTIONS};
 
 /// The account DynamoDB Local writes into ARNs.
 const LOCAL_ACCOUNT: &str = "000000000000";
@@ -57,9 +59,34 @@ struct Place {
     account: String,
 }
 
+impl Settings {
+    /// Every problem with these settings, at its key (empty when they are usable).
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        for (i, name) in self.upstreams.iter().enumerate() {
+            if name.trim().is_empty() {
+                errors.push(ConfigError::new(
+                    format!("upstreams[{i}]"),
+                    "an upstream name is empty",
+                ));
+            } else if self.upstreams[..i].contains(name) {
+                errors.push(ConfigError::new(
+                    format!("upstreams[{i}]"),
+                    format!("'{name}' is listed twice"),
+                ));
+            }
+        }
+        errors
+    }
+}
+
 impl DynamoDbLocal {
-    /// A listener with these settings.
-    pub fn new(settings: Settings) -> Result<DynamoDbLocal, String> {
+    /// A listener with these settings; every problem with them at once, at its key.
+    pub fn new(settings: Settings) -> Result<DynamoDbLocal, Vec<ConfigError>> {
+        let errors = settings.validate();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         Ok(DynamoDbLocal { settings })
     }
 
@@ -152,25 +179,14 @@ fn rewritten(body: &Body, f: &dyn Fn(&str, &str) -> Option<String>) -> Option<Bo
     rewrite(&mut v, f).then(|| Body::Full(Bytes::from(v.to_string())))
 }
 
-/// `Credential=KEY/...` in a SigV4 `Authorization` header with KEY replaced.
-fn with_access_key(authorization: &str, key: &str) -> Option<String> {
-    let start = authorization.find("Credential=")? + "Credential=".len();
-    let end = start + authorization[start..].find('/')?;
-    Some(format!(
-        "{}{key}{}",
-        &authorization[..start],
-        &authorization[end..]
-    ))
-}
-
 #[async_trait]
 impl Listener for DynamoDbLocal {
     fn name(&self) -> &str {
         crate::LOCAL
     }
 
-    fn body_access(&self, req: &Parts, _cx: &RequestContext) -> BodyAccess {
-        match protocol::target(req) {
+    fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
+        match protocol::api(cx) {
             Some((Api::Streams, _)) => BodyAccess::BUFFER_BOTH,
             Some((Api::DynamoDb, action)) if !DATA_ACTIONS.contains(&action) => {
                 BodyAccess::BUFFER_BOTH
@@ -184,22 +200,27 @@ impl Listener for DynamoDbLocal {
         req: &mut Request,
         cx: &mut RequestContext,
     ) -> Result<Forward, ListenerError> {
-        let Some(aws) = aws_call(cx) else {
-            return Ok(Forward::Continue);
-        };
-        if !self.applies(cx) {
+        if protocol::api(cx).is_none() || !self.applies(cx) {
             return Ok(Forward::Continue);
         }
+        let Some(aws) = cx.aws() else {
+            return Ok(Forward::Continue);
+        };
         let place = Place {
             region: aws.region.clone(),
             account: aws.account.clone(),
         };
-        if self.settings.namespace {
+        let signed_by_another_key = aws.signature == Signature::V4
+            && aws
+                .access_key
+                .as_deref()
+                .is_some_and(|key| key != aws.account);
+        if self.settings.namespace && signed_by_another_key {
             let auth = req
                 .headers()
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|a| with_access_key(a, &place.account));
+                .and_then(|a| sigv4::with_access_key(a, &place.account));
             if let Some(auth) = auth.and_then(|a| HeaderValue::from_str(&a).ok()) {
                 req.headers_mut().insert(header::AUTHORIZATION, auth);
             }
@@ -314,11 +335,83 @@ mod tests {
             .unwrap(),
             "arn:aws:dynamodb:ddblocal:000000000000:table/t"
         );
-        let auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240101/eu-west-1/dynamodb/aws4_request, SignedHeaders=host, Signature=abc";
+    }
+
+    fn signed_call(key: &str, account: &str) -> (Request, RequestContext) {
+        let mut aws = edgestack_core::aws::AwsRequest::new("dynamodb").with_operation("ListTables");
+        aws.target = Some("DynamoDB_20120810".into());
+        aws.region = "eu-west-1".into();
+        aws.account = account.into();
+        aws.access_key = Some(key.into());
+        aws.signature = Signature::V4;
+        let req = edgestack_core::http::Request::builder()
+            .method("POST")
+            .header("x-amz-target", "DynamoDB_20120810.ListTables")
+            .header(
+                header::AUTHORIZATION,
+                format!("AWS4-HMAC-SHA256 Credential={key}/20240101/eu-west-1/dynamodb/aws4_request, SignedHeaders=host, Signature=abc"),
+            )
+            .body(Body::from("{}"))
+            .unwrap();
+        (req, RequestContext::detached(1).with_aws(aws))
+    }
+
+    fn credential(req: &Request) -> &str {
+        let auth = req.headers()[header::AUTHORIZATION].to_str().unwrap();
+        auth.split("Credential=")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn namespaces_sign_with_the_account() {
+        let on = DynamoDbLocal::new(Settings {
+            namespace: true,
+            upstreams: vec![],
+        })
+        .unwrap();
+        let (mut req, mut cx) = signed_call("AKIDEXAMPLE", "111111111111");
+        on.forward_request(&mut req, &mut cx).await.unwrap();
+        assert_eq!(credential(&req), "111111111111");
+
+        let off = DynamoDbLocal::new(Settings::default()).unwrap();
+        let (mut req, mut cx) = signed_call("AKIDEXAMPLE", "111111111111");
+        off.forward_request(&mut req, &mut cx).await.unwrap();
         assert_eq!(
-            with_access_key(auth, "111111111111").unwrap(),
-            "AWS4-HMAC-SHA256 Credential=111111111111/20240101/eu-west-1/dynamodb/aws4_request, SignedHeaders=host, Signature=abc"
+            credential(&req),
+            "AKIDEXAMPLE",
+            "without namespace: untouched"
         );
-        assert!(with_access_key("Bearer x", "1").is_none());
+
+        let (mut req, mut cx) = signed_call("222222222222", "222222222222");
+        on.forward_request(&mut req, &mut cx).await.unwrap();
+        assert_eq!(credential(&req), "222222222222");
+
+        let only = DynamoDbLocal::new(Settings {
+            namespace: true,
+            upstreams: vec!["ddblocal".into()],
+        })
+        .unwrap();
+        let (mut req, mut cx) = signed_call("AKIDEXAMPLE", "111111111111");
+        only.forward_request(&mut req, &mut cx).await.unwrap();
+        assert_eq!(
+            credential(&req),
+            "AKIDEXAMPLE",
+            "another upstream (none here) is not DynamoDB Local"
+        );
+    }
+
+    #[test]
+    fn settings_errors_are_at_their_keys() {
+        let errors = DynamoDbLocal::new(Settings {
+            namespace: false,
+            upstreams: vec!["a".into(), " ".into(), "a".into()],
+        })
+        .unwrap_err();
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["upstreams[1]", "upstreams[2]"], "{errors:?}");
     }
 }

@@ -1,38 +1,19 @@
-//! DynamoDB's wire protocol as the interceptors need it: which operation a request is, the
-//! read and write sets, JSON answers and errors in DynamoDB's shape, and the edge's own calls
-//! to the backend.
+//! DynamoDB's wire protocol as the interceptors need it: which API and action a request is
+//! (from the edge's detection, [`RequestContext::aws`]), the action sets, JSON answers in
+//! DynamoDB's shape (errors are [`AwsError`]s, which the edge renders), and the edge's own
+//! calls to the backend.
 
 use bytes::Bytes;
 use edgestack_core::{
-    aws::{AwsClient, AwsRequest, CallError},
-    http::{header, request::Parts, HeaderMap, HeaderValue, Method, StatusCode},
+    aws::{AwsClient, AwsError, CallError},
+    http::{header, HeaderValue, Method, StatusCode},
     response, RequestContext, Response, UpstreamName,
 };
 use serde_json::Value;
 
-/// The `X-Amz-Target` prefix of DynamoDB calls.
+/// The `X-Amz-Target` prefix of DynamoDB calls, for the edge's own calls.
 pub const DYNAMODB_TARGET: &str = "DynamoDB_20120810.";
-/// The `X-Amz-Target` prefix of DynamoDB Streams calls.
-pub const STREAMS_TARGET: &str = "DynamoDBStreams_20120810.";
-/// The prefix of `__type` in DynamoDB's (and DynamoDB Streams') error bodies.
-pub const ERROR_PREFIX: &str = "com.amazonaws.dynamodb.v20120810#";
 
-/// Actions LocalStack's `DYNAMODB_READ_ERROR_PROBABILITY` applies to.
-pub const READ_ACTIONS: &[&str] = &[
-    "GetItem",
-    "Query",
-    "Scan",
-    "BatchGetItem",
-    "TransactGetItems",
-];
-/// Actions LocalStack's `DYNAMODB_WRITE_ERROR_PROBABILITY` applies to.
-pub const WRITE_ACTIONS: &[&str] = &[
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "BatchWriteItem",
-    "TransactWriteItems",
-];
 /// Actions whose bodies carry items (user data) rather than table descriptions.
 pub const DATA_ACTIONS: &[&str] = &[
     "GetItem",
@@ -59,30 +40,18 @@ pub enum Api {
     Streams,
 }
 
-/// The API and action a request names in `X-Amz-Target`, from its head alone.
-pub fn target(req: &Parts) -> Option<(Api, &str)> {
-    target_of(&req.method, &req.headers)
-}
-
-/// [`target`] from a method and headers.
-pub fn target_of<'a>(method: &Method, headers: &'a HeaderMap) -> Option<(Api, &'a str)> {
-    if method != Method::POST {
-        return None;
-    }
-    let target = headers.get("x-amz-target")?.to_str().ok()?;
-    if let Some(op) = target.strip_prefix(DYNAMODB_TARGET) {
-        Some((Api::DynamoDb, op))
-    } else {
-        target
-            .strip_prefix(STREAMS_TARGET)
-            .map(|op| (Api::Streams, op))
-    }
-}
-
-/// The detected AWS call of this request, when it is a DynamoDB or DynamoDB Streams call.
-pub fn aws_call(cx: &RequestContext) -> Option<AwsRequest> {
+/// The API and action of this request, from what the edge detected
+/// ([`RequestContext::aws`]): a DynamoDB or DynamoDB Streams call that names its action in
+/// `X-Amz-Target`. `None` for anything else, and on a plain proxy.
+pub fn api(cx: &RequestContext) -> Option<(Api, &str)> {
     let aws = cx.aws()?;
-    matches!(aws.service.as_ref(), "dynamodb" | "dynamodbstreams").then(|| aws.clone())
+    let api = match aws.service.as_ref() {
+        "dynamodb" => Api::DynamoDb,
+        "dynamodbstreams" => Api::Streams,
+        _ => return None,
+    };
+    aws.target.as_ref()?;
+    Some((api, aws.operation.as_deref()?))
 }
 
 /// A 200 answer with this JSON body, as DynamoDB sends it (with `x-amz-crc32`).
@@ -92,23 +61,8 @@ pub fn json_response(value: &Value) -> Response {
 
 /// [`json_response`] with the JSON already serialized.
 pub fn json_bytes_response(body: Bytes) -> Response {
-    with_body(StatusCode::OK, body)
-}
-
-/// An error answer in DynamoDB's shape: `{"__type": "com.amazonaws...#Code", "message": ...}`.
-pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "__type": format!("{ERROR_PREFIX}{code}"), "message": message });
-    with_body(status, Bytes::from(body.to_string()))
-}
-
-/// A 400 `ValidationException`.
-pub fn validation(message: &str) -> Response {
-    error_response(StatusCode::BAD_REQUEST, "ValidationException", message)
-}
-
-fn with_body(status: StatusCode, body: Bytes) -> Response {
     let crc = crc32fast::hash(&body);
-    let mut r = response(status, body);
+    let mut r = response(StatusCode::OK, body);
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -119,6 +73,11 @@ fn with_body(status: StatusCode, body: Bytes) -> Response {
         h.insert("x-amzn-requestid", id);
     }
     r
+}
+
+/// A 400 `ValidationException` (rendered in DynamoDB's shape by the edge).
+pub fn validation(message: impl Into<String>) -> AwsError {
+    AwsError::bad_request("ValidationException", message.into())
 }
 
 /// A request id like DynamoDB's (52 upper-case alphanumerics).
@@ -191,43 +150,67 @@ pub async fn call(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edgestack_core::aws::AwsRequest;
 
-    fn parts(target: &str) -> Parts {
-        edgestack_core::http::Request::builder()
-            .method(Method::POST)
-            .header("x-amz-target", target)
-            .body(())
-            .unwrap()
-            .into_parts()
-            .0
+    fn cx(service: &'static str, target: Option<&str>, op: &'static str) -> RequestContext {
+        let mut aws = AwsRequest::new(service).with_operation(op);
+        aws.target = target.map(str::to_string);
+        RequestContext::detached(1).with_aws(aws)
     }
 
-    #[test]
-    fn targets_name_the_api_and_action() {
+    #[tokio::test]
+    async fn the_detection_names_the_api_and_action() {
         assert_eq!(
-            target(&parts("DynamoDB_20120810.PutItem")),
+            api(&cx("dynamodb", Some("DynamoDB_20120810"), "PutItem")),
             Some((Api::DynamoDb, "PutItem"))
         );
         assert_eq!(
-            target(&parts("DynamoDBStreams_20120810.GetRecords")),
+            api(&cx(
+                "dynamodbstreams",
+                Some("DynamoDBStreams_20120810"),
+                "GetRecords"
+            )),
             Some((Api::Streams, "GetRecords"))
         );
-        assert_eq!(target(&parts("Kinesis_20131202.PutRecord")), None);
+        assert_eq!(
+            api(&cx("kinesis", Some("Kinesis_20131202"), "PutRecord")),
+            None
+        );
+        assert_eq!(
+            api(&cx("dynamodb", None, "PutItem")),
+            None,
+            "no target, no action"
+        );
+        assert_eq!(api(&RequestContext::detached(1)), None);
     }
 
-    #[test]
-    fn errors_have_dynamodbs_shape_and_checksum() {
-        let r = error_response(StatusCode::BAD_REQUEST, "ResourceNotFoundException", "gone");
+    #[tokio::test]
+    async fn errors_are_rendered_in_dynamodbs_shape() {
+        let c = cx("dynamodb", Some("DynamoDB_20120810"), "PutItem");
+        let r = validation("bad").response(&c);
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         let body = r.body().bytes().unwrap().clone();
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             v["__type"],
-            "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"
+            "com.amazonaws.dynamodb.v20120810#ValidationException"
         );
-        assert_eq!(v["message"], "gone");
+        assert_eq!(v["message"], "bad");
         assert_eq!(
             r.headers()["x-amz-crc32"].to_str().unwrap(),
             crc32fast::hash(&body).to_string()
         );
+    }
+
+    #[test]
+    fn answers_carry_their_checksum() {
+        let r = json_response(&serde_json::json!({"Items": []}));
+        let body = r.body().bytes().unwrap().clone();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.headers()["x-amz-crc32"].to_str().unwrap(),
+            crc32fast::hash(&body).to_string()
+        );
+        assert_eq!(r.headers()["x-amzn-requestid"].len(), 52);
     }
 }

@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use edgestack_core::{
     http::{request::Parts, HeaderName, HeaderValue},
-    Forward, Listener, ListenerError, Request, RequestContext, Response,
+    ConfigError, Forward, Listener, ListenerError, Request, RequestContext, Response,
 };
 use serde::Deserialize;
 
@@ -57,12 +57,14 @@ pub struct RequestIdListener {
 pub struct AssignedId(pub HeaderValue);
 
 impl RequestIdListener {
-    /// A listener from its config section.
-    pub fn new(config: RequestIdConfig) -> Result<Self, String> {
-        let header = config
-            .header
-            .parse::<HeaderName>()
-            .map_err(|_| format!("header: \"{}\" is not a valid header name", config.header))?;
+    /// A listener from its config section, or the problem with it (at its key).
+    pub fn new(config: RequestIdConfig) -> Result<Self, ConfigError> {
+        let header = config.header.parse::<HeaderName>().map_err(|_| {
+            ConfigError::new(
+                "header",
+                format!("{:?} is not a valid header name", config.header),
+            )
+        })?;
         let epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
@@ -187,10 +189,12 @@ mod tests {
         let resp = run(&l, &mut req, None).await;
         assert!(req.headers().contains_key("x-trace"));
         assert!(!resp.headers().contains_key("x-trace"));
-        assert!(RequestIdListener::new(RequestIdConfig {
+        let err = RequestIdListener::new(RequestIdConfig {
             header: "bad header".into(),
-            echo: true
+            echo: true,
         })
-        .is_err());
+        .unwrap_err();
+        assert_eq!(err.path, "header");
+        assert!(err.message.contains("\"bad header\""), "{err}");
     }
 }

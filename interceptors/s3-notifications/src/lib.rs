@@ -10,7 +10,8 @@
 //! edge routes those services to.
 //!
 //! - [`configuration`]: the notification XML: parse, validate (S3's own errors), write, match;
-//! - [`request`]: which requests matter, their bucket and key;
+//! - [`request`]: which of the operations the edge detected matter (bucket and key from its
+//!   detection), and the DeleteObjects and POST-upload documents read on the way;
 //! - [`event`]: records, the test event and EventBridge entries in AWS's format;
 //! - [`delivery`]: one notification to SQS, SNS, EventBridge or Lambda;
 //! - [`lanes`]: ordered delivery per bucket and target off the request path, bounded, with

@@ -26,7 +26,8 @@ use std::{
 use bytes::Bytes;
 use edgestack_core::{
     async_trait,
-    aws::{AwsClient, AwsRequest},
+    aws::{AwsClient, AwsError, AwsRequest},
+    config::ConfigError,
     http::{self, header, request::Parts, HeaderMap, HeaderValue, Method, StatusCode},
     prometheus::core::Collector,
     response, Body, BodyAccess, BodyMode, Exchange, Forward, Listener, ListenerError, Request,
@@ -35,7 +36,7 @@ use edgestack_core::{
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::{
-    configuration::{NotificationConfiguration, S3Error, TargetKind},
+    configuration::{self, NotificationConfiguration, TargetKind},
     delivery::{Destination, Notification, Payload},
     event::{self, ObjectEvent},
     lanes::Lanes,
@@ -78,11 +79,12 @@ struct Pending {
 }
 
 impl S3Notifications {
-    /// A listener with these settings (see [`Settings::validate`]).
-    pub fn new(settings: Settings) -> Result<S3Notifications, String> {
+    /// A listener with these settings; every problem with them (see [`Settings::validate`])
+    /// at its key, relative to the section.
+    pub fn new(settings: Settings) -> Result<S3Notifications, Vec<ConfigError>> {
         let errors = settings.validate();
         if !errors.is_empty() {
-            return Err(errors.join("; "));
+            return Err(errors);
         }
         let metrics = Metrics::new();
         Ok(S3Notifications {
@@ -115,10 +117,6 @@ impl S3Notifications {
             .contains_key(bucket)
     }
 
-    fn any_configured(&self) -> bool {
-        !self.configs.read().expect("not poisoned").is_empty()
-    }
-
     /// An increasing sequencer: 18 hex digits from the clock, never repeating.
     fn sequencer(&self) -> String {
         let now = SystemTime::now()
@@ -140,7 +138,7 @@ impl S3Notifications {
         call: &S3Call,
         aws: &AwsRequest,
         cx: &RequestContext,
-    ) -> Result<Response, S3Error> {
+    ) -> Result<Response, AwsError> {
         let body = req.body().bytes().cloned().unwrap_or_default();
         let config = NotificationConfiguration::parse(&body)?;
         let client = client_of(cx)?;
@@ -156,7 +154,7 @@ impl S3Notifications {
                     continue;
                 };
                 if let Err(why) = self.lanes.deliverer().validate(client, &dest).await {
-                    return Err(S3Error::invalid_argument(
+                    return Err(configuration::invalid_argument(
                         "Unable to validate the following destination configurations",
                         target.arn.clone(),
                         format!("Error: {why}"),
@@ -216,7 +214,7 @@ impl S3Notifications {
         call: &S3Call,
         aws: &AwsRequest,
         cx: &RequestContext,
-    ) -> Result<Response, S3Error> {
+    ) -> Result<Response, AwsError> {
         bucket_exists(client_of(cx)?, cx, &call.bucket, &aws.region).await?;
         let xml = self
             .configuration(&call.bucket)
@@ -343,35 +341,23 @@ impl Listener for S3Notifications {
         crate::NAME
     }
 
-    fn body_access(&self, req: &Parts, _cx: &RequestContext) -> BodyAccess {
-        let query = req.uri.query().unwrap_or("");
-        let has = |key: &str| {
-            query
-                .split('&')
-                .any(|p| p.split_once('=').map_or(p, |(k, _)| k) == key)
+    fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
+        let Some(call) = cx.aws().and_then(request::classify) else {
+            return BodyAccess::NONE;
         };
-        if req.method == Method::PUT && has("notification") {
-            return BodyAccess::BUFFER_REQUEST;
+        match call.action {
+            // The configuration document is read before it is answered.
+            Action::PutConfig => BodyAccess::BUFFER_REQUEST,
+            // The deleted keys are in the (small) request and response documents.
+            Action::DeleteObjects if self.configured(&call.bucket) => BodyAccess::OBSERVE_BOTH,
+            // A POST (form) upload answered 201 names its key only in the (small) body; the
+            // upload itself streams.
+            Action::Created("ObjectCreated:Post") if self.configured(&call.bucket) => BodyAccess {
+                request: BodyMode::Stream,
+                response: BodyMode::Observe,
+            },
+            _ => BodyAccess::NONE,
         }
-        if req.method == Method::POST && self.any_configured() {
-            if has("delete") {
-                return BodyAccess::OBSERVE_BOTH;
-            }
-            // A POST (form) upload answered 201 names its key only in the (small) body. Only
-            // form uploads: other services' POSTs are not copied.
-            let form = req
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
-            if form && !has("uploadId") && !has("uploads") {
-                return BodyAccess {
-                    request: BodyMode::Stream,
-                    response: BodyMode::Observe,
-                };
-            }
-        }
-        BodyAccess::NONE
     }
 
     async fn forward_request(
@@ -382,7 +368,7 @@ impl Listener for S3Notifications {
         let Some(aws) = cx.aws() else {
             return Ok(Forward::Continue);
         };
-        let Some(call) = request::classify(req.uri(), req.headers(), aws) else {
+        let Some(call) = request::classify(aws) else {
             return Ok(Forward::Continue);
         };
         let aws = aws.clone();
@@ -412,17 +398,8 @@ impl Listener for S3Notifications {
                 return Ok(Forward::Continue);
             }
         };
-        Ok(Forward::Respond(answer.unwrap_or_else(|e| {
-            let (request_id, host_id) = ids(cx);
-            let mut resp = response(e.status, e.to_xml(&request_id, &host_id));
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/xml"),
-            );
-            resp.headers_mut()
-                .insert("x-amz-request-id", header_value(&request_id));
-            resp
-        })))
+        // S3's errors, in S3's shape, with the edge's request id as `RequestId`.
+        Ok(Forward::Respond(answer.unwrap_or_else(|e| e.response(cx))))
     }
 
     async fn return_response(
@@ -507,13 +484,13 @@ impl Listener for S3Notifications {
 }
 
 /// The edge's AWS client, which exists on an AWS edge only.
-fn client_of(cx: &RequestContext) -> Result<&AwsClient, S3Error> {
-    cx.aws_client().ok_or_else(|| S3Error {
-        status: StatusCode::NOT_IMPLEMENTED,
-        code: "NotImplemented",
-        message: "s3-notifications needs the AWS edge ([aws] enabled)".into(),
-        argument: None,
-        bucket: None,
+fn client_of(cx: &RequestContext) -> Result<&AwsClient, AwsError> {
+    cx.aws_client().ok_or_else(|| {
+        AwsError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            "s3-notifications needs the AWS edge ([aws] enabled)",
+        )
     })
 }
 
@@ -524,34 +501,28 @@ async fn bucket_exists(
     cx: &RequestContext,
     bucket: &str,
     region: &str,
-) -> Result<(), S3Error> {
+) -> Result<(), AwsError> {
     let path = format!("/{}", utf8_percent_encode(bucket, PATH));
-    let resp = side_head(client, cx, &path, region)
-        .await
-        .map_err(|e| S3Error {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "ServiceUnavailable",
-            message: format!("the S3 backend could not be asked about the bucket: {e}"),
-            argument: None,
-            bucket: None,
-        })?;
+    let resp = side_head(client, cx, &path, region).await.map_err(|e| {
+        AwsError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            format!("the S3 backend could not be asked about the bucket: {e}"),
+        )
+    })?;
     match resp.status() {
         s if s.is_success() => Ok(()),
-        StatusCode::NOT_FOUND => Err(S3Error::no_such_bucket(bucket)),
-        StatusCode::FORBIDDEN => Err(S3Error {
-            status: StatusCode::FORBIDDEN,
-            code: "AccessDenied",
-            message: "Access Denied".into(),
-            argument: None,
-            bucket: None,
-        }),
-        s => Err(S3Error {
-            status: s,
-            code: "InternalError",
-            message: format!("the S3 backend answered HEAD /{bucket} with {}", s.as_u16()),
-            argument: None,
-            bucket: None,
-        }),
+        StatusCode::NOT_FOUND => Err(configuration::no_such_bucket(bucket)),
+        StatusCode::FORBIDDEN => Err(AwsError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Access Denied",
+        )),
+        s => Err(AwsError::new(
+            s,
+            "InternalError",
+            format!("the S3 backend answered HEAD /{bucket} with {}", s.as_u16()),
+        )),
     }
 }
 
@@ -629,9 +600,192 @@ fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
-/// `x-amz-request-id` / `x-amz-id-2` for what edgestack answers itself, made from the
-/// request id.
+/// `x-amz-request-id` / `x-amz-id-2` for what edgestack answers itself: the edge's request
+/// id, as its S3 errors quote it (`RequestId`, `HostId`).
 fn ids(cx: &RequestContext) -> (String, String) {
-    let id = cx.request_id().0;
-    (format!("{id:016X}"), format!("edgestack/{id:016x}"))
+    let id = cx.request_id().to_string();
+    let host_id = format!("edgestack/{id}");
+    (id, host_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgestack_core::config::{Config, Interceptors};
+
+    fn s3(op: &'static str, bucket: &str, key: Option<&str>) -> AwsRequest {
+        let mut aws = AwsRequest::new("s3").with_operation(op);
+        aws.bucket = Some(bucket.to_string());
+        aws.key = key.map(str::to_string);
+        aws
+    }
+
+    fn head_of(method: Method, uri: &str) -> Parts {
+        http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[tokio::test]
+    async fn body_access_follows_the_detected_operation() {
+        let n = S3Notifications::new(Settings::default()).unwrap();
+        let access = |aws: AwsRequest, method: Method, uri: &str| {
+            n.body_access(
+                &head_of(method, uri),
+                &RequestContext::detached(1).with_aws(aws),
+            )
+        };
+        // The operation decides, not the query: the path is not looked at again.
+        assert_eq!(
+            access(
+                s3("PutBucketNotificationConfiguration", "b", None),
+                Method::PUT,
+                "/b?notification"
+            ),
+            BodyAccess::BUFFER_REQUEST
+        );
+        assert_eq!(
+            access(
+                s3("GetBucketNotificationConfiguration", "b", None),
+                Method::GET,
+                "/b?notification"
+            ),
+            BodyAccess::NONE
+        );
+        // Without a configuration for the bucket, nothing is observed.
+        assert_eq!(
+            access(s3("DeleteObjects", "b", None), Method::POST, "/b?delete"),
+            BodyAccess::NONE
+        );
+        n.configs.write().unwrap().insert(
+            "b".into(),
+            Arc::new(NotificationConfiguration {
+                event_bridge: true,
+                ..Default::default()
+            }),
+        );
+        assert_eq!(
+            access(s3("DeleteObjects", "b", None), Method::POST, "/b?delete"),
+            BodyAccess::OBSERVE_BOTH
+        );
+        assert_eq!(
+            access(s3("PostObject", "b", None), Method::POST, "/b"),
+            BodyAccess {
+                request: BodyMode::Stream,
+                response: BodyMode::Observe,
+            }
+        );
+        assert_eq!(
+            access(s3("PutObject", "b", Some("k")), Method::PUT, "/b/k"),
+            BodyAccess::NONE
+        );
+        assert_eq!(
+            access(
+                s3("DeleteObjects", "other", None),
+                Method::POST,
+                "/other?delete"
+            ),
+            BodyAccess::NONE
+        );
+        // Another service's POST is never copied; nor is a request the edge did not place.
+        let mut sqs = AwsRequest::new("sqs").with_operation("DeleteObjects");
+        sqs.bucket = Some("b".into());
+        assert_eq!(access(sqs, Method::POST, "/b?delete"), BodyAccess::NONE);
+        assert_eq!(
+            n.body_access(
+                &head_of(Method::POST, "/b?delete"),
+                &RequestContext::detached(1)
+            ),
+            BodyAccess::NONE
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_configurations_are_s3_errors() {
+        let n = S3Notifications::new(Settings::default()).unwrap();
+        let mut cx = RequestContext::detached(0xab).with_aws(s3(
+            "PutBucketNotificationConfiguration",
+            "b",
+            None,
+        ));
+        let mut req = http::Request::builder()
+            .method(Method::PUT)
+            .uri("/b?notification")
+            .body(Body::from(
+                "<NotificationConfiguration><QueueConfiguration>",
+            ))
+            .unwrap();
+        let Forward::Respond(resp) = n.forward_request(&mut req, &mut cx).await.unwrap() else {
+            panic!("not answered");
+        };
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(resp.headers()["content-type"], "application/xml");
+        assert_eq!(resp.headers()["x-amz-request-id"], "00000000000000ab");
+        let body = String::from_utf8(resp.body().bytes().unwrap().to_vec()).unwrap();
+        assert!(
+            body.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>MalformedXML</Code><Message>"),
+            "{body}"
+        );
+        assert!(
+            body.ends_with("<RequestId>00000000000000ab</RequestId><HostId>edgestack/00000000000000ab</HostId></Error>"),
+            "{body}"
+        );
+        // A valid document on a plain proxy (no AWS client): S3's NotImplemented.
+        let mut req = http::Request::builder()
+            .method(Method::PUT)
+            .uri("/b?notification")
+            .body(Body::from("<NotificationConfiguration/>"))
+            .unwrap();
+        let Forward::Respond(resp) = n.forward_request(&mut req, &mut cx).await.unwrap() else {
+            panic!("not answered");
+        };
+        assert_eq!(resp.status(), StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(resp.headers()["x-edgestack-error"], "NotImplemented");
+        assert!(n.configuration("b").is_none());
+    }
+
+    #[test]
+    fn config_errors_are_at_their_keys_all_at_once() {
+        let mut registry = Interceptors::new();
+        registry.register(crate::NAME, S3Notifications::new);
+        let toml = r#"
+[interceptors.s3-notifications]
+queue_capacity = 0
+[interceptors.s3-notifications.retry]
+initial_backoff = "0s"
+max_backoff = "2h"
+"#;
+        let errors = Config::from_toml(toml, &registry).unwrap_err().0;
+        let ours: Vec<&str> = errors
+            .iter()
+            .map(|e| e.path.as_str())
+            .filter(|p| p.starts_with("interceptors."))
+            .collect();
+        assert_eq!(
+            ours,
+            [
+                "interceptors.s3-notifications.queue_capacity",
+                "interceptors.s3-notifications.retry.initial_backoff",
+                "interceptors.s3-notifications.retry.max_backoff",
+            ],
+            "{errors:?}"
+        );
+        // A type error is at its key too.
+        let errors = Config::from_toml(
+            "[interceptors.s3-notifications.retry]\nmax_backoff = 5\n",
+            &registry,
+        )
+        .unwrap_err()
+        .0;
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.path == "interceptors.s3-notifications.retry.max_backoff"),
+            "{errors:?}"
+        );
+    }
 }

@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use edgestack_core::config::ConfigError;
 use serde::Deserialize;
 
 /// The most notifications that may wait for delivery (all buckets together) by default.
@@ -83,21 +84,31 @@ impl Retry {
 }
 
 impl Settings {
-    /// Every problem with these settings, one message each.
-    pub fn validate(&self) -> Vec<String> {
+    /// Every problem with these settings, each at its key (relative to the section:
+    /// `retry.max_backoff`).
+    pub fn validate(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         if !(1..=10_000_000).contains(&self.queue_capacity) {
-            errors.push("queue_capacity: must be between 1 and 10000000".to_string());
+            errors.push(ConfigError::new(
+                "queue_capacity",
+                "must be between 1 and 10000000",
+            ));
         }
         let r = &self.retry;
         if r.initial_backoff.is_zero() {
-            errors.push("retry.initial_backoff: must be more than 0".to_string());
+            errors.push(ConfigError::new(
+                "retry.initial_backoff",
+                "must be more than 0",
+            ));
         }
         if r.max_backoff < r.initial_backoff {
-            errors.push("retry.max_backoff: must be at least retry.initial_backoff".to_string());
+            errors.push(ConfigError::new(
+                "retry.max_backoff",
+                "must be at least retry.initial_backoff",
+            ));
         }
         if r.max_backoff > Duration::from_secs(3600) {
-            errors.push("retry.max_backoff: must be at most 1h".to_string());
+            errors.push(ConfigError::new("retry.max_backoff", "must be at most 1h"));
         }
         errors
     }
@@ -135,7 +146,19 @@ mod tests {
             ..Settings::default()
         };
         let errors = s.validate();
-        assert_eq!(errors.len(), 2, "{errors:?}");
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["queue_capacity", "retry.max_backoff"], "{errors:?}");
+        assert_eq!(errors[1].message, "must be at least retry.initial_backoff");
+        let s = Settings {
+            retry: Retry {
+                initial_backoff: Duration::ZERO,
+                max_backoff: Duration::from_secs(7200),
+                max_attempts: 0,
+            },
+            ..Settings::default()
+        };
+        let paths: Vec<String> = s.validate().into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, ["retry.initial_backoff", "retry.max_backoff"]);
         assert!(Settings::default().validate().is_empty());
     }
 }

@@ -22,8 +22,10 @@
 //! - with `backend_account`, that account in URLs and ARNs becomes the request's (its 12-digit
 //!   access key, else `000000000000`).
 //!
-//! Only those values are replaced; every other byte of the answer stays. Requests are not
-//! changed: backends find queues by the name at the end of the URL.
+//! Which calls these are is the edge's detection (`RequestContext::aws`: service `sqs` and the
+//! operation), so the interceptor acts on the AWS edge only. Only those values are replaced;
+//! every other byte of the answer stays. Requests are not changed: backends find queues by
+//! the name at the end of the URL.
 //!
 //! Files: [`settings`] (the section), `select` (which requests), `place` (one URL or ARN),
 //! `xml` and `json` (where they are in an answer), `edits` (replacing ranges), `listener`.

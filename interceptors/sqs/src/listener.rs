@@ -9,7 +9,7 @@ use edgestack_core::{
     aws::AwsRequest,
     bytes::Bytes,
     http::{header, request::Parts, uri::Authority},
-    Body, BodyAccess, Listener, ListenerError, RequestContext, Response,
+    Body, BodyAccess, ConfigError, Listener, ListenerError, RequestContext, Response,
 };
 
 use crate::{json, place::Place, select, settings, xml, Settings};
@@ -23,11 +23,11 @@ pub struct SqsUrls {
 }
 
 impl SqsUrls {
-    /// The interceptor, or every problem with `settings`.
-    pub fn new(settings: Settings) -> Result<SqsUrls, String> {
+    /// The interceptor, or every problem with `settings` (at its key).
+    pub fn new(settings: Settings) -> Result<SqsUrls, Vec<ConfigError>> {
         let errors = settings.validate();
         if !errors.is_empty() {
-            return Err(errors.join("; "));
+            return Err(errors);
         }
         Ok(SqsUrls {
             external_base: settings
@@ -78,8 +78,8 @@ impl Listener for SqsUrls {
         crate::URLS
     }
 
-    fn body_access(&self, req: &Parts, _cx: &RequestContext) -> BodyAccess {
-        if select::may_rewrite(req) {
+    fn body_access(&self, req: &Parts, cx: &RequestContext) -> BodyAccess {
+        if select::may_rewrite(cx.aws(), req) {
             BodyAccess::BUFFER_RESPONSE
         } else {
             BodyAccess::NONE
@@ -126,17 +126,16 @@ mod tests {
     use super::*;
 
     fn aws(operation: &str, account: &str) -> AwsRequest {
-        AwsRequest {
-            service: Cow::Borrowed("sqs"),
-            operation: Some(Cow::Owned(operation.to_string())),
-            region: "eu-west-1".into(),
-            account: account.into(),
-            access_key: Some("test".into()),
-            signature: Signature::V4,
-            protocol: Protocol::Json,
-            vhost_bucket: None,
-            evidence: "signature",
-        }
+        let mut aws = AwsRequest::new("sqs").with_operation(operation.to_string());
+        aws.region = "eu-west-1".into();
+        aws.account = account.into();
+        aws.access_key = Some("test".into());
+        aws.signature = Signature::V4;
+        aws.protocol = Protocol::Json;
+        aws.target = Some("AmazonSQS".into());
+        aws.json_version = Some("1.0");
+        aws.evidence = "signature";
+        aws
     }
 
     fn head(host: Option<&str>) -> Parts {
@@ -155,9 +154,7 @@ mod tests {
         body: Body,
     ) -> Response {
         let mut cx = RequestContext::detached(1);
-        if let Some(aws) = aws {
-            cx.extensions.insert(aws);
-        }
+        cx.set_aws(aws);
         let mut resp = Response::new(body);
         *resp.status_mut() = status;
         l.return_response(req, &mut resp, &mut cx).await.unwrap();
@@ -250,8 +247,7 @@ mod tests {
         let streamed = answer(&l, &req, Some(aws("GetQueueUrl", "0")), ok, Body::Streamed).await;
         assert!(streamed.body().is_streamed());
 
-        let mut cx = RequestContext::detached(2);
-        cx.extensions.insert(aws("GetQueueUrl", "000000000000"));
+        let mut cx = RequestContext::detached(2).with_aws(aws("GetQueueUrl", "000000000000"));
         let mut gz = Response::new(Body::from(MOTO));
         gz.headers_mut()
             .insert(header::CONTENT_ENCODING, "gzip".parse().unwrap());
@@ -297,24 +293,22 @@ mod tests {
             backend_account: Some("x".into()),
         })
         .unwrap_err();
-        assert!(
-            err.contains("external_url") && err.contains("backend_account"),
-            "{err}"
-        );
+        let paths: Vec<&str> = err.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["external_url", "backend_account"], "{err:?}");
     }
 
-    #[test]
-    fn asks_for_answers_only_when_it_may_rewrite_them() {
+    #[tokio::test]
+    async fn asks_for_answers_only_when_it_may_rewrite_them() {
         let l = SqsUrls::new(Settings::default()).unwrap();
-        let req = Request::builder()
-            .method("POST")
-            .uri("/")
-            .header("x-amz-target", "AmazonSQS.ListQueues")
-            .body(())
-            .unwrap()
-            .into_parts()
-            .0;
-        assert_eq!(l.body_access(&req), BodyAccess::BUFFER_RESPONSE);
-        assert_eq!(l.body_access(&head(Some("h"))), BodyAccess::NONE);
+        let req = head(Some("h"));
+        let listing = RequestContext::detached(1).with_aws(aws("ListQueues", "000000000000"));
+        assert_eq!(l.body_access(&req, &listing), BodyAccess::BUFFER_RESPONSE);
+        let sending = RequestContext::detached(2).with_aws(aws("SendMessage", "000000000000"));
+        assert_eq!(l.body_access(&req, &sending), BodyAccess::NONE);
+        assert_eq!(
+            l.body_access(&req, &RequestContext::detached(3)),
+            BodyAccess::NONE,
+            "not AWS, not a form"
+        );
     }
 }

@@ -1,9 +1,12 @@
-//! Which requests are rewritten: the SQS operations whose answers carry queue URLs or ARNs,
-//! told apart cheaply from the request head (to ask for the response body) and exactly from
-//! the edge's detection (to rewrite it).
+//! Which requests are rewritten: the SQS operations whose answers carry queue URLs or ARNs.
+//! Both decisions come from the edge's detection ([`RequestContext::aws`]): before the request
+//! is sent, whether to ask for the answer's body ([`may_rewrite`]); when it comes back, whether
+//! to rewrite it ([`is_rewritten`]).
+//!
+//! [`RequestContext::aws`]: edgestack_core::RequestContext::aws
 
 use edgestack_core::{
-    aws::{detect::query_param, AwsRequest},
+    aws::AwsRequest,
     http::{header, request::Parts, Method},
 };
 
@@ -16,29 +19,24 @@ pub const OPERATIONS: [&str; 5] = [
     "GetQueueAttributes",
 ];
 
-/// From the head alone: may this be one of [`OPERATIONS`]? JSON-protocol calls name their
-/// operation in `X-Amz-Target`, and query-protocol calls with `Action` in the URI do too.
-/// Other query-protocol calls may carry it in their form body, which is not read here, so
-/// every such SQS call is a candidate: signed for `sqs`, or sent to a queue path, or an
-/// unsigned form `POST` (which only its body names). Everything else (S3, DynamoDB, ...) is
-/// not, so its answers stream.
-pub fn may_rewrite(req: &Parts) -> bool {
-    if let Some(target) = header_str(req, "x-amz-target") {
-        return target
-            .strip_prefix("AmazonSQS.")
-            .is_some_and(|op| OPERATIONS.contains(&op));
-    }
-    let query = req.uri.query().unwrap_or("");
-    if let Some(action) = query_param(query, "Action") {
-        return OPERATIONS.contains(&action.as_ref());
-    }
-    match signed_for_sqs(req, query) {
-        Some(sqs) => sqs,
-        None => is_queue_path(req.uri.path()) || is_form_post(req),
+/// Before the request is sent: may its answer be rewritten (so that it is buffered)? Yes for
+/// an SQS call that is one of [`OPERATIONS`], and for one whose operation only its form body
+/// names ([`AwsRequest::action_in_body`]: the form pass fills it in later). A request the edge
+/// did not recognise from its head (`aws` is `None`) is a candidate only when it is a form
+/// `POST`, whose `Action` may still make it SQS. Everything else (S3, DynamoDB, other SQS
+/// calls, a plain proxy's requests) is not, so its answers stream. Allocates nothing.
+pub fn may_rewrite(aws: Option<&AwsRequest>, req: &Parts) -> bool {
+    match aws {
+        Some(aws) if aws.service == "sqs" => match aws.operation.as_deref() {
+            Some(op) => OPERATIONS.contains(&op),
+            None => aws.action_in_body,
+        },
+        Some(_) => false,
+        None => is_form_post(req),
     }
 }
 
-/// True when the edge detected one of [`OPERATIONS`] of SQS.
+/// When the answer is back: true when the edge detected one of [`OPERATIONS`] of SQS.
 pub fn is_rewritten(aws: &AwsRequest) -> bool {
     aws.service == "sqs"
         && aws
@@ -47,49 +45,20 @@ pub fn is_rewritten(aws: &AwsRequest) -> bool {
             .is_some_and(|op| OPERATIONS.contains(&op))
 }
 
-fn header_str<'a>(req: &'a Parts, name: &str) -> Option<&'a str> {
-    req.headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Whether the request is signed for `sqs`: from the SigV4 credential scope
-/// (`KEY/DATE/REGION/SERVICE/aws4_request`) of the `Authorization` header or a presigned URL's
-/// `X-Amz-Credential`. `Some(false)` when signed some other way (SigV2, another service),
-/// `None` when unsigned. Runs for every request: it allocates nothing for signed headers.
-fn signed_for_sqs(req: &Parts, query: &str) -> Option<bool> {
-    let is_sqs = |credential: &str| credential.split('/').nth(3) == Some("sqs");
-    if let Some(auth) = header_str(req, header::AUTHORIZATION.as_str()) {
-        let credential = auth
-            .split_once("Credential=")
-            .map(|(_, rest)| rest.split([',', ' ']).next().unwrap_or_default());
-        return Some(credential.is_some_and(is_sqs));
-    }
-    query_param(query, "X-Amz-Credential").map(|c| is_sqs(&c))
-}
-
-/// `/{12-digit account}/{queue}` (AWS, moto) or `/queue/…` (ElasticMQ, LocalStack).
-fn is_queue_path(path: &str) -> bool {
-    let mut segments = path.trim_start_matches('/').split('/');
-    match (segments.next(), segments.next(), segments.next()) {
-        (Some("queue"), Some(next), _) => !next.is_empty(),
-        (Some(account), Some(queue), None) => {
-            crate::settings::is_account(account) && !queue.is_empty()
-        }
-        _ => false,
-    }
-}
-
+/// A form `POST`: the only unrecognised request whose body can still name SQS.
 fn is_form_post(req: &Parts) -> bool {
     req.method == Method::POST
-        && header_str(req, header::CONTENT_TYPE.as_str())
+        && req
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
             .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-
     use edgestack_core::{
-        aws::{Protocol, Signature},
+        aws::{detect, Detection, Protocol},
         http::Request,
     };
 
@@ -103,116 +72,148 @@ mod tests {
         b.body(()).unwrap().into_parts().0
     }
 
+    const FORM: (&str, &str) = (
+        "content-type",
+        "application/x-www-form-urlencoded; charset=utf-8",
+    );
+
+    fn sqs(operation: Option<&'static str>, protocol: Protocol) -> AwsRequest {
+        let mut aws = AwsRequest::new("sqs");
+        aws.operation = operation.map(Into::into);
+        aws.protocol = protocol;
+        aws
+    }
+
+    /// The decisions, from the detection.
+    #[test]
+    fn decided_by_the_detection() {
+        let post = head("POST", "/", &[]);
+        let form = head("POST", "/", &[FORM]);
+        let json = |op| Some(sqs(Some(op), Protocol::Json));
+        let mut in_body = sqs(None, Protocol::Query);
+        in_body.action_in_body = true;
+        let mut queue = sqs(Some("GetQueueAttributes"), Protocol::Query);
+        queue.queue = Some(("123456789012".into(), "q1".into()));
+        let mut sns = AwsRequest::new("sns");
+        sns.action_in_body = true;
+        let dynamodb = AwsRequest::new("dynamodb").with_operation("ListTables");
+        let s3 = AwsRequest::new("s3").with_operation("ListQueues");
+        let cases: [(&str, Option<AwsRequest>, &Parts, bool); 14] = [
+            ("CreateQueue", json("CreateQueue"), &post, true),
+            (
+                "GetQueueAttributes",
+                json("GetQueueAttributes"),
+                &post,
+                true,
+            ),
+            (
+                "ListDeadLetterSourceQueues",
+                json("ListDeadLetterSourceQueues"),
+                &post,
+                true,
+            ),
+            ("SendMessage", json("SendMessage"), &post, false),
+            ("ReceiveMessage", json("ReceiveMessage"), &post, false),
+            (
+                "query ListQueues",
+                Some(sqs(Some("ListQueues"), Protocol::Query)),
+                &post,
+                true,
+            ),
+            ("a queue URL's GetQueueAttributes", Some(queue), &form, true),
+            ("Action in the form body", Some(in_body), &form, true),
+            (
+                "no operation, none to come",
+                Some(sqs(None, Protocol::Json)),
+                &form,
+                false,
+            ),
+            ("DynamoDB", Some(dynamodb), &post, false),
+            ("SNS, Action in the form body", Some(sns), &form, false),
+            ("S3 (an operation with SQS's name)", Some(s3), &form, false),
+            ("an unrecognised form POST", None, &form, true),
+            ("an unrecognised POST", None, &post, false),
+        ];
+        for (what, aws, req, want) in cases {
+            assert_eq!(may_rewrite(aws.as_ref(), req), want, "{what}");
+        }
+    }
+
     fn sigv4(service: &str) -> String {
         format!(
             "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=x"
         )
     }
 
-    const FORM: (&str, &str) = (
-        "content-type",
-        "application/x-www-form-urlencoded; charset=utf-8",
-    );
-
+    /// Request heads, through the edge's detection: the same decisions as when this module
+    /// read the heads itself, except where no operation could ever be known (a queue path
+    /// without a form body, a presigned GET without `Action`), which now stream.
     #[test]
-    fn json_calls_by_target() {
-        let sqs = sigv4("sqs");
-        for (target, want) in [
-            ("AmazonSQS.CreateQueue", true),
-            ("AmazonSQS.GetQueueAttributes", true),
-            ("AmazonSQS.ListDeadLetterSourceQueues", true),
-            ("AmazonSQS.SendMessage", false),
-            ("AmazonSQS.ReceiveMessage", false),
-            ("DynamoDB_20120810.ListTables", false),
-            ("AmazonSQS.", false),
-        ] {
-            let req = head(
-                "POST",
-                "/",
-                &[("authorization", &sqs), ("x-amz-target", target)],
-            );
-            assert_eq!(may_rewrite(&req), want, "{target}");
-        }
-    }
-
-    #[test]
-    fn query_calls() {
+    fn request_heads_through_the_detection() {
         let sqs = sigv4("sqs");
         let s3 = sigv4("s3");
+        let dynamodb = sigv4("dynamodb");
         type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, bool);
-        let cases: [Case<'_>; 12] = [
+        let cases: [Case<'_>; 23] = [
+            ("POST", "/", vec![("authorization", &sqs), ("x-amz-target", "AmazonSQS.CreateQueue")], true),
+            ("POST", "/", vec![("authorization", &sqs), ("x-amz-target", "AmazonSQS.GetQueueAttributes")], true),
+            ("POST", "/", vec![("authorization", &sqs), ("x-amz-target", "AmazonSQS.ListDeadLetterSourceQueues")], true),
+            ("POST", "/", vec![("authorization", &sqs), ("x-amz-target", "AmazonSQS.SendMessage")], false),
+            ("POST", "/", vec![("authorization", &sqs), ("x-amz-target", "AmazonSQS.ReceiveMessage")], false),
+            ("POST", "/", vec![("authorization", &sqs), ("x-amz-target", "AmazonSQS.")], false),
+            ("POST", "/", vec![("authorization", &dynamodb), ("x-amz-target", "DynamoDB_20120810.ListTables")], false),
+            ("POST", "/", vec![("authorization", &dynamodb), ("x-amz-target", "DynamoDB_20120810.PutItem")], false),
             ("POST", "/", vec![("authorization", &sqs), FORM], true),
             ("POST", "/", vec![("authorization", &s3), FORM], false),
             ("GET", "/?Action=ListQueues&Version=2012-11-05", vec![], true),
             ("GET", "/?Action=SendMessage&MessageBody=x", vec![("authorization", &sqs)], false),
             ("GET", "/?Action=ListTopics", vec![], false),
-            ("POST", "/123456789012/q1", vec![], true),
-            ("POST", "/queue/q1", vec![], true),
+            ("POST", "/123456789012/q1", vec![FORM], true),
+            ("POST", "/123456789012/q1", vec![], false),
+            ("POST", "/queue/q1", vec![FORM], true),
             ("GET", "/123456789012/file.txt", vec![("authorization", &s3)], false),
             ("POST", "/", vec![FORM], true),
             ("POST", "/", vec![("authorization", "AWS AKID:sig"), FORM], false),
             (
                 "GET",
-                "/?X-Amz-Credential=test%2F20240101%2Fus-east-1%2Fsqs%2Faws4_request&X-Amz-Signature=x",
+                "/?Action=ListQueues&X-Amz-Credential=test%2F20240101%2Fus-east-1%2Fsqs%2Faws4_request&X-Amz-Signature=x",
                 vec![],
                 true,
             ),
+            (
+                "GET",
+                "/?X-Amz-Credential=test%2F20240101%2Fus-east-1%2Fsqs%2Faws4_request&X-Amz-Signature=x",
+                vec![],
+                false,
+            ),
             ("GET", "/bucket/key", vec![], false),
+            ("PUT", "/bucket/key", vec![("authorization", &s3)], false),
         ];
         for (method, uri, headers, want) in cases {
+            let req = head(method, uri, &headers);
+            let aws = match detect::detect(&req, "us-east-1", None) {
+                Detection::Aws(aws) => Some(aws),
+                Detection::Unknown { .. } => None,
+            };
             assert_eq!(
-                may_rewrite(&head(method, uri, &headers)),
+                may_rewrite(aws.as_ref(), &req),
                 want,
-                "{method} {uri} {headers:?}"
+                "{method} {uri} {headers:?}: {aws:?}"
             );
         }
-        let dynamodb = head(
-            "POST",
-            "/",
-            &[
-                ("authorization", &sigv4("dynamodb")),
-                ("x-amz-target", "DynamoDB_20120810.PutItem"),
-            ],
-        );
-        assert!(!may_rewrite(&dynamodb));
-        assert!(!may_rewrite(&head(
-            "PUT",
-            "/bucket/key",
-            &[("authorization", &s3)]
-        )));
-    }
-
-    #[test]
-    fn queue_paths() {
-        assert!(is_queue_path("/123456789012/q"));
-        assert!(is_queue_path("/queue/us-east-1/123456789012/q"));
-        assert!(!is_queue_path("/123456789012/"));
-        assert!(!is_queue_path("/12345678901/q"));
-        assert!(!is_queue_path("/123456789012/q/x"));
-        assert!(!is_queue_path("/"));
-        assert!(!is_queue_path("/queue/"));
     }
 
     #[test]
     fn detected_operations() {
-        let mut aws = AwsRequest {
-            service: Cow::Borrowed("sqs"),
-            operation: Some(Cow::Borrowed("ListQueues")),
-            region: "us-east-1".into(),
-            account: "000000000000".into(),
-            access_key: None,
-            signature: Signature::Unsigned,
-            protocol: Protocol::Query,
-            vhost_bucket: None,
-            evidence: "action",
-        };
+        let mut aws = sqs(Some("ListQueues"), Protocol::Query);
         assert!(is_rewritten(&aws));
-        aws.operation = Some(Cow::Borrowed("SendMessage"));
+        aws.operation = Some("SendMessage".into());
         assert!(!is_rewritten(&aws));
         aws.operation = None;
-        assert!(!is_rewritten(&aws));
-        aws.operation = Some(Cow::Borrowed("ListQueues"));
-        aws.service = Cow::Borrowed("sns");
+        aws.action_in_body = true;
+        assert!(!is_rewritten(&aws), "not until the form names it");
+        aws.operation = Some("ListQueues".into());
+        aws.service = "sns".into();
         assert!(!is_rewritten(&aws));
     }
 }

@@ -6,6 +6,7 @@
 //! backend_account = "123456789012"               # unset: accounts in answers are left alone
 //! ```
 
+use edgestack_core::ConfigError;
 use serde::Deserialize;
 
 /// The SQS URL interceptor's settings.
@@ -24,21 +25,25 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Every problem with these settings (empty when they are usable).
-    pub fn validate(&self) -> Vec<String> {
+    /// Every problem with these settings, each at its key (empty when they are usable).
+    pub fn validate(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         if let Some(url) = &self.external_url {
             if let Err(why) = external_base(url) {
-                errors.push(format!(
-                    "external_url must be http://host[:port] or https://host[:port] \
-                     (scheme and host only): {why}, got {url:?}"
+                errors.push(ConfigError::new(
+                    "external_url",
+                    format!(
+                        "must be http://host[:port] or https://host[:port] \
+                         (scheme and host only): {why}, got {url:?}"
+                    ),
                 ));
             }
         }
         if let Some(account) = &self.backend_account {
             if !is_account(account) {
-                errors.push(format!(
-                    "backend_account must be a 12-digit AWS account id, got {account:?}"
+                errors.push(ConfigError::new(
+                    "backend_account",
+                    format!("must be a 12-digit AWS account id, got {account:?}"),
                 ));
             }
         }
@@ -140,9 +145,10 @@ mod tests {
         };
         let errors = s.validate();
         assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(errors[0].starts_with("external_url "), "{}", errors[0]);
-        assert!(errors[0].contains("path"), "{}", errors[0]);
-        assert!(errors[1].starts_with("backend_account "), "{}", errors[1]);
+        assert_eq!(errors[0].path, "external_url");
+        assert!(errors[0].message.contains("path"), "{}", errors[0]);
+        assert_eq!(errors[1].path, "backend_account");
+        assert!(errors[1].message.contains("12-digit"), "{}", errors[1]);
         let ok = Settings {
             external_url: Some("https://q.example".into()),
             backend_account: Some("123456789012".into()),

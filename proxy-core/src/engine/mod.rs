@@ -15,6 +15,7 @@ mod accept;
 mod buffered;
 mod head;
 mod observe;
+mod serve;
 mod stream;
 
 use std::{
@@ -51,6 +52,7 @@ use crate::{
 
 pub(crate) use accept::accept_loop;
 use observe::Tee;
+pub(crate) use serve::{EngineSetup, Serving};
 
 /// Everything the engine needs, shared by all connections of one edge.
 pub(crate) struct Engine {
@@ -677,7 +679,7 @@ impl ProxyHttp for Adapter {
             (None, Some(sample)) => crate::aws::error_code(&sample.headers, &sample.body),
             _ => None,
         };
-        let aws = cx.extensions.get::<crate::aws::AwsRequest>();
+        let aws = cx.aws();
         crate::log::request_line(
             req,
             status,

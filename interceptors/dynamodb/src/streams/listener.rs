@@ -22,8 +22,8 @@ use edgestack_core::{
     async_trait,
     aws::{AwsClient, AwsRequest},
     http::{request::Parts, HeaderValue, StatusCode},
-    Body, BodyAccess, Exchange, Forward, Listener, ListenerError, Request, RequestContext,
-    Response, UpstreamName,
+    Body, BodyAccess, ConfigError, Exchange, Forward, Listener, ListenerError, Request,
+    RequestContext, Response, UpstreamName,
 };
 use futures_util::future::join_all;
 use serde_json::{json, Value};
@@ -31,19 +31,19 @@ use serde_json::{json, Value};
 use super::{
     api,
     locks::{Held, KeyLocks},
-    push::{Pusher, Target},
+    push::Pusher,
     record::{key_of, Change, Item, Record},
-    settings::Settings,
+    settings::{Settings, Validated},
     store::{Store, TableId},
     tables::{self, StreamChange},
     writes,
 };
-use crate::protocol::{self, aws_call, call, json_body, validation, Api};
+use crate::protocol::{self, call, json_body, json_bytes_response, validation, Api};
 
 /// DynamoDB Streams for backends without them (dynalite, ...).
 #[derive(Debug)]
 pub struct DynamoDbStreams {
-    settings: Settings,
+    settings: Validated,
     store: Arc<Store>,
     locks: KeyLocks,
     pusher: Pusher,
@@ -93,26 +93,17 @@ struct Written {
 }
 
 impl DynamoDbStreams {
-    /// A listener with these settings.
-    pub fn new(settings: Settings) -> Result<DynamoDbStreams, String> {
-        let errors = settings.validate();
-        if !errors.is_empty() {
-            return Err(errors.join("; "));
-        }
-        let targets = settings
-            .kinesis_stream
-            .iter()
-            .map(|s| Target::Kinesis(s.clone()))
-            .chain(settings.sqs_queue.iter().map(|q| Target::Sqs(q.clone())))
-            .collect();
+    /// A listener with these settings; every problem with them at once, at its key.
+    pub fn new(settings: Settings) -> Result<DynamoDbStreams, Vec<ConfigError>> {
+        let settings = settings.validate()?;
         Ok(DynamoDbStreams {
             store: Arc::new(Store::new(
                 settings.retention,
-                settings.max_bytes_per_stream.as_u64(),
+                settings.max_bytes_per_stream,
                 settings.iterator_ttl,
             )),
             locks: KeyLocks::default(),
-            pusher: Pusher::new(targets, settings.queue_capacity),
+            pusher: Pusher::new(settings.targets.clone(), settings.queue_capacity),
             settings,
             streams_seen: AtomicBool::new(false),
         })
@@ -159,7 +150,7 @@ impl DynamoDbStreams {
         let change = if matches!(action, "CreateTable" | "UpdateTable") {
             match tables::take_specification(&mut body) {
                 Ok(c) => c,
-                Err(message) => return Forward::Respond(validation(&message)),
+                Err(message) => return Forward::Respond(validation(message).response(cx)),
             }
         } else {
             None
@@ -170,14 +161,16 @@ impl DynamoDbStreams {
                 match (change, current) {
                     (StreamChange::Enable(_), Some(t)) => {
                         let arn = t.latest.map(|l| l.0).unwrap_or_default();
-                        return Forward::Respond(validation(&format!(
-                            "Table already has an enabled stream: {arn}"
-                        )));
+                        return Forward::Respond(
+                            validation(format!("Table already has an enabled stream: {arn}"))
+                                .response(cx),
+                        );
                     }
                     (StreamChange::Disable, None) => {
-                        return Forward::Respond(validation(&format!(
-                            "Table {table} has no enabled stream to disable"
-                        )));
+                        return Forward::Respond(
+                            validation(format!("Table {table} has no enabled stream to disable"))
+                                .response(cx),
+                        );
                     }
                     _ => {}
                 }
@@ -413,8 +406,8 @@ impl Listener for DynamoDbStreams {
         crate::STREAMS
     }
 
-    fn body_access(&self, req: &Parts, _cx: &RequestContext) -> BodyAccess {
-        match protocol::target(req) {
+    fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
+        match protocol::api(cx) {
             Some((Api::Streams, _)) => BodyAccess::BUFFER_REQUEST,
             Some((Api::DynamoDb, "CreateTable" | "UpdateTable")) => BodyAccess::BUFFER_BOTH,
             Some((Api::DynamoDb, "DescribeTable" | "DeleteTable"))
@@ -437,30 +430,26 @@ impl Listener for DynamoDbStreams {
         req: &mut Request,
         cx: &mut RequestContext,
     ) -> Result<Forward, ListenerError> {
-        let Some(aws) = aws_call(cx) else {
-            return Ok(Forward::Continue);
-        };
-        let Some((api, action)) = protocol::target_of(req.method(), req.headers()) else {
+        let Some((api, action)) = protocol::api(cx) else {
             return Ok(Forward::Continue);
         };
         let action = action.to_string();
+        let Some(aws) = cx.aws().cloned() else {
+            return Ok(Forward::Continue);
+        };
         let upstream = cx.upstream().cloned();
         if self.passes_through(upstream.as_ref()) {
             return Ok(Forward::Continue);
         }
         if api == Api::Streams {
-            let Some(body) = json_body(req.body()) else {
-                return Ok(Forward::Respond(validation(
-                    "the request body is not a JSON object",
-                )));
+            let answer = match json_body(req.body()) {
+                Some(body) => api::answer(&self.store, &action, &body, &aws.account, &aws.region),
+                None => Err(validation("the request body is not a JSON object")),
             };
-            return Ok(Forward::Respond(api::answer(
-                &self.store,
-                &action,
-                &body,
-                &aws.account,
-                &aws.region,
-            )));
+            return Ok(Forward::Respond(match answer {
+                Ok(body) => json_bytes_response(body),
+                Err(e) => e.response(cx),
+            }));
         }
         let Some(upstream) = upstream else {
             return Ok(Forward::Continue);
@@ -562,6 +551,103 @@ impl Listener for DynamoDbStreams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn streams_call(op: &'static str, body: &'static str) -> (Request, RequestContext) {
+        let mut aws = AwsRequest::new("dynamodbstreams").with_operation(op);
+        aws.target = Some("DynamoDBStreams_20120810".into());
+        aws.json_version = Some("1.0");
+        let req = edgestack_core::http::Request::builder()
+            .method("POST")
+            .body(Body::from(body))
+            .unwrap();
+        (req, RequestContext::detached(1).with_aws(aws))
+    }
+
+    /// Streams API calls are told from the edge's detection and answered here, errors in
+    /// DynamoDB's shape.
+    #[tokio::test]
+    async fn the_streams_api_is_answered_by_the_edge() {
+        let l = DynamoDbStreams::new(Settings::default()).unwrap();
+        let (req, mut cx) = streams_call("ListStreams", "{}");
+        let (parts, _) = edgestack_core::http::Request::new(()).into_parts();
+        assert_eq!(l.body_access(&parts, &cx), BodyAccess::BUFFER_REQUEST);
+        let mut req = req;
+        let Forward::Respond(r) = l.forward_request(&mut req, &mut cx).await.unwrap() else {
+            panic!("not answered");
+        };
+        assert_eq!(r.status(), StatusCode::OK);
+        let v: Value = serde_json::from_slice(r.body().bytes().unwrap()).unwrap();
+        assert_eq!(v, json!({"Streams": []}));
+
+        let (mut req, mut cx) = streams_call("DescribeStream", "[]");
+        let Forward::Respond(r) = l.forward_request(&mut req, &mut cx).await.unwrap() else {
+            panic!("not answered");
+        };
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let v: Value = serde_json::from_slice(r.body().bytes().unwrap()).unwrap();
+        assert_eq!(
+            v["__type"],
+            "com.amazonaws.dynamodb.v20120810#ValidationException"
+        );
+        assert!(r.headers().contains_key("x-amz-crc32"));
+
+        // Without the edge's detection the listener stays out of the way.
+        let mut plain = RequestContext::detached(2);
+        assert_eq!(l.body_access(&parts, &plain), BodyAccess::NONE);
+        let mut req = edgestack_core::http::Request::builder()
+            .method("POST")
+            .header("x-amz-target", "DynamoDBStreams_20120810.ListStreams")
+            .body(Body::from("{}"))
+            .unwrap();
+        assert!(matches!(
+            l.forward_request(&mut req, &mut plain).await.unwrap(),
+            Forward::Continue
+        ));
+    }
+
+    /// Both sections through the core's registry: every mistake at once, at its full key.
+    #[test]
+    fn config_errors_are_at_their_keys() {
+        let mut registry = edgestack_core::Interceptors::new();
+        registry.register(crate::STREAMS, DynamoDbStreams::new);
+        registry.register(crate::LOCAL, crate::DynamoDbLocal::new);
+        let text = r#"
+[upstreams.a]
+url = "http://127.0.0.1:9"
+[routes]
+default = "a"
+[interceptors.dynamodb-streams]
+retention = "0s"
+sqs_queue = " "
+[interceptors.dynamodb-local]
+upstreams = ["a", ""]
+"#;
+        let errors = edgestack_core::Config::from_toml(text, &registry)
+            .unwrap_err()
+            .0;
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "interceptors.dynamodb-streams.retention",
+                "interceptors.dynamodb-streams.sqs_queue",
+                "interceptors.dynamodb-local.upstreams[1]"
+            ],
+            "{errors:?}"
+        );
+        let typo = edgestack_core::Config::from_toml(
+            "[upstreams.a]\nurl = \"http://127.0.0.1:9\"\n[routes]\ndefault = \"a\"\n\
+             [interceptors.dynamodb-streams]\niterator_ttl = \"soon\"\n",
+            &registry,
+        )
+        .unwrap_err()
+        .0;
+        assert_eq!(
+            typo.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(),
+            ["interceptors.dynamodb-streams.iterator_ttl"],
+            "{typo:?}"
+        );
+    }
 
     #[test]
     fn numbers_in_keys_have_one_spelling() {

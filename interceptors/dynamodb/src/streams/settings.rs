@@ -14,9 +14,13 @@
 use std::time::Duration;
 
 use bytesize::ByteSize;
+use edgestack_core::ConfigError;
 use serde::Deserialize;
 
-/// The streams emulator's settings.
+use super::push::Target;
+
+/// The streams emulator's settings, as the TOML section has them ([`Settings::validate`]
+/// checks them).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -55,31 +59,80 @@ impl Default for Settings {
     }
 }
 
+/// The section as the listener runs with it: validated, push targets resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validated {
+    /// [`Settings::pass_through`], without blanks.
+    pub pass_through: Vec<String>,
+    /// [`Settings::retention`], more than 0.
+    pub retention: Duration,
+    /// [`Settings::max_bytes_per_stream`] in bytes, more than 0.
+    pub max_bytes_per_stream: u64,
+    /// [`Settings::iterator_ttl`], more than 0.
+    pub iterator_ttl: Duration,
+    /// Where records are pushed besides the Streams API.
+    pub targets: Vec<Target>,
+    /// [`Settings::queue_capacity`], more than 0 when there are targets.
+    pub queue_capacity: usize,
+}
+
 impl Settings {
-    /// Every problem with these settings (empty when they are usable).
-    pub fn validate(&self) -> Vec<String> {
+    /// These settings checked: every problem at once, each at its key (relative to the
+    /// section).
+    pub fn validate(self) -> Result<Validated, Vec<ConfigError>> {
         let mut errors = Vec::new();
         if self.retention.is_zero() {
-            errors.push("retention must be more than 0".to_string());
+            errors.push(ConfigError::new("retention", "must be more than 0"));
         }
         if self.iterator_ttl.is_zero() {
-            errors.push("iterator_ttl must be more than 0".to_string());
+            errors.push(ConfigError::new("iterator_ttl", "must be more than 0"));
         }
         if self.max_bytes_per_stream.as_u64() == 0 {
-            errors.push("max_bytes_per_stream must be more than 0".to_string());
+            errors.push(ConfigError::new(
+                "max_bytes_per_stream",
+                "must be more than 0",
+            ));
         }
-        if self.queue_capacity == 0 && (self.kinesis_stream.is_some() || self.sqs_queue.is_some()) {
-            errors.push("queue_capacity must be more than 0 to push records".to_string());
-        }
-        for (key, value) in [
-            ("kinesis_stream", &self.kinesis_stream),
-            ("sqs_queue", &self.sqs_queue),
-        ] {
-            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-                errors.push(format!("{key} is empty"));
+        for (i, name) in self.pass_through.iter().enumerate() {
+            if name.trim().is_empty() {
+                errors.push(ConfigError::new(
+                    format!("pass_through[{i}]"),
+                    "an upstream name is empty",
+                ));
             }
         }
-        errors
+        let mut targets = Vec::new();
+        for (key, value, target) in [
+            (
+                "kinesis_stream",
+                &self.kinesis_stream,
+                Target::Kinesis as fn(String) -> Target,
+            ),
+            ("sqs_queue", &self.sqs_queue, Target::Sqs),
+        ] {
+            match value.as_deref().map(str::trim) {
+                Some("") => errors.push(ConfigError::new(key, "is empty")),
+                Some(v) => targets.push(target(v.to_string())),
+                None => {}
+            }
+        }
+        if self.queue_capacity == 0 && !targets.is_empty() {
+            errors.push(ConfigError::new(
+                "queue_capacity",
+                "must be more than 0 to push records",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Validated {
+            pass_through: self.pass_through,
+            retention: self.retention,
+            max_bytes_per_stream: self.max_bytes_per_stream.as_u64(),
+            iterator_ttl: self.iterator_ttl,
+            targets,
+            queue_capacity: self.queue_capacity,
+        })
     }
 }
 
@@ -89,22 +142,55 @@ mod tests {
 
     #[test]
     fn defaults_are_aws_like_and_valid() {
-        let s = Settings::default();
+        let s = Settings::default().validate().unwrap();
         assert_eq!(s.retention, Duration::from_secs(86_400));
         assert_eq!(s.iterator_ttl, Duration::from_secs(900));
-        assert!(s.validate().is_empty());
+        assert!(s.targets.is_empty());
     }
 
     #[test]
-    fn every_problem_is_reported() {
+    fn targets_are_resolved() {
         let s = Settings {
+            kinesis_stream: Some("changes".into()),
+            sqs_queue: Some(" https://sqs/q ".into()),
+            ..Settings::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(
+            s.targets,
+            [
+                Target::Kinesis("changes".into()),
+                Target::Sqs("https://sqs/q".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_its_key() {
+        let errors = Settings {
+            pass_through: vec!["".into()],
             retention: Duration::ZERO,
             iterator_ttl: Duration::ZERO,
             max_bytes_per_stream: ByteSize::b(0),
+            kinesis_stream: Some("k".into()),
             sqs_queue: Some(" ".into()),
             queue_capacity: 0,
-            ..Settings::default()
-        };
-        assert_eq!(s.validate().len(), 5, "{:?}", s.validate());
+        }
+        .validate()
+        .unwrap_err();
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "retention",
+                "iterator_ttl",
+                "max_bytes_per_stream",
+                "pass_through[0]",
+                "sqs_queue",
+                "queue_capacity"
+            ],
+            "{errors:?}"
+        );
     }
 }

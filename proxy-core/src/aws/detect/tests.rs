@@ -273,3 +273,353 @@ fn s3_evidence_outweighs_a_queue_like_path() {
     };
     assert_eq!(a.service, "sqs");
 }
+
+fn sigv4(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/{service}/aws4_request, \
+         SignedHeaders=host, Signature=x"
+    )
+}
+
+/// What one row of [`request_fields`] expects of the detected request.
+#[derive(Debug, PartialEq, Eq)]
+struct Fields<'a> {
+    service: &'a str,
+    operation: Option<&'a str>,
+    bucket: Option<&'a str>,
+    key: Option<&'a str>,
+    target: Option<&'a str>,
+    json_version: Option<&'a str>,
+    queue: Option<(&'a str, &'a str)>,
+    action_in_body: bool,
+}
+
+impl<'a> Fields<'a> {
+    fn of(a: &'a AwsRequest) -> Self {
+        Fields {
+            service: &a.service,
+            operation: a.operation.as_deref(),
+            bucket: a.bucket.as_deref(),
+            key: a.key.as_deref(),
+            target: a.target.as_deref(),
+            json_version: a.json_version,
+            queue: a.queue.as_ref().map(|(a, q)| (a.as_str(), q.as_str())),
+            action_in_body: a.action_in_body,
+        }
+    }
+
+    fn service(service: &'a str) -> Self {
+        Fields {
+            service,
+            operation: None,
+            bucket: None,
+            key: None,
+            target: None,
+            json_version: None,
+            queue: None,
+            action_in_body: false,
+        }
+    }
+}
+
+/// A request (method, URI, headers) and what detection should make of it.
+type Row<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Fields<'a>);
+
+/// The fields of [`AwsRequest`] beyond service and operation (bucket and key, target prefix,
+/// JSON version, queue, `action_in_body`), from the request head alone.
+#[test]
+fn request_fields() {
+    let s3 = sigv4("s3");
+    let sqs = sigv4("sqs");
+    let form = "application/x-www-form-urlencoded";
+    let json10 = "application/x-amz-json-1.0";
+    let json11 = "application/x-amz-json-1.1";
+    let rows: Vec<Row> = vec![
+        // S3 path style: bucket, then the key percent-decoded.
+        (
+            "PUT",
+            "/my-bucket/dir/a%20b%2Bc.txt",
+            vec![("host", "localhost:4566"), ("authorization", &s3)],
+            Fields {
+                operation: Some("PutObject"),
+                bucket: Some("my-bucket"),
+                key: Some("dir/a b+c.txt"),
+                ..Fields::service("s3")
+            },
+        ),
+        // Path style, bucket only.
+        (
+            "PUT",
+            "/my-bucket",
+            vec![("host", "localhost:4566"), ("authorization", &s3)],
+            Fields {
+                operation: Some("CreateBucket"),
+                bucket: Some("my-bucket"),
+                ..Fields::service("s3")
+            },
+        ),
+        // Virtual host: the host's bucket, the whole path as the key.
+        (
+            "GET",
+            "/dir/%C3%A9t%C3%A9.txt",
+            vec![
+                ("host", "bkt.s3.localhost.localstack.cloud:4566"),
+                ("authorization", &s3),
+            ],
+            Fields {
+                operation: Some("GetObject"),
+                bucket: Some("bkt"),
+                key: Some("dir/été.txt"),
+                ..Fields::service("s3")
+            },
+        ),
+        // Virtual host, no key.
+        (
+            "GET",
+            "/",
+            vec![
+                ("host", "bkt.s3.us-east-1.amazonaws.com"),
+                ("authorization", &s3),
+            ],
+            Fields {
+                operation: Some("ListObjects"),
+                bucket: Some("bkt"),
+                ..Fields::service("s3")
+            },
+        ),
+        // ListBuckets names no bucket.
+        (
+            "GET",
+            "/",
+            vec![("host", "localhost:4566"), ("authorization", &s3)],
+            Fields {
+                operation: Some("ListBuckets"),
+                ..Fields::service("s3")
+            },
+        ),
+        // JSON protocols: the target prefix and the JSON version.
+        (
+            "POST",
+            "/",
+            vec![
+                ("x-amz-target", "DynamoDB_20120810.PutItem"),
+                ("content-type", json10),
+            ],
+            Fields {
+                operation: Some("PutItem"),
+                target: Some("DynamoDB_20120810"),
+                json_version: Some("1.0"),
+                ..Fields::service("dynamodb")
+            },
+        ),
+        (
+            "POST",
+            "/",
+            vec![
+                ("x-amz-target", "Kinesis_20131202.PutRecord"),
+                ("content-type", json11),
+            ],
+            Fields {
+                operation: Some("PutRecord"),
+                target: Some("Kinesis_20131202"),
+                json_version: Some("1.1"),
+                ..Fields::service("kinesis")
+            },
+        ),
+        // SQS JSON: the queue from the path, the operation from the target.
+        (
+            "POST",
+            "/123456789012/q",
+            vec![
+                ("x-amz-target", "AmazonSQS.SendMessage"),
+                ("content-type", json10),
+                ("authorization", &sqs),
+            ],
+            Fields {
+                operation: Some("SendMessage"),
+                target: Some("AmazonSQS"),
+                json_version: Some("1.0"),
+                queue: Some(("123456789012", "q")),
+                ..Fields::service("sqs")
+            },
+        ),
+        // SQS query calls: the queue from the path (moto's and LocalStack's shapes); the
+        // Action only in the form body.
+        (
+            "POST",
+            "/123456789012/q",
+            vec![("content-type", form), ("authorization", &sqs)],
+            Fields {
+                queue: Some(("123456789012", "q")),
+                action_in_body: true,
+                ..Fields::service("sqs")
+            },
+        ),
+        (
+            "POST",
+            "/queue/us-east-1/123456789012/q",
+            vec![("content-type", form), ("authorization", &sqs)],
+            Fields {
+                queue: Some(("123456789012", "q")),
+                action_in_body: true,
+                ..Fields::service("sqs")
+            },
+        ),
+        (
+            "POST",
+            "/queue/123456789012/orders.fifo",
+            vec![("content-type", form), ("authorization", &sqs)],
+            Fields {
+                queue: Some(("123456789012", "orders.fifo")),
+                action_in_body: true,
+                ..Fields::service("sqs")
+            },
+        ),
+        // A queue path alone says SQS; no form, so nothing is left for the body.
+        (
+            "POST",
+            "/123456789012/q",
+            vec![("host", "localhost:4566")],
+            Fields {
+                queue: Some(("123456789012", "q")),
+                ..Fields::service("sqs")
+            },
+        ),
+        // The Action in the query string: not in the body.
+        (
+            "POST",
+            "/?Action=ListQueues",
+            vec![("content-type", form), ("authorization", &sqs)],
+            Fields {
+                operation: Some("ListQueues"),
+                ..Fields::service("sqs")
+            },
+        ),
+        // A GET has no form body to read the Action from.
+        (
+            "GET",
+            "/",
+            vec![("authorization", &sqs)],
+            Fields::service("sqs"),
+        ),
+    ];
+    for (method, uri, headers, want) in &rows {
+        let req = parts(method, uri, &h(headers));
+        let Detection::Aws(a) = detect(&req, "us-east-1", None) else {
+            panic!("{method} {uri}: not detected")
+        };
+        assert_eq!(&Fields::of(&a), want, "{method} {uri} {headers:?}");
+    }
+}
+
+/// `action_in_body` holds until the form pass has read the Action, then the operation is
+/// known and the flag is off.
+#[test]
+fn form_pass_clears_action_in_body() {
+    let sqs = sigv4("sqs");
+    let req = parts(
+        "POST",
+        "/123456789012/q",
+        &h(&[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", &sqs),
+        ]),
+    );
+    let mut d = detect(&req, "us-east-1", None);
+    match &d {
+        Detection::Aws(a) => {
+            assert!(a.action_in_body, "{a:?}");
+            assert_eq!(a.operation, None);
+        }
+        d => panic!("{d:?}"),
+    }
+    assert!(wants_form(&req, &d));
+    let newly = refine_with_form(
+        &mut d,
+        b"Action=SendMessage&MessageBody=hi",
+        "us-east-1",
+        &req,
+    );
+    assert!(!newly, "the service was known from the head");
+    let Detection::Aws(a) = &d else {
+        panic!("{d:?}")
+    };
+    assert!(!a.action_in_body, "{a:?}");
+    assert!(a.is("SendMessage"));
+    assert_eq!(a.queue, Some(("123456789012".to_string(), "q".to_string())));
+    assert!(!wants_form(&req, &d));
+
+    // An unsigned form to a queue path: SQS by the path, the operation from the body.
+    let req = parts(
+        "POST",
+        "/queue/eu-west-1/123456789012/jobs",
+        &h(&[("content-type", "application/x-www-form-urlencoded")]),
+    );
+    let mut d = detect(&req, "us-east-1", None);
+    let Detection::Aws(a) = &d else {
+        panic!("{d:?}")
+    };
+    assert_eq!((a.service.as_ref(), a.evidence), ("sqs", "path"));
+    assert!(a.action_in_body, "{a:?}");
+    refine_with_form(&mut d, b"Action=ReceiveMessage", "us-east-1", &req);
+    let Detection::Aws(a) = &d else {
+        panic!("{d:?}")
+    };
+    assert!(a.is("ReceiveMessage"));
+    assert!(!a.action_in_body);
+    assert_eq!(
+        a.queue,
+        Some(("123456789012".to_string(), "jobs".to_string()))
+    );
+
+    // A form nothing in the head names: recognised from the body's Action, flag off.
+    let req = parts(
+        "POST",
+        "/",
+        &h(&[("content-type", "application/x-www-form-urlencoded")]),
+    );
+    let mut d = detect(&req, "us-east-1", None);
+    assert!(
+        matches!(
+            d,
+            Detection::Unknown {
+                needs_form: true,
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+    assert!(refine_with_form(
+        &mut d,
+        b"Action=Publish&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3At",
+        "us-east-1",
+        &req
+    ));
+    let Detection::Aws(a) = &d else {
+        panic!("{d:?}")
+    };
+    assert_eq!(a.service, "sns");
+    assert!(a.is("Publish"));
+    assert!(!a.action_in_body);
+    assert_eq!(a.queue, None);
+}
+
+#[test]
+fn queue_paths() {
+    let q = |p: &str| queue_of(p).map(|(a, q)| format!("{a}/{q}"));
+    assert_eq!(q("/123456789012/q").as_deref(), Some("123456789012/q"));
+    assert_eq!(
+        q("/queue/us-east-1/123456789012/q").as_deref(),
+        Some("123456789012/q")
+    );
+    assert_eq!(
+        q("/queue/123456789012/q").as_deref(),
+        Some("123456789012/q")
+    );
+    // Not an account, not a region, a key-like name, too many segments.
+    assert_eq!(q("/12345/q"), None);
+    assert_eq!(q("/queue/nowhere/123456789012/q"), None);
+    assert_eq!(q("/123456789012/a b"), None);
+    assert_eq!(q("/123456789012/q/extra"), None);
+    assert_eq!(q("/"), None);
+}

@@ -1,0 +1,109 @@
+//! The AWS built-ins of an AWS edge: the service router (in front of the route table), the
+//! error responder in each service's protocol, and the built-in listeners ahead of the
+//! configured ones (CORS, the admin endpoints, the form pass that names query-protocol
+//! operations, S3 path style per upstream), with every listener's metrics registered.
+
+use std::{sync::Arc, time::Instant};
+
+use crate::{
+    admin::{health::Health, metrics::Metrics, Admin},
+    aws::{AwsErrors, AwsRouter, Cors, FormAction, S3PathStyle, ServiceRoutes},
+    chain::Chain,
+    engine::InFlight,
+    error::{ErrorResponder, PlainTextErrors},
+    listener::Listener,
+    routing::{RouteTable, Router},
+    settings::AwsSettings,
+    upstream::{Upstream, UpstreamName},
+};
+
+/// The parts of the edge being started that the AWS built-ins change or read.
+pub(super) struct Wiring<'a> {
+    /// The route table; its rules go first in the AWS router.
+    pub(super) table: RouteTable,
+    pub(super) upstreams: &'a [Upstream],
+    pub(super) chain: &'a mut Chain,
+    pub(super) routers: &'a mut Vec<Arc<dyn Router>>,
+    pub(super) health: &'a Health,
+    pub(super) in_flight: &'a Arc<InFlight>,
+}
+
+/// The edge's error responder: the builder's, else [`AwsErrors`] (with the CORS settings) on
+/// an AWS edge, else [`PlainTextErrors`].
+pub(super) fn error_responder(
+    custom: Option<Arc<dyn ErrorResponder>>,
+    aws: Option<&AwsSettings>,
+) -> Arc<dyn ErrorResponder> {
+    match (custom, aws) {
+        (Some(e), _) => e,
+        (None, Some(aws)) => Arc::new(AwsErrors::with_cors(aws.cors.clone())),
+        (None, None) => Arc::new(PlainTextErrors),
+    }
+}
+
+/// Adds the AWS router and the built-in listeners; returns the metrics, with every
+/// listener's collectors registered.
+pub(super) fn install(aws: &AwsSettings, edge: Wiring<'_>) -> Arc<Metrics> {
+    let Wiring {
+        table,
+        upstreams,
+        chain,
+        routers,
+        health,
+        in_flight,
+    } = edge;
+    // The table's rules go first in the AWS router, and its default is the default service
+    // route: nothing the router declines falls through to it.
+    let routes = Arc::new(aws.services.clone());
+    routers.insert(
+        0,
+        Arc::new(AwsRouter::new(table, routes.clone(), &aws.default_region)),
+    );
+    let metrics = Arc::new(Metrics::new());
+    let builtins = builtin_listeners(aws, routes, upstreams, chain, health, &metrics, in_flight);
+    chain.prepend(builtins);
+    for listener in chain.listeners() {
+        for collector in listener.metrics() {
+            metrics.register(listener.name(), collector);
+        }
+    }
+    metrics
+}
+
+/// The listeners an AWS edge runs before the configured ones: CORS first (so the admin
+/// endpoints' answers get its headers too), the admin endpoints (minus the paths a configured
+/// listener claims), the form pass, and S3 path style for the upstreams that want it.
+fn builtin_listeners(
+    aws: &AwsSettings,
+    routes: Arc<ServiceRoutes>,
+    upstreams: &[Upstream],
+    chain: &Chain,
+    health: &Health,
+    metrics: &Arc<Metrics>,
+    in_flight: &Arc<InFlight>,
+) -> Vec<Arc<dyn Listener>> {
+    let mut builtins: Vec<Arc<dyn Listener>> = vec![
+        Arc::new(Cors::new(aws.cors.clone())),
+        Arc::new(Admin {
+            health: health.clone(),
+            metrics: metrics.clone(),
+            in_flight: in_flight.clone(),
+            started: Instant::now(),
+            claimed: chain
+                .listeners()
+                .iter()
+                .flat_map(|l| l.admin_paths())
+                .collect(),
+        }),
+        Arc::new(FormAction::new(routes, &aws.default_region)),
+    ];
+    let path_style: Vec<UpstreamName> = upstreams
+        .iter()
+        .filter(|u| u.s3_path_style)
+        .map(|u| u.name.clone())
+        .collect();
+    if !path_style.is_empty() {
+        builtins.push(Arc::new(S3PathStyle::new(path_style)));
+    }
+    builtins
+}
