@@ -183,7 +183,7 @@ fn round_trip(conn: &mut RawConn, request: &[u8]) -> usize {
 fn passthrough(c: &mut Criterion) {
     let origin = FakeUpstream::start();
     let edge = |aws: bool, listeners: usize| {
-        let mut b = Edge::builder()
+        let mut b = Edge::plain_builder()
             .listen("127.0.0.1:0".parse().expect("addr"))
             .upstream(Upstream::new("origin", &origin.url()).expect("upstream"))
             .default_route("origin")

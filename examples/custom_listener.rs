@@ -135,11 +135,13 @@ impl Listener for Backend {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let backend = Edge::builder()
+    // The stand-in backend: a plain proxy whose listener answers everything.
+    let backend = Edge::plain_builder()
         .listen("127.0.0.1:0".parse()?)
         .threads(1)
         .listener(Backend)
         .start()?;
+    // An AWS edge (what `Edge::builder()` makes, as a TOML file does) in front of it.
     let edge = Edge::builder()
         .listen("127.0.0.1:0".parse()?)
         .upstream(Upstream::new("backend", &backend.url())?)

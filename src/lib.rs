@@ -25,6 +25,13 @@
 
 pub use edgestack_core::*;
 
+pub mod cli;
+
+// The README's Rust blocks are compiled (and, unless `no_run`, run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The shipped interceptor crates, for direct use in code.
 pub mod interceptors {
     pub use edgestack_apigateway as apigateway;
@@ -154,16 +161,30 @@ pub fn find_moto_server() -> Result<std::path::PathBuf, String> {
 
 /// Parses and validates a TOML configuration with the shipped interceptors.
 pub fn load_config(text: &str) -> Result<Config, ConfigErrors> {
-    Config::from_toml(text, &interceptor_registry())
+    load_config_with(text, &interceptor_registry())
+}
+
+/// Parses and validates a TOML configuration whose `[interceptors.*]` sections `registry`
+/// builds (yours: [`interceptor_registry`] plus your own).
+pub fn load_config_with(text: &str, registry: &Interceptors) -> Result<Config, ConfigErrors> {
+    Config::from_toml(text, registry)
 }
 
 /// Reads, parses and validates a TOML configuration file.
 pub fn load_config_file(path: &std::path::Path) -> Result<Config, ConfigErrors> {
+    load_config_file_with(path, &interceptor_registry())
+}
+
+/// [`load_config_file`] with `registry` building the interceptor sections.
+pub fn load_config_file_with(
+    path: &std::path::Path,
+    registry: &Interceptors,
+) -> Result<Config, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError::new(
             "",
             format!("cannot read {}: {e}", path.display()),
         )])
     })?;
-    load_config(&text)
+    load_config_with(&text, registry)
 }

@@ -314,7 +314,7 @@ async fn observe_case(buffered_response: bool) {
 #[tokio::test]
 async fn no_route_is_a_clear_404() {
     edgestack_testkit::trace_init();
-    let edge = edgestack::Edge::builder()
+    let edge = edgestack::Edge::plain_builder()
         .listen("127.0.0.1:0".parse().unwrap())
         .start()
         .unwrap();
@@ -337,7 +337,7 @@ async fn no_route_is_a_clear_404() {
 async fn a_listener_answering_needs_no_upstream() {
     edgestack_testkit::trace_init();
     let log = new_log();
-    let edge = edgestack::Edge::builder()
+    let edge = edgestack::Edge::plain_builder()
         .listen("127.0.0.1:0".parse().unwrap())
         .listener(Recorder::new("admin", &log).action(Action::Respond(200, "{\"ok\":true}")))
         .start()

@@ -62,7 +62,7 @@ async fn a_slow_upstream_is_a_504_after_the_read_timeout() {
             read: Duration::from_millis(300),
             ..Timeouts::default()
         };
-        let mut b = Edge::builder()
+        let mut b = Edge::plain_builder()
             .listen("127.0.0.1:0".parse().unwrap())
             .upstream(
                 Upstream::new("up", &up.url())
@@ -167,7 +167,7 @@ async fn several_edges_run_in_one_process_and_stop_independently() {
     let first_addr = first.local_addr();
     first.shutdown().await;
     // Its port is free again, and the others still serve.
-    let again = Edge::builder()
+    let again = Edge::plain_builder()
         .listen(first_addr)
         .upstream(Upstream::new("up", &up.url()).unwrap())
         .default_route("up")

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 
 use async_trait::async_trait;
 use pingora::{
-    proxy::{http_proxy_service, ProxyHttp, Session},
     server::{configuration::ServerConf, Server},
     upstreams::peer::HttpPeer,
 };
+use pingora_proxy::{http_proxy_service, ProxyHttp, Session};
 
 struct Bare {
     upstream: SocketAddr,

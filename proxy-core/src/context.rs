@@ -149,6 +149,36 @@ impl RequestContext {
         self.aws.as_ref()
     }
 
+    /// True when the edge did not recognise the request from its head, but its form body may
+    /// still name the service (a `POST` form without `Action` in the query). The edge's
+    /// form-body pass reads that body before the first listener's `forward_request` and fills
+    /// in [`aws`](Self::aws) if it does; until then (in `body_access`) this says it may.
+    pub fn aws_form_pending(&self) -> bool {
+        self.aws.is_none()
+            && self
+                .extensions
+                .get::<crate::aws::router::Unrecognized>()
+                .is_some()
+    }
+
+    /// Records what detection found, as the edge's router does: an AWS request becomes
+    /// [`aws`](Self::aws); an unrecognised form `POST` is marked
+    /// [`aws_form_pending`](Self::aws_form_pending). For tests and harnesses that run
+    /// [`detect`](crate::aws::detect::detect) themselves.
+    pub fn set_detection(&mut self, detection: crate::aws::Detection) {
+        match detection {
+            crate::aws::Detection::Aws(aws) => self.aws = Some(aws),
+            d @ crate::aws::Detection::Unknown {
+                needs_form: true, ..
+            } => {
+                self.aws = None;
+                self.extensions
+                    .insert(crate::aws::router::Unrecognized { detection: d });
+            }
+            crate::aws::Detection::Unknown { .. } => self.aws = None,
+        }
+    }
+
     /// Replaces what the edge knows about this request: for listeners that answer a call as
     /// another (and for the edge's own form-body pass).
     pub fn set_aws(&mut self, aws: Option<AwsRequest>) {

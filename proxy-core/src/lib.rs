@@ -54,6 +54,7 @@ pub use listener::{
 };
 pub use prometheus;
 pub use routing::{RouteMatch, RouteMiss, RouteRule, RouteTable, Router};
+pub use serde_json;
 pub use settings::{AwsSettings, ServerSettings, Settings, DEFAULT_BODY_LIMIT};
 pub use upstream::{
     managed::{BackendState, ManagedSpec, ReadyProbe, RestartPolicy, Supervisor},

@@ -13,10 +13,11 @@ use edgestack::{
     ListenerError, Request, RequestContext, Response, Upstream,
 };
 
-/// A builder listening on 127.0.0.1:0 with `upstream` as the default route ("up").
+/// A plain-proxy builder listening on 127.0.0.1:0 with `upstream` as the default route
+/// ("up"); `.aws(...)` makes it an AWS edge.
 pub fn edge_to(upstream: &str) -> EdgeBuilder {
     edgestack_testkit::trace_init();
-    Edge::builder()
+    Edge::plain_builder()
         .listen("127.0.0.1:0".parse().unwrap())
         .threads(2)
         .upstream(Upstream::new("up", upstream).unwrap())

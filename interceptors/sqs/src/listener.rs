@@ -78,8 +78,8 @@ impl Listener for SqsUrls {
         crate::URLS
     }
 
-    fn body_access(&self, req: &Parts, cx: &RequestContext) -> BodyAccess {
-        if select::may_rewrite(cx.aws(), req) {
+    fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
+        if select::may_rewrite(cx.aws(), cx.aws_form_pending()) {
             BodyAccess::BUFFER_RESPONSE
         } else {
             BodyAccess::NONE
@@ -310,5 +310,12 @@ mod tests {
             BodyAccess::NONE,
             "not AWS, not a form"
         );
+        // A form POST the edge did not recognise: its body may still name SQS.
+        let mut pending = RequestContext::detached(4);
+        pending.set_detection(edgestack_core::aws::Detection::Unknown {
+            seen: String::new(),
+            needs_form: true,
+        });
+        assert_eq!(l.body_access(&req, &pending), BodyAccess::BUFFER_RESPONSE);
     }
 }

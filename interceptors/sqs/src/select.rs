@@ -5,10 +5,7 @@
 //!
 //! [`RequestContext::aws`]: edgestack_core::RequestContext::aws
 
-use edgestack_core::{
-    aws::AwsRequest,
-    http::{header, request::Parts, Method},
-};
+use edgestack_core::aws::AwsRequest;
 
 /// The operations whose answers are rewritten.
 pub const OPERATIONS: [&str; 5] = [
@@ -25,14 +22,17 @@ pub const OPERATIONS: [&str; 5] = [
 /// did not recognise from its head (`aws` is `None`) is a candidate only when it is a form
 /// `POST`, whose `Action` may still make it SQS. Everything else (S3, DynamoDB, other SQS
 /// calls, a plain proxy's requests) is not, so its answers stream. Allocates nothing.
-pub fn may_rewrite(aws: Option<&AwsRequest>, req: &Parts) -> bool {
+///
+/// `form_pending` is [`RequestContext::aws_form_pending`](edgestack_core::RequestContext::aws_form_pending):
+/// the edge did not recognise the request from its head, but its form body may still name SQS.
+pub fn may_rewrite(aws: Option<&AwsRequest>, form_pending: bool) -> bool {
     match aws {
         Some(aws) if aws.service == "sqs" => match aws.operation.as_deref() {
             Some(op) => OPERATIONS.contains(&op),
             None => aws.action_in_body,
         },
         Some(_) => false,
-        None => is_form_post(req),
+        None => form_pending,
     }
 }
 
@@ -45,24 +45,25 @@ pub fn is_rewritten(aws: &AwsRequest) -> bool {
             .is_some_and(|op| OPERATIONS.contains(&op))
 }
 
-/// A form `POST`: the only unrecognised request whose body can still name SQS.
-fn is_form_post(req: &Parts) -> bool {
-    req.method == Method::POST
-        && req
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
-}
-
 #[cfg(test)]
 mod tests {
     use edgestack_core::{
         aws::{detect, Detection, Protocol},
-        http::Request,
+        http::{request::Parts, Request},
     };
 
     use super::*;
+
+    /// What the edge's detection says of an unrecognised head: may its form body name it?
+    fn form_pending(req: &Parts) -> bool {
+        matches!(
+            detect::detect(req, "us-east-1", None),
+            Detection::Unknown {
+                needs_form: true,
+                ..
+            }
+        )
+    }
 
     fn head(method: &str, uri: &str, headers: &[(&str, &str)]) -> Parts {
         let mut b = Request::builder().method(method).uri(uri);
@@ -135,7 +136,8 @@ mod tests {
             ("an unrecognised POST", None, &post, false),
         ];
         for (what, aws, req, want) in cases {
-            assert_eq!(may_rewrite(aws.as_ref(), req), want, "{what}");
+            let pending = aws.is_none() && form_pending(req);
+            assert_eq!(may_rewrite(aws.as_ref(), pending), want, "{what}");
         }
     }
 
@@ -191,12 +193,12 @@ mod tests {
         ];
         for (method, uri, headers, want) in cases {
             let req = head(method, uri, &headers);
-            let aws = match detect::detect(&req, "us-east-1", None) {
-                Detection::Aws(aws) => Some(aws),
-                Detection::Unknown { .. } => None,
+            let (aws, pending) = match detect::detect(&req, "us-east-1", None) {
+                Detection::Aws(aws) => (Some(aws), false),
+                Detection::Unknown { needs_form, .. } => (None, needs_form),
             };
             assert_eq!(
-                may_rewrite(aws.as_ref(), &req),
+                may_rewrite(aws.as_ref(), pending),
                 want,
                 "{method} {uri} {headers:?}: {aws:?}"
             );

@@ -21,7 +21,7 @@ mod errors;
 mod form;
 pub mod operation;
 mod path_style;
-mod router;
+pub(crate) mod router;
 pub mod services;
 pub mod sigv4;
 

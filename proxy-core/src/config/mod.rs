@@ -29,7 +29,7 @@ mod schema;
 use std::{fmt, net::SocketAddr};
 
 pub use environment::Environment;
-pub use registry::{Interceptors, IntoConfigErrors};
+pub use registry::{EmptySection, Interceptors, IntoConfigErrors};
 
 use crate::{
     aws::{CorsSettings, ServiceRoutes},

@@ -11,6 +11,12 @@ type Build = Box<
     dyn Fn(toml::Value, &Environment) -> Result<Arc<dyn Listener>, Vec<ConfigError>> + Send + Sync,
 >;
 
+/// The section of an interceptor that has no settings: `[interceptors.NAME]`, empty (any key
+/// in it is an error at its path).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmptySection {}
+
 /// What an interceptor's builder may fail with: one message for the whole section
 /// (`String`), or [`ConfigError`]s whose paths are relative to the section (`faults[2].probability`,
 /// `""` for the section itself) or name an environment variable ([`ConfigError::env`]).
@@ -96,6 +102,31 @@ impl Interceptors {
                     })
             }),
         );
+        self
+    }
+
+    /// [`register`](Self::register), by value, for one expression:
+    /// `edgestack::interceptor_registry().with("my-thing", MyThing::new)`.
+    pub fn with<C, L, E, F>(mut self, name: &str, build: F) -> Self
+    where
+        C: DeserializeOwned,
+        L: Listener,
+        E: IntoConfigErrors,
+        F: Fn(C) -> Result<L, E> + Send + Sync + 'static,
+    {
+        self.register(name, build);
+        self
+    }
+
+    /// [`register_with_env`](Self::register_with_env), by value.
+    pub fn with_env<C, L, E, F>(mut self, name: &str, build: F) -> Self
+    where
+        C: DeserializeOwned,
+        L: Listener,
+        E: IntoConfigErrors,
+        F: Fn(C, &Environment) -> Result<L, E> + Send + Sync + 'static,
+    {
+        self.register_with_env(name, build);
         self
     }
 

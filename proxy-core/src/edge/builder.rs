@@ -18,8 +18,8 @@ use super::Edge;
 #[cfg(doc)]
 use crate::{aws::AwsErrors, error::PlainTextErrors};
 
-/// Builds an [`Edge`].
-#[derive(Default)]
+/// Builds an [`Edge`]: an AWS edge by default, as from TOML ([`Edge::builder`]), or a plain
+/// proxy ([`Edge::plain_builder`], [`plain`](Self::plain)).
 pub struct EdgeBuilder {
     pub(super) settings: Settings,
     pub(super) listen_set: bool,
@@ -35,6 +35,22 @@ impl std::fmt::Debug for EdgeBuilder {
             .field("chain", &self.chain)
             .field("routers", &self.routers.len())
             .finish()
+    }
+}
+
+impl Default for EdgeBuilder {
+    /// An AWS edge with default settings, like a TOML file with no `[aws]` section.
+    fn default() -> Self {
+        EdgeBuilder {
+            settings: Settings {
+                aws: Some(AwsSettings::default()),
+                ..Settings::default()
+            },
+            listen_set: false,
+            chain: Chain::default(),
+            routers: Vec::new(),
+            errors: None,
+        }
     }
 }
 
@@ -139,9 +155,17 @@ impl EdgeBuilder {
         self
     }
 
-    /// Makes this an AWS edge: requests are routed by AWS service (explicit route rules still
-    /// win; the default route serves services without their own route, and requests that name
-    /// no service get a 404 saying what was seen), errors come in each service's protocol,
+    /// Makes this a plain reverse proxy: no AWS service detection, plain-text errors, no admin
+    /// endpoints or CORS (what `[aws] enabled = false` does in a file).
+    pub fn plain(mut self) -> Self {
+        self.settings.aws = None;
+        self
+    }
+
+    /// Makes this an AWS edge with these settings (builders are AWS edges by default, with
+    /// [`AwsSettings::default`]): requests are routed by AWS service (explicit route rules still
+    /// win; the default route serves services without their own route and requests that name
+    /// no service, which get a 404 saying what was seen when there is no default), errors come in each service's protocol,
     /// CORS is answered, and the admin endpoints (`/_localstack/health`,
     /// `/_edgestack/metrics`) are served.
     pub fn aws(mut self, aws: AwsSettings) -> Self {

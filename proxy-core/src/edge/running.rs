@@ -52,9 +52,18 @@ pub struct ShutdownReport {
 }
 
 impl Edge {
-    /// A builder with default settings.
+    /// A builder for an AWS edge, as a TOML file gives one unless it says
+    /// `[aws] enabled = false`: routing by AWS service, errors in each service's protocol,
+    /// CORS, the admin endpoints (`/_localstack/health`, ...). Listen address
+    /// `127.0.0.1:4566` until [`listen`](EdgeBuilder::listen) is called.
     pub fn builder() -> EdgeBuilder {
         EdgeBuilder::default()
+    }
+
+    /// A builder for a plain reverse proxy (no AWS edge: plain-text errors, no admin
+    /// endpoints, no service detection), as `[aws] enabled = false` gives.
+    pub fn plain_builder() -> EdgeBuilder {
+        EdgeBuilder::default().plain()
     }
 
     /// The first bound address (with the real port when 0 was asked for).

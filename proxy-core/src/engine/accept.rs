@@ -7,9 +7,9 @@ use std::{os::fd::AsRawFd, sync::Arc, time::Duration};
 use pingora::{
     apps::ServerApp,
     protocols::{l4::stream::Stream as TcpStream, GetSocketDigest, SocketDigest, Stream},
-    proxy::HttpProxy,
     server::ShutdownWatch,
 };
+use pingora_proxy::HttpProxy;
 use tokio_util::task::TaskTracker;
 
 use super::{stream::Buffered, Adapter};

@@ -17,9 +17,9 @@ use http::{header, request::Parts, HeaderValue};
 use pingora::{
     http::{RequestHeader, ResponseHeader},
     protocols::http::{client::HttpSession, v1::client::HttpSession as H1Session, HttpTask},
-    proxy::Session,
     upstreams::peer::HttpPeer,
 };
+use pingora_proxy::Session;
 
 use super::{expects_continue, head, observe::Tee, Ctx, Engine};
 use crate::{

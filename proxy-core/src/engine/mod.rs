@@ -32,10 +32,10 @@ use bytes::Bytes;
 use http::{header, request::Parts};
 use pingora::{
     connectors::{http::Connector, TransportConnector},
-    proxy::{FailToProxy, ProxyHttp, Session},
     upstreams::peer::HttpPeer,
     ErrorSource, ErrorType,
 };
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use tokio::sync::Notify;
 
 use crate::{

@@ -11,9 +11,9 @@ use std::{
 use pingora::{
     apps::HttpServerApp,
     connectors::{http::Connector, ConnectorOptions, TransportConnector},
-    proxy::HttpProxy,
     server::configuration::ServerConf,
 };
+use pingora_proxy::HttpProxy;
 use tokio::{sync::watch, task::JoinHandle};
 use tokio_util::task::TaskTracker;
 
@@ -102,7 +102,7 @@ impl Serving {
             metrics: setup.metrics,
             aws_client: aws_client.clone(),
         });
-        let app = Arc::new(pingora::proxy::http_proxy(&conf, Adapter(engine)));
+        let app = Arc::new(pingora_proxy::http_proxy(&conf, Adapter(engine)));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let conns = TaskTracker::new();
         let accepting = sockets
