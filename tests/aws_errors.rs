@@ -2,7 +2,8 @@
 //! with an [`AwsError`] (code and status from the test), read back as a typed error by real
 //! SDKs: aws-sdk-* for JSON 1.0 (DynamoDB, SQS's JSON with `x-amzn-query-error`), JSON 1.1
 //! (Kinesis, EventBridge), REST-JSON (API Gateway), REST-XML (S3, with its extra fields), and
-//! boto3 for the query protocol (STS), EC2 and Route 53's wrapped REST-XML.
+//! boto3 for the query protocol (STS), EC2, Route 53's wrapped REST-XML, DynamoDB (with its
+//! `x-amz-crc32`) and CloudWatch's Smithy RPC v2 CBOR.
 
 mod support;
 
@@ -185,6 +186,8 @@ out = {
     "ec2": code(lambda: client("ec2").describe_instances()),
     "route53": code(lambda: client("route53").list_hosted_zones()),
     "sqs": code(lambda: client("sqs").get_queue_url(QueueName="q")),
+    "dynamodb": code(lambda: client("dynamodb").list_tables()),
+    "cloudwatch": code(lambda: client("cloudwatch").list_metrics()),
 }
 print(json.dumps(out))
 "#;

@@ -522,3 +522,26 @@ async fn routers_run_before_the_route_table_and_can_defer_to_it() {
     assert_eq!((main.hits(), s3.hits()), (1, 1));
     edge.shutdown().await;
 }
+
+/// On an AWS edge with a default route, a request that names no AWS service is still offered
+/// to the routers added in code before the default takes it.
+#[tokio::test]
+async fn on_an_aws_edge_code_routers_come_before_the_default() {
+    let (main, s3) = (FakeUpstream::start(), FakeUpstream::start());
+    let edge = edge_to(&main.url())
+        .aws(edgestack::AwsSettings::default())
+        .upstream(Upstream::new("s3", &s3.url()).unwrap())
+        .router(ServiceRouter)
+        .start()
+        .unwrap();
+    for (service, want) in [(Some("s3"), (0, 1)), (None, (1, 1))] {
+        let mut req = client().get(format!("{}/x", edge.url()));
+        if let Some(s) = service {
+            req = req.header("x-service", s);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{service:?}");
+        assert_eq!((main.hits(), s3.hits()), want, "{service:?}");
+    }
+    edge.shutdown().await;
+}

@@ -175,7 +175,10 @@ impl RequestContext {
                 self.extensions
                     .insert(crate::aws::router::Unrecognized { detection: d });
             }
-            crate::aws::Detection::Unknown { .. } => self.aws = None,
+            crate::aws::Detection::Unknown { .. } => {
+                self.aws = None;
+                self.extensions.remove::<crate::aws::router::Unrecognized>();
+            }
         }
     }
 

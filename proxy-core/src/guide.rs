@@ -175,7 +175,11 @@
 //! reads the form first), but not yet in `body_access`, which runs before any body moves:
 //! there [`AwsRequest::action_in_body`](crate::aws::AwsRequest::action_in_body) is true and
 //! the operation `None`. A listener that needs the body of such calls asks for it on the
-//! service (and `action_in_body`), then checks the operation in its hook.
+//! service (and `action_in_body`), then checks the operation in its hook. An unsigned call
+//! that only its body names (STS's `AssumeRoleWithWebIdentity`, an unsigned SQS call) has no
+//! AWS view at all in `body_access`: there
+//! [`RequestContext::aws_form_pending`](crate::RequestContext::aws_form_pending) is true, and
+//! from `forward_request` on `cx.aws()` is filled in.
 //!
 //! ## Errors: return an `AwsError`, not `?`
 //!
@@ -255,8 +259,12 @@
 //! # }
 //! ```
 //!
-//! Hooks of a plain proxy (no AWS edge) answer an `AwsError` with its status and a plain-text
-//! body, through the edge's [`ErrorResponder`](crate::ErrorResponder).
+//! Hooks of a plain proxy (no AWS edge) that return an `AwsError` answer with its status and
+//! a plain-text body, through the edge's [`ErrorResponder`](crate::ErrorResponder).
+//! [`AwsError::response`](crate::aws::AwsError::response) renders from the context alone: for
+//! a request the edge recognised it is the same answer as returning the error; for one it did
+//! not, it is S3's XML shape, where returning the error lets the responder guess from the
+//! request's `Content-Type`.
 //!
 //! ## Bodies
 //!
@@ -442,6 +450,13 @@
 //! let paths: Vec<&str> = err.0.iter().map(|e| e.path.as_str()).collect();
 //! assert_eq!(paths, ["interceptors.guard.header", "interceptors.guard.allow[1]"]);
 //! ```
+//!
+//! A builder that cannot fail still names its error type, which Rust cannot infer from a bare
+//! `Ok(..)`: `|_: EmptySection| Ok::<_, String>(MyListener)`
+//! ([`EmptySection`](crate::config::EmptySection) is the section of a listener without
+//! settings). For your own binary with every CLI feature and these sections, see
+//! `edgestack::cli` in the `edgestack` crate: `edgestack::cli::main(registry)`, where the
+//! registry is `edgestack::interceptor_registry().with("guard", guard)`.
 
 #[allow(unused_imports)] // for the intra-doc links above
 use crate::{Forward, Listener, Request, RequestContext, Response};

@@ -64,7 +64,9 @@ fn run(args: Args, log: log_writer::BatchedStderr, registry: &Interceptors) -> E
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(log.clone())
-        .init();
+        // A binary of your own may have set a subscriber already: keep it.
+        .try_init()
+        .ok();
 
     let (config, source) = match &args.config {
         Some(path) => match crate::load_config_file_with(path, registry) {

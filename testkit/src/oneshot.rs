@@ -205,9 +205,9 @@ impl Oneshot {
         if let Some(aws) = &self.aws {
             cx.set_aws(Some(aws.clone()));
         } else if let Some(region) = &self.region {
-            if let Detection::Aws(aws) = detect(&parts, region, None) {
-                cx.set_aws(Some(aws));
-            }
+            // As the edge's router records it: the AWS view, or a form whose body may still
+            // name the service (`aws_form_pending`).
+            cx.set_detection(detect(&parts, region, None));
             form_pass = is_form_without_action(&parts);
         }
         if let Some(f) = &self.context {
@@ -241,9 +241,14 @@ impl Oneshot {
             };
             let region = self.region.as_deref().unwrap_or_default();
             refine_with_form(&mut detection, &raw, region, &parts);
-            if let Detection::Aws(aws) = detection {
-                cx.set_aws(Some(aws));
-            }
+            cx.set_detection(match detection {
+                Detection::Aws(aws) => Detection::Aws(aws),
+                // The body named no service either: nothing is pending any more.
+                Detection::Unknown { seen, .. } => Detection::Unknown {
+                    seen,
+                    needs_form: false,
+                },
+            });
         }
 
         let mut run = Run {
@@ -1031,6 +1036,53 @@ mod tests {
             out.access,
             BodyAccess::BUFFER_REQUEST,
             "the form pass buffers"
+        );
+    }
+
+    /// Records `aws_form_pending` in `body_access` and the operation in `forward_request`.
+    #[derive(Default)]
+    struct Pending(Arc<Mutex<Vec<String>>>);
+
+    #[async_trait]
+    impl Listener for Pending {
+        fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("pending={}", cx.aws_form_pending()));
+            BodyAccess::NONE
+        }
+
+        async fn forward_request(
+            &self,
+            _req: &mut Request,
+            cx: &mut RequestContext,
+        ) -> Result<Forward, ListenerError> {
+            let label = cx.aws().map(|a| a.label()).unwrap_or_default();
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{label} pending={}", cx.aws_form_pending()));
+            Ok(Forward::Continue)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unsigned_form_call_is_pending_until_the_form_pass() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let out = Oneshot::listener(Pending(seen.clone()))
+            .aws("us-east-1")
+            .call(
+                http::Request::post("/")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("Action=GetQueueUrl&QueueName=q")
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(out.status(), 200);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["pending=true", "sqs.GetQueueUrl pending=false"]
         );
     }
 

@@ -26,10 +26,10 @@ pub struct Chaos {
 }
 
 impl Chaos {
-    /// The interceptor with `settings` and no environment variables (the probability keys
-    /// still count), or every problem.
+    /// The interceptor with `settings` and, unless `from_env = false`, LocalStack's variables
+    /// from the process's environment (as the CLI reads them), or every problem.
     pub fn new(settings: Settings) -> Result<Chaos, Vec<ConfigError>> {
-        Chaos::with_env(settings, &Environment::default())
+        Chaos::with_env(settings, &Environment::from_process())
     }
 
     /// [`new`](Self::new) also reading LocalStack's variables from `env` (the registry passes
@@ -222,11 +222,13 @@ mod tests {
         assert!(ok.live().rules().is_empty());
         assert_eq!(ok.admin_paths(), ["/_localstack/chaos/"]);
         // `new` reads no variables.
-        assert!(Chaos::new(Settings::default())
-            .unwrap()
-            .live()
-            .rules()
-            .is_empty());
+        assert!(
+            Chaos::with_env(Settings::default(), &Environment::default())
+                .unwrap()
+                .live()
+                .rules()
+                .is_empty()
+        );
     }
 
     fn cx(aws: AwsRequest) -> RequestContext {
@@ -239,7 +241,7 @@ mod tests {
 
     #[tokio::test]
     async fn bodies_are_read_only_for_batch_writes_a_rule_names() {
-        let chaos = Chaos::new(Settings::default()).unwrap();
+        let chaos = Chaos::with_env(Settings::default(), &Environment::default()).unwrap();
         let batch = || cx(AwsRequest::new("dynamodb").with_operation("BatchWriteItem"));
         let records = || cx(AwsRequest::new("kinesis").with_operation("PutRecords"));
         assert_eq!(chaos.body_access(&head("/"), &batch()), BodyAccess::NONE);
@@ -283,7 +285,7 @@ mod tests {
     /// A chaos listener with `rules` (JSON) in front of an upstream that answers every
     /// BatchWriteItem with `answer`.
     fn stack(rules: &str, answer: &'static str) -> edgestack_testkit::Oneshot {
-        let chaos = Chaos::new(Settings::default()).unwrap();
+        let chaos = Chaos::with_env(Settings::default(), &Environment::default()).unwrap();
         chaos
             .live()
             .replace(serde_json::from_str(rules).unwrap())

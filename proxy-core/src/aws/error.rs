@@ -7,7 +7,8 @@
 //! | protocol | body | headers |
 //! |---|---|---|
 //! | JSON 1.0/1.1 | `{"__type": code, "message": ...}` in the request's JSON version (DynamoDB: `com.amazonaws.dynamodb.v20120810#code`) | `x-amzn-ErrorType`, `x-amzn-RequestId`; SQS: `x-amzn-query-error: code;Sender`; DynamoDB: `x-amz-crc32` |
-//! | REST-JSON, CBOR | `{"__type": code, "message": ...}` (API Gateway: `{"message": ...}`) | `x-amzn-ErrorType`, `x-amzn-RequestId` |
+//! | REST-JSON | `{"__type": code, "message": ...}` (API Gateway: `{"message": ...}`) | `x-amzn-ErrorType`, `x-amzn-RequestId` |
+//! | Smithy RPC v2 CBOR (CloudWatch's newer SDKs) | a CBOR map `{"__type": code, "message": ...}` | `smithy-protocol: rpc-v2-cbor`, `x-amzn-ErrorType`; CloudWatch: `x-amzn-query-error` |
 //! | REST-XML (S3, S3 Control) | `<Error><Code/><Message/>` + extra fields + `<RequestId/><HostId/>` | `x-amz-request-id` |
 //! | REST-XML (Route 53, CloudFront), query | `<ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>` | |
 //! | EC2 | `<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>` | |
@@ -100,8 +101,10 @@ impl AwsError {
     }
 
     /// The answer for the request `cx` is about, in its protocol (from [`RequestContext::aws`];
-    /// REST-XML when the edge knows nothing of it), for [`Forward::Respond`](crate::Forward).
-    /// Returning the error from the hook instead (`Err(error.into())`) answers the same.
+    /// S3's REST-XML when the edge knows nothing of it), for [`Forward::Respond`](crate::Forward).
+    /// For a request the edge recognised, returning the error from the hook instead
+    /// (`Err(error.into())`) answers the same; for others the edge's responder guesses the
+    /// protocol from the request's `Content-Type` (and a plain proxy answers in plain text).
     pub fn response(&self, cx: &RequestContext) -> Response {
         let (parts, body) = self
             .render(cx.aws(), None, &cx.request_id().to_string())
@@ -127,8 +130,12 @@ impl AwsError {
             Protocol::Json | Protocol::RestJson | Protocol::Cbor
         );
         let dynamodb = matches!(service, "dynamodb" | "dynamodbstreams");
-        let (content_type, body): (Cow<'static, str>, String) = match protocol {
-            Protocol::Json | Protocol::RestJson | Protocol::Cbor => (
+        let (content_type, body): (Cow<'static, str>, Vec<u8>) = match protocol {
+            Protocol::Cbor => (
+                Cow::Borrowed("application/cbor"),
+                cbor_map(&[("__type", code), ("message", &self.message)]),
+            ),
+            Protocol::Json | Protocol::RestJson => (
                 if protocol == Protocol::Json {
                     Cow::Owned(format!(
                         "application/x-amz-json-{}",
@@ -147,7 +154,8 @@ impl AwsError {
                         "message": self.message,
                     })
                     .to_string()
-                },
+                }
+                .into_bytes(),
             ),
             Protocol::RestXml if matches!(service, "s3" | "s3control" | "") => {
                 let mut fields = String::new();
@@ -162,7 +170,8 @@ impl AwsError {
                         xml_escape(&self.message),
                         xml_escape(request_id),
                         xml_escape(&host_id(request_id)),
-                    ),
+                    )
+                    .into_bytes(),
                 )
             }
             // Query services, and REST-XML services other than S3: wrapped.
@@ -174,7 +183,8 @@ impl AwsError {
                     xml_escape(code),
                     xml_escape(&self.message),
                     xml_escape(request_id),
-                ),
+                )
+                .into_bytes(),
             ),
             Protocol::Ec2 => (
                 Cow::Borrowed("text/xml"),
@@ -183,7 +193,8 @@ impl AwsError {
                     xml_escape(code),
                     xml_escape(&self.message),
                     xml_escape(request_id),
-                ),
+                )
+                .into_bytes(),
             ),
         };
         let mut resp = http::Response::new(Bytes::from(body));
@@ -207,8 +218,14 @@ impl AwsError {
             };
             h.insert(name, rid);
         }
-        if service == "sqs" && protocol == Protocol::Json {
-            // SQS's JSON protocol carries the query-protocol code too; SDKs prefer it.
+        if protocol == Protocol::Cbor {
+            h.insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+        }
+        if (service == "sqs" && protocol == Protocol::Json)
+            || (service == "cloudwatch" && protocol == Protocol::Cbor)
+        {
+            // Query-compatible protocols (SQS's JSON, CloudWatch's CBOR) carry the
+            // query-protocol code too; SDKs prefer it.
             if let Ok(v) = HeaderValue::from_str(&format!("{code};{}", self.fault())) {
                 h.insert("x-amzn-query-error", v);
             }
@@ -229,6 +246,34 @@ impl AwsError {
             "Receiver"
         }
     }
+}
+
+/// A CBOR map of text keys to text values (RFC 8949: major types 5 and 3).
+fn cbor_map(entries: &[(&str, &str)]) -> Vec<u8> {
+    fn head(out: &mut Vec<u8>, major: u8, len: usize) {
+        let m = major << 5;
+        match len {
+            0..=23 => out.push(m | len as u8),
+            24..=0xff => out.extend([m | 24, len as u8]),
+            0x100..=0xffff => {
+                out.push(m | 25);
+                out.extend((len as u16).to_be_bytes());
+            }
+            _ => {
+                out.push(m | 26);
+                out.extend((len as u32).to_be_bytes());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    head(&mut out, 5, entries.len());
+    for (k, v) in entries {
+        for text in [k, v] {
+            head(&mut out, 3, text.len());
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
+    out
 }
 
 impl fmt::Display for AwsError {
@@ -344,6 +389,20 @@ mod tests {
 
         let ec2 = e.render(Some(&call("ec2", Protocol::Ec2)), None, "R1");
         assert!(text(&ec2).contains("<Response><Errors><Error><Code>NoSuchKey</Code>"));
+
+        let cbor = e.render(Some(&call("cloudwatch", Protocol::Cbor)), None, "R1");
+        assert_eq!(cbor.headers()["content-type"], "application/cbor");
+        assert_eq!(cbor.headers()["smithy-protocol"], "rpc-v2-cbor");
+        assert_eq!(cbor.headers()["x-amzn-query-error"], "NoSuchKey;Sender");
+        let mut want = vec![0xa2, 0x66];
+        want.extend(b"__type");
+        want.push(0x69);
+        want.extend(b"NoSuchKey");
+        want.push(0x67);
+        want.extend(b"message");
+        want.push(0x6e);
+        want.extend(b"a <key> & more");
+        assert_eq!(cbor.body().as_ref(), want.as_slice());
 
         let rest = e.render(Some(&call("lambda", Protocol::RestJson)), None, "R1");
         assert_eq!(rest.headers()["content-type"], "application/json");

@@ -97,6 +97,8 @@ impl FormAction {
         };
         let recognised = refine_with_form(&mut detection, body, &self.default_region, parts);
         let Detection::Aws(aws) = detection else {
+            // The body named no service either: nothing is pending any more.
+            cx.extensions.remove::<Unrecognized>();
             return Forward::Continue;
         };
         // The body named another service than the head did (elb vs elbv2 by `Version`).
@@ -111,7 +113,9 @@ impl FormAction {
         }
         // A request the head did not name went to the default upstream (or nowhere); now that
         // the body names its service, that service's route decides.
-        let reroute = if recognised && cx.extensions.get::<RoutedByRule>().is_none() {
+        // A router added in code that chose another upstream keeps it.
+        let by_default = cx.upstream().is_none() || cx.upstream() == self.routes.default.as_ref();
+        let reroute = if recognised && by_default && cx.extensions.get::<RoutedByRule>().is_none() {
             cx.extensions.remove::<Unrecognized>();
             match self.routes.upstream_for(&aws.service) {
                 Some(up) => {

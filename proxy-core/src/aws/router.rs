@@ -106,20 +106,17 @@ impl Router for AwsRouter {
                 up
             }
             Detection::Unknown { ref seen, .. } => {
-                if by_rule.is_some() {
-                    return by_rule;
-                }
-                // Not an AWS call the head names: the default upstream gets it untouched (a
-                // health probe, `GET /`, a client reading the backend's `Server` header). The
-                // form-body pass may still name the service and route it by that.
-                let default = self.routes.default.clone();
-                if default.is_none() {
+                if by_rule.is_none() {
+                    // Declined: routers added in code come next, then the engine's table
+                    // default takes it untouched (a health probe, `GET /`, a client reading
+                    // the backend's `Server` header). Without one, the 404 says what was
+                    // seen. The form-body pass may still name the service and route it.
                     cx.extensions.insert(RouteMiss(seen.clone()));
+                    if detection_needs_form(&detection) {
+                        cx.extensions.insert(Unrecognized { detection });
+                    }
                 }
-                if detection_needs_form(&detection) {
-                    cx.extensions.insert(Unrecognized { detection });
-                }
-                default
+                by_rule
             }
         }
     }

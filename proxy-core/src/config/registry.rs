@@ -49,6 +49,8 @@ impl IntoConfigErrors for Vec<ConfigError> {
 #[derive(Default)]
 pub struct Interceptors {
     builders: BTreeMap<String, Build>,
+    /// Names made errors by [`Interceptors::retire`]: not listed as known.
+    retired: std::collections::BTreeSet<String>,
 }
 
 impl fmt::Debug for Interceptors {
@@ -87,6 +89,7 @@ impl Interceptors {
         F: Fn(C, &Environment) -> Result<L, E> + Send + Sync + 'static,
     {
         let path = format!("interceptors.{name}");
+        self.retired.remove(name);
         self.builders.insert(
             name.to_string(),
             Box::new(move |value, env| {
@@ -135,6 +138,7 @@ impl Interceptors {
     pub fn retire(&mut self, old: &str, instead: &str) -> &mut Self {
         let path = format!("interceptors.{old}");
         let message = instead.to_string();
+        self.retired.insert(old.to_string());
         self.builders.insert(
             old.to_string(),
             Box::new(move |_, _| Err(vec![ConfigError::new(path.clone(), message.clone())])),
@@ -142,9 +146,12 @@ impl Interceptors {
         self
     }
 
-    /// The names that can be configured.
+    /// The names that can be configured (retired names are not).
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.builders.keys().map(String::as_str)
+        self.builders
+            .keys()
+            .map(String::as_str)
+            .filter(|n| !self.retired.contains(*n))
     }
 
     pub(super) fn build(

@@ -113,7 +113,8 @@ pub fn detect(req: &Parts, default_region: &str, forced_service: Option<&str>) -
     let Some(service) = service else {
         return Detection::Unknown {
             seen: seen(req, &cred, target),
-            needs_form: is_form_post(req),
+            // Only a form whose `Action` is not in the query: the form pass reads no other.
+            needs_form: is_form_post(req) && query_param(query, "Action").is_none(),
         };
     };
 

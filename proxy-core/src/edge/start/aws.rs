@@ -53,7 +53,8 @@ pub(super) fn install(aws: &AwsSettings, edge: Wiring<'_>) -> Arc<Metrics> {
         in_flight,
     } = edge;
     // The table's rules go first in the AWS router, and its default is the default service
-    // route: nothing the router declines falls through to it.
+    // route. A request that names no service is declined, so routers added in code see it,
+    // and then the engine's table default (which stays there) takes it.
     let routes = Arc::new(aws.services.clone());
     routers.insert(
         0,

@@ -82,7 +82,12 @@ impl EdgeBuilder {
             Some(aws) => Some(aws::install(
                 aws,
                 aws::Wiring {
-                    table: std::mem::take(&mut settings.routes),
+                    // The rules go to the AWS router; the default stays in the engine's table,
+                    // the last fallback after every router (code-added ones included).
+                    table: crate::routing::RouteTable {
+                        rules: std::mem::take(&mut settings.routes.rules),
+                        default: None,
+                    },
                     upstreams: &settings.upstreams,
                     chain: &mut chain,
                     routers: &mut routers,
