@@ -463,6 +463,64 @@ async fn http_proxy_greedy_path_in_every_address_form() {
     s.stop().await;
 }
 
+/// A `{proxy+}` value with a dot-segment (`..`, `.`, percent-encoded, or behind an encoded
+/// slash) cannot climb out of the integration's base path: the gateway answers 400
+/// `BadRequestException` and the origin gets nothing. Other values containing dots still
+/// pass. Raw sockets, since HTTP clients resolve dot-segments before sending.
+#[tokio::test]
+async fn dot_segments_in_proxy_values_cannot_leave_the_base_path() {
+    let s = start("").await;
+    let api = s.rest_api("dots").await;
+    let proxy = s.resource(&api, &api.root, "{proxy+}").await;
+    s.http_proxy(
+        &api,
+        &proxy,
+        "ANY",
+        &s.origin("/inspect/base/{proxy}"),
+        &["method.request.path.proxy"],
+        &[(
+            "integration.request.path.proxy",
+            "method.request.path.proxy",
+        )],
+    )
+    .await;
+    s.deploy(&api, "dev", &[]).await;
+    let get = |rest: &str| {
+        let path = format!("/restapis/{}/dev/_user_request_/{rest}", api.id);
+        let mut conn = edgestack_testkit::raw::RawConn::connect(s.edge.local_addr());
+        conn.send(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        conn.read_response("GET").unwrap()
+    };
+    for rest in [
+        "a/../../../echo/x",
+        "../secret",
+        "a/%2e%2e/%2E%2E/echo",
+        "a/..%2F..%2Fecho",
+        "a/./b",
+    ] {
+        let r = get(rest);
+        let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        assert_eq!(r.status, 400, "{rest}: {:?} {body}", r.headers);
+        assert_eq!(
+            body,
+            json!({"message": "Invalid request path parameter proxy: it contains a '.' or '..' segment"}),
+            "{rest}"
+        );
+        assert_eq!(r.header("x-amzn-errortype"), Some("BadRequestException"));
+        assert!(r.header("x-amzn-requestid").is_some_and(|v| !v.is_empty()));
+        assert_eq!(s.fake.hits(), 0, "{rest} must not reach the origin");
+    }
+    // Dots that are not whole segments are ordinary characters.
+    let r = get("v1.2/..x/a..");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let seen: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(seen["uri"], "/inspect/base/v1.2/..x/a..", "{seen}");
+    s.stop().await;
+}
+
 /// `/items/{id}` maps its path parameter into the integration URI; the more specific sibling
 /// `/items/special` (a MOCK) wins for its own path; an origin's status comes back as is.
 #[tokio::test]

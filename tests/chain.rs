@@ -545,3 +545,51 @@ async fn on_an_aws_edge_code_routers_come_before_the_default() {
     }
     edge.shutdown().await;
 }
+
+/// Route rules match the normalised path (`/echo/../admin/x` is under `/admin`), and the
+/// request reaches the chosen upstream with its path exactly as sent. Raw sockets, since
+/// HTTP clients resolve dot-segments before sending.
+#[tokio::test]
+async fn path_prefix_rules_match_the_normalised_path_and_forward_it_unchanged() {
+    let (public, admin) = (FakeUpstream::start(), FakeUpstream::start());
+    let edge = edge_to(&public.url())
+        .upstream(Upstream::new("admin", &admin.url()).unwrap())
+        .route(edgestack::RouteRule {
+            when: edgestack::RouteMatch {
+                path_prefix: Some("/admin".into()),
+                ..Default::default()
+            },
+            upstream: "admin".into(),
+        })
+        .start()
+        .unwrap();
+    // (path sent, upstream that must get it: admin?) The fake echoes paths under `/echo`.
+    let cases = [
+        ("/echo/../admin/x", true),
+        ("/echo/%2e%2e/admin/x", true),
+        ("/echo/%2E%2E/admin/x?q=../y", true),
+        ("/echo/./..//admin", true),
+        ("/echo/x/../../%61dmin/", true),
+        ("/echo/administrator/../../administrator", false),
+        ("/echo/admin", false),
+        ("/echo/../public/x", false),
+        ("/echo/..%2Fadmin/x", false),
+    ];
+    let mut hits = (0, 0);
+    for (path, to_admin) in cases {
+        let mut conn = edgestack_testkit::raw::RawConn::connect(edge.local_addr());
+        conn.send(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        let resp = conn.read_response("GET").unwrap();
+        assert_eq!(resp.status, 200, "{path}");
+        assert_eq!(resp.header("x-echo-uri"), Some(path), "forwarded as sent");
+        if to_admin {
+            hits.1 += 1;
+        } else {
+            hits.0 += 1;
+        }
+        assert_eq!((public.hits(), admin.hits()), hits, "{path}");
+    }
+    edge.shutdown().await;
+}

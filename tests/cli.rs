@@ -137,6 +137,52 @@ max_attempts = "many"
     }
 }
 
+/// `--check` finds what the real start would trip on, and every mistake of a section: listen
+/// addresses that clash (the start failed with "Address already in use" after the check
+/// passed), unknown keys next to bad values (only the first error of a section was reported),
+/// and durations at their keys.
+#[test]
+fn check_reports_clashing_addresses_and_every_unknown_key() {
+    let dir = temp_dir("check-clash");
+    let bad = write(
+        &dir,
+        "bad.toml",
+        r#"[server]
+listen = ["127.0.0.1:4566", "0.0.0.0:4566", "nowhere"]
+lissten = ["127.0.0.1:4567"]
+service_ports = { s3 = "127.0.0.1:4566" }
+[upstreams.moto]
+url = "http://127.0.0.1:9"
+read_timeout = "soon"
+colour = "red"
+[routes]
+default = "moto"
+[interceptors.request-id]
+heder = "x-id"
+"#,
+    );
+    let out = bin()
+        .arg("--check")
+        .arg("--config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("7 configuration errors"), "{err}");
+    for line in [
+        "server.listen[1]: 0.0.0.0:4566 overlaps 127.0.0.1:4566 of server.listen[0]",
+        "server.listen[2]: \"nowhere\" is not an address",
+        "server.lissten: unknown field `lissten`",
+        "server.service_ports.s3: 127.0.0.1:4566 is already used by server.listen[0]",
+        "upstreams.moto.read_timeout: invalid value: string \"soon\"",
+        "upstreams.moto.colour: unknown field `colour`",
+        "interceptors.request-id.heder: unknown field `heder`",
+    ] {
+        assert!(err.contains(line), "{line} missing in:\n{err}");
+    }
+}
+
 #[test]
 fn serves_then_stops_cleanly_on_sigterm() {
     let up = FakeUpstream::start();

@@ -3,6 +3,13 @@
 //! The route table holds rules (host, path prefix, header; all given conditions must match)
 //! tried in order, then the `default`. [`Router`]s added in code run before the table and may
 //! leave the choice to it; the AWS edge plugs its service detection in this way.
+//!
+//! Path prefixes are matched against the request's [normalised path](normalize_path)
+//! (`/public/../admin/x` matches `/admin`), while the request is forwarded with its path as
+//! sent: an upstream that resolves dot-segments itself cannot be reached past a rule, and S3
+//! keys that contain `..` or `//` reach S3 unchanged.
+
+use std::borrow::Cow;
 
 use http::request::Parts;
 
@@ -25,7 +32,8 @@ pub struct RouteMiss(pub String);
 pub struct RouteMatch {
     /// The host, without port, case-insensitive; `*.example.com` matches any subdomain.
     pub host: Option<String>,
-    /// A path prefix, matched on whole segments (`/api` matches `/api` and `/api/x`, not `/apix`).
+    /// A path prefix, matched on whole segments (`/api` matches `/api` and `/api/x`, not `/apix`)
+    /// against the [normalised path](normalize_path); the prefix is normalised the same way.
     pub path_prefix: Option<String>,
     /// A header that must be present, with this value if one is given.
     pub header: Option<(http::HeaderName, Option<String>)>,
@@ -43,6 +51,11 @@ pub struct RouteRule {
 impl RouteMatch {
     /// True when the request matches every set condition.
     pub fn matches(&self, req: &Parts) -> bool {
+        self.matches_normalized(req, &normalize_path(req.uri.path()))
+    }
+
+    /// [`matches`](Self::matches) with the request's path already normalised.
+    fn matches_normalized(&self, req: &Parts, path: &str) -> bool {
         if let Some(want) = &self.host {
             let Some(host) = request_host(req) else {
                 return false;
@@ -60,7 +73,7 @@ impl RouteMatch {
             }
         }
         if let Some(prefix) = &self.path_prefix {
-            let path = req.uri.path();
+            let prefix = normalize_path(prefix);
             let prefix = prefix.trim_end_matches('/');
             let ok = path.starts_with(prefix)
                 && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/'));
@@ -111,12 +124,113 @@ pub struct RouteTable {
 impl RouteTable {
     /// The upstream for this request, if any rule or the default gives one.
     pub fn route(&self, req: &Parts) -> Option<&UpstreamName> {
+        let path = normalize_path(req.uri.path());
         self.rules
             .iter()
-            .find(|r| r.when.matches(req))
+            .find(|r| r.when.matches_normalized(req, &path))
             .map(|r| &r.upstream)
             .or(self.default.as_ref())
     }
+}
+
+/// The path rules are matched against (the request is forwarded with its path as sent):
+///
+/// 1. percent-encoded unreserved characters (RFC 3986 §2.3: letters, digits, `-._~`, so
+///    `%2e`/`%2E` too) are decoded and the hex digits of the other escapes upper-cased
+///    (§6.2.2.1-2); other escapes stay encoded, so `%2F` is data and not a segment separator;
+/// 2. runs of slashes are merged into one, as nginx does with its default `merge_slashes on`
+///    (many origins treat `//` like `/`; the forwarded path keeps them);
+/// 3. dot-segments are removed as in RFC 3986 §5.2.4 (`/a/./b` → `/a/b`, `/a/../b` → `/b`,
+///    and `..` never climbs above the root: `/../a` → `/a`).
+///
+/// A path needing none of this is returned borrowed.
+pub fn normalize_path(path: &str) -> Cow<'_, str> {
+    let needs = path.contains('%') || path.contains("//") || has_dot_segment(path);
+    if !needs {
+        return Cow::Borrowed(path);
+    }
+    let decoded = decode_unreserved(path);
+    let merged = merge_slashes(&decoded);
+    Cow::Owned(remove_dot_segments(&merged))
+}
+
+/// True if some `/`-separated segment is `.` or `..` (as sent; escapes are checked later).
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|s| s == "." || s == "..")
+}
+
+fn decode_unreserved(path: &str) -> String {
+    let b = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                let c = h << 4 | l;
+                if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+                    out.push(c as char);
+                } else {
+                    out.push('%');
+                    out.push(b[i + 1].to_ascii_uppercase() as char);
+                    out.push(b[i + 2].to_ascii_uppercase() as char);
+                }
+                i += 3;
+                continue;
+            }
+        }
+        // Copy up to the next '%' (keeps multi-byte characters whole).
+        let next = path[i + 1..].find('%').map_or(b.len(), |n| i + 1 + n);
+        out.push_str(&path[i..next]);
+        i = next;
+    }
+    out
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+fn merge_slashes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut last_slash = false;
+    for c in path.chars() {
+        if c == '/' && last_slash {
+            continue;
+        }
+        last_slash = c == '/';
+        out.push(c);
+    }
+    out
+}
+
+/// RFC 3986 §5.2.4 on an absolute path (the request target's path).
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let mut segments = path.strip_prefix('/').unwrap_or(path).split('/').peekable();
+    let mut trailing_slash = false;
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        match seg {
+            "." => trailing_slash = last,
+            ".." => {
+                out.pop();
+                trailing_slash = last;
+            }
+            s => {
+                out.push(s);
+                trailing_slash = false;
+            }
+        }
+    }
+    let mut result = String::with_capacity(path.len());
+    for s in &out {
+        result.push('/');
+        result.push_str(s);
+    }
+    if trailing_slash || result.is_empty() {
+        result.push('/');
+    }
+    result
 }
 
 #[cfg(test)]
@@ -164,6 +278,78 @@ mod tests {
         assert_eq!(name(&req("x", "/api/v", None)), "moto");
         let empty = RouteTable::default();
         assert!(empty.route(&req("x", "/", None)).is_none());
+    }
+
+    #[test]
+    fn normalised_paths() {
+        for (raw, want) in [
+            ("/a/./b", "/a/b"),
+            ("/a/../b", "/b"),
+            ("/../a", "/a"),
+            ("/a/%2e%2e/b", "/b"),
+            ("/a/%2E%2E/b", "/b"),
+            ("/a/.%2e/b", "/b"),
+            ("/a//b", "/a/b"),
+            ("//admin", "/admin"),
+            ("/public/../admin/x", "/admin/x"),
+            ("/public//../admin/x", "/admin/x"),
+            ("/a/b/..", "/a/"),
+            ("/a/b/.", "/a/b/"),
+            ("/a/..", "/"),
+            ("/..", "/"),
+            ("/", "/"),
+            ("/a/b/", "/a/b/"),
+            ("/a..b/.c/..d", "/a..b/.c/..d"),
+            ("/%61dmin/%7e", "/admin/~"),
+            ("/a%2fb/%2F..", "/a%2Fb/%2F.."),
+            ("/a%2F..%2Fb", "/a%2F..%2Fb"),
+            ("/caf%c3%a9/ü", "/caf%C3%A9/ü"),
+            ("/bad%zz/%4", "/bad%zz/%4"),
+            ("/x%", "/x%"),
+        ] {
+            assert_eq!(normalize_path(raw), want, "{raw}");
+        }
+        assert!(matches!(normalize_path("/a/b.c/d"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn prefixes_match_normalised_paths_on_segment_boundaries() {
+        let t = RouteTable {
+            rules: vec![RouteRule {
+                when: RouteMatch {
+                    path_prefix: Some("/admin".into()),
+                    ..Default::default()
+                },
+                upstream: "admin".into(),
+            }],
+            default: Some("public".into()),
+        };
+        let name = |p: &str| t.route(&req("x", p, None)).unwrap().to_string();
+        for (path, want) in [
+            ("/admin", "admin"),
+            ("/admin/", "admin"),
+            ("/admin/x", "admin"),
+            ("/administrator", "public"),
+            ("/admin.x", "public"),
+            ("/public/../admin/x", "admin"),
+            ("/public/%2e%2e/admin/x", "admin"),
+            ("/./admin", "admin"),
+            ("//admin/x", "admin"),
+            ("/%61dmin/x", "admin"),
+            ("/admin/../public", "public"),
+            ("/admin%2Fx", "public"),
+            ("/public/x", "public"),
+        ] {
+            assert_eq!(name(path), want, "{path}");
+        }
+        // The configured prefix is normalised too.
+        let m = RouteMatch {
+            path_prefix: Some("/a/./b//".into()),
+            ..Default::default()
+        };
+        assert!(m.matches(&req("x", "/a/b/c", None)));
+        assert!(m.matches(&req("x", "/a/x/../b", None)));
+        assert!(!m.matches(&req("x", "/a/bc", None)));
     }
 
     #[test]

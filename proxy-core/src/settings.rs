@@ -1,6 +1,10 @@
 //! The validated, typed settings of an edge, whether built from TOML or in code.
 
-use std::{collections::HashSet, net::SocketAddr, time::Duration};
+use std::{
+    collections::HashSet,
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 
 use crate::{
     aws::{self, CorsSettings, ServiceRoutes},
@@ -79,6 +83,10 @@ pub struct AwsSettings {
     pub access_key_id: String,
     /// The secret key for [`access_key_id`](Self::access_key_id).
     pub secret_access_key: String,
+    /// When set, requests that change state through the admin endpoints (any method but
+    /// `GET`/`HEAD` under `/_localstack/` and `/_edgestack/`) need `Authorization: Bearer
+    /// <token>` or `x-edgestack-admin-token: <token>`, else 401.
+    pub admin_token: Option<String>,
 }
 
 impl Default for AwsSettings {
@@ -89,6 +97,7 @@ impl Default for AwsSettings {
             cors: CorsSettings::default(),
             access_key_id: aws::DEFAULT_CREDENTIALS.0.to_string(),
             secret_access_key: aws::DEFAULT_CREDENTIALS.1.to_string(),
+            admin_token: None,
         }
     }
 }
@@ -97,16 +106,18 @@ impl Settings {
     /// Every problem with these settings, each with where it is.
     pub fn validate(&self) -> Vec<ConfigError> {
         let names: Vec<&str> = self.upstreams.iter().map(|u| u.name.as_str()).collect();
-        self.validate_with(&names, &[])
+        self.validate_with(&names, &[], &[])
     }
 
     /// Like [`Settings::validate`], with routes checked against `declared` upstream names
     /// (a file declares upstreams that may have failed to parse; routes to them are fine).
-    /// `rule_origin[i]` is rule `i`'s index in the file, when rules were dropped on the way.
+    /// `rule_origin[i]` is rule `i`'s index in the file, when rules were dropped on the way;
+    /// `listen_origin[i]` the same for listen address `i`.
     pub(crate) fn validate_with(
         &self,
         declared: &[&str],
         rule_origin: &[usize],
+        listen_origin: &[usize],
     ) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         if self.server.listen.is_empty() {
@@ -222,23 +233,39 @@ impl Settings {
                 ));
             }
         }
-        let mut taken: Vec<(SocketAddr, String)> = self
+        // Two sockets on one port clash when their addresses are the same or one is a
+        // wildcard that takes the other's (`[::]` takes IPv4 too: Linux's default dual stack).
+        let mut taken: Vec<(SocketAddr, String)> = Vec::new();
+        let wanted = self
             .server
             .listen
             .iter()
-            .map(|a| (*a, "server.listen".to_string()))
-            .collect();
-        for (service, addr) in &self.server.service_ports {
-            if addr.port() != 0 {
-                if let Some((_, by)) = taken.iter().find(|(a, _)| a == addr) {
-                    errors.push(ConfigError::new(
-                        format!("server.service_ports.{service}"),
-                        format!("{addr} is already used by {by}"),
-                    ));
-                    continue;
-                }
+            .enumerate()
+            .map(|(i, a)| {
+                let at = listen_origin.get(i).copied().unwrap_or(i);
+                (*a, format!("server.listen[{at}]"))
+            })
+            .chain(
+                self.server
+                    .service_ports
+                    .iter()
+                    .map(|(service, a)| (*a, format!("server.service_ports.{service}"))),
+            );
+        for (addr, path) in wanted {
+            if let Some((other, by)) = taken.iter().find(|(a, _)| addresses_clash(*a, addr)) {
+                let message = if *other == addr {
+                    format!("{addr} is already used by {by}")
+                } else {
+                    format!(
+                        "{addr} overlaps {other} of {by} (a wildcard address takes port {} on \
+                         every address; the start would fail with \"Address already in use\")",
+                        addr.port()
+                    )
+                };
+                errors.push(ConfigError::new(path, message));
+                continue;
             }
-            taken.push((*addr, format!("server.service_ports.{service}")));
+            taken.push((addr, path));
         }
         if let Some(a) = aws {
             if !aws::detect::is_region(&a.default_region) {
@@ -258,4 +285,19 @@ impl Settings {
         }
         errors
     }
+}
+
+/// Whether two listen addresses cannot both be bound: the same port (not 0, which picks a free
+/// one) on the same address, or on a wildcard and an address it takes (`0.0.0.0` every IPv4
+/// address, `[::]` every address: on Linux it also takes IPv4 unless `bindv6only` is set).
+fn addresses_clash(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.port() != b.port() || a.port() == 0 {
+        return false;
+    }
+    let (x, y) = (a.ip().to_canonical(), b.ip().to_canonical());
+    if x == y {
+        return true;
+    }
+    let takes = |w: IpAddr, o: IpAddr| w.is_unspecified() && (w.is_ipv6() || o.is_ipv4());
+    takes(x, y) || takes(y, x)
 }

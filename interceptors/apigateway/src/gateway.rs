@@ -4,6 +4,8 @@
 //! also sent in `x-edgestack-error` (other answers carry the error type there, as every
 //! [`AwsError`] does).
 
+use std::borrow::Cow;
+
 use edgestack_core::{
     aws::{AwsError, AwsRequest},
     Body, Response,
@@ -23,6 +25,10 @@ pub enum GatewayError {
     NotFound,
     /// The resource has other methods only (with `route_errors = "http"`).
     MethodNotAllowed(Vec<String>),
+    /// A path parameter an HTTP integration's URL is built from has a dot-segment (`.` or
+    /// `..`, also percent-encoded or behind an encoded slash): refused, so the integration URL
+    /// cannot climb out of its base path. Holds the parameter's name.
+    DotSegmentInPathParameter(String),
     /// The request's content type has no mapping template and passthrough is off.
     UnsupportedMediaType,
     /// The integration did not answer in time.
@@ -38,39 +44,51 @@ pub enum GatewayError {
 impl GatewayError {
     /// The error API Gateway answers: status, error type, message.
     pub fn aws_error(&self) -> AwsError {
-        let (status, message, kind) = match self {
-            GatewayError::ApiNotFound | GatewayError::NotFound => {
-                (StatusCode::NOT_FOUND, "Not Found", "NotFoundException")
-            }
-            GatewayError::Forbidden => (StatusCode::FORBIDDEN, "Forbidden", "ForbiddenException"),
+        let (status, message, kind): (_, Cow<'static, str>, _) = match self {
+            GatewayError::ApiNotFound | GatewayError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not Found".into(),
+                "NotFoundException",
+            ),
+            GatewayError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Forbidden".into(),
+                "ForbiddenException",
+            ),
             GatewayError::MissingAuthenticationToken => (
                 StatusCode::FORBIDDEN,
-                "Missing Authentication Token",
+                "Missing Authentication Token".into(),
                 "MissingAuthenticationTokenException",
             ),
             GatewayError::MethodNotAllowed(_) => (
                 StatusCode::METHOD_NOT_ALLOWED,
-                "Method Not Allowed",
+                "Method Not Allowed".into(),
                 "MethodNotAllowedException",
+            ),
+            GatewayError::DotSegmentInPathParameter(name) => (
+                StatusCode::BAD_REQUEST,
+                format!("Invalid request path parameter {name}: it contains a '.' or '..' segment")
+                    .into(),
+                "BadRequestException",
             ),
             GatewayError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported Media Type",
+                "Unsupported Media Type".into(),
                 "UnsupportedMediaTypeException",
             ),
             GatewayError::IntegrationTimeout(_) => (
                 StatusCode::GATEWAY_TIMEOUT,
-                "Endpoint request timed out",
+                "Endpoint request timed out".into(),
                 "InternalServerErrorException",
             ),
             GatewayError::IntegrationFailure(_) => (
                 StatusCode::BAD_GATEWAY,
-                "Internal server error",
+                "Internal server error".into(),
                 "InternalServerErrorException",
             ),
             GatewayError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal server error",
+                "Internal server error".into(),
                 "InternalServerErrorException",
             ),
         };

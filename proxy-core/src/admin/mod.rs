@@ -8,14 +8,20 @@
 //!
 //! Anything else under `/_localstack/` or `/_edgestack/` is a 404: those prefixes are the
 //! edge's, never a backend's (`_` cannot start an S3 bucket name).
+//!
+//! Admin requests that change state (any method but `GET`/`HEAD`, including the paths other
+//! listeners claim, like the chaos API) pass the [`guard::AdminGuard`] first: browser requests
+//! from origins not listed in `[aws.cors] admin_origins` are refused (403), and with an admin
+//! token set, requests without it too (401).
 
+pub(crate) mod guard;
 pub(crate) mod health;
 pub(crate) mod metrics;
 
 use std::{sync::Arc, time::Instant};
 
 use async_trait::async_trait;
-use http::{header, HeaderValue, Method, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::{
     context::RequestContext,
@@ -121,6 +127,35 @@ pub(crate) fn is_admin_path(path: &str) -> bool {
     path.starts_with("/_localstack/") || path.starts_with("/_edgestack/")
 }
 
+/// The environment variable that sets the admin token (`[aws] admin_token`).
+pub(crate) const TOKEN_VAR: &str = "EDGESTACK_ADMIN_TOKEN";
+
+/// True for a request to an admin path that may change state: any method but `GET` and
+/// `HEAD`; for a CORS preflight, the method it asks for.
+pub(crate) fn changes_state(method: &Method, path: &str, headers: &HeaderMap) -> bool {
+    if !is_admin_path(path) {
+        return false;
+    }
+    let read = |m: &[u8]| m == b"GET" || m == b"HEAD";
+    match headers.get(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        Some(asked) if *method == Method::OPTIONS => !read(asked.as_bytes()),
+        _ => !read(method.as_str().as_bytes()),
+    }
+}
+
+/// Why `token` cannot be the admin token, if it cannot: it travels in a header, so it is
+/// visible ASCII without spaces, and it is not empty.
+pub(crate) fn check_token(token: &str) -> Result<(), String> {
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(
+            "must be a non-empty string of visible ASCII characters without spaces \
+                    (it is sent in a header)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Listener for Admin {
     fn name(&self) -> &str {
@@ -162,5 +197,45 @@ mod tests {
         // A claim outside the admin prefixes takes nothing.
         assert!(!claims(&c, "/_localstack/health"));
         assert!(!claims(&c, "/anything"));
+    }
+
+    #[test]
+    fn what_changes_state() {
+        let none = HeaderMap::new();
+        let asks = |m: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::ACCESS_CONTROL_REQUEST_METHOD,
+                HeaderValue::from_static(m),
+            );
+            h
+        };
+        let faults = "/_localstack/chaos/faults";
+        assert!(!changes_state(&Method::GET, faults, &none));
+        assert!(!changes_state(&Method::HEAD, "/_localstack/health", &none));
+        for m in [
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ] {
+            assert!(changes_state(&m, faults, &none), "{m}");
+            assert!(changes_state(&m, "/_edgestack/anything", &none), "{m}");
+            assert!(!changes_state(&m, "/bucket/key", &none), "{m}");
+        }
+        // A preflight is judged by the method it asks for.
+        assert!(changes_state(&Method::OPTIONS, faults, &asks("POST")));
+        assert!(changes_state(&Method::OPTIONS, faults, &asks("get")));
+        assert!(!changes_state(&Method::OPTIONS, faults, &asks("GET")));
+        assert!(!changes_state(&Method::OPTIONS, "/q", &asks("POST")));
+    }
+
+    #[test]
+    fn tokens() {
+        assert!(check_token("s3cr3t-token_42").is_ok());
+        for bad in ["", "with space", "tab\t", "caf\u{e9}", "line\n"] {
+            assert!(check_token(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -138,7 +138,7 @@ impl Config {
         let mut errors = Vec::new();
         let sections = schema::split(file, &mut errors);
 
-        let server = sections
+        let (server, listen_origin) = sections
             .server
             .map(|s| server_settings(s, &mut errors))
             .unwrap_or_default();
@@ -151,7 +151,7 @@ impl Config {
         let mut routes_section = sections.routes.unwrap_or_default();
         let service_routes = std::mem::take(&mut routes_section.services);
         let (routes, rule_origin) = route_table(routes_section, &mut errors);
-        let aws = aws_settings(sections.aws, service_routes, &routes, &mut errors);
+        let aws = aws_settings(sections.aws, service_routes, &routes, env, &mut errors);
         let settings = Settings {
             server,
             upstreams,
@@ -162,7 +162,7 @@ impl Config {
         let listen_entry_failed = errors.iter().any(|e| e.path.starts_with("server.listen["));
         errors.extend(
             settings
-                .validate_with(&declared, &rule_origin)
+                .validate_with(&declared, &rule_origin, &listen_origin)
                 .into_iter()
                 // "at least one address" only repeats a bad entry already reported.
                 .filter(|e| !(listen_entry_failed && e.path == "server.listen")),
@@ -183,15 +183,23 @@ impl Config {
     }
 }
 
-fn server_settings(s: schema::Server, errors: &mut Vec<ConfigError>) -> ServerSettings {
+/// The server settings, and for each kept listen address its index in the file.
+fn server_settings(
+    s: schema::Server,
+    errors: &mut Vec<ConfigError>,
+) -> (ServerSettings, Vec<usize>) {
     let d = ServerSettings::default();
+    let mut listen_origin = Vec::new();
     let listen = match s.listen {
         None => d.listen,
         Some(list) => list
             .iter()
             .enumerate()
             .filter_map(|(i, a)| match a.parse::<SocketAddr>() {
-                Ok(addr) => Some(addr),
+                Ok(addr) => {
+                    listen_origin.push(i);
+                    Some(addr)
+                }
                 Err(_) => {
                     errors.push(ConfigError::new(
                         format!("server.listen[{i}]"),
@@ -213,14 +221,15 @@ fn server_settings(s: schema::Server, errors: &mut Vec<ConfigError>) -> ServerSe
             )),
         }
     }
-    ServerSettings {
+    let server = ServerSettings {
         service_ports,
         listen,
         body_limit: s.body_limit.map_or(d.body_limit, |b| b.as_u64() as usize),
         drain_timeout: s.drain_timeout.unwrap_or(d.drain_timeout),
         threads: s.threads.unwrap_or(d.threads),
         background_capacity: s.background_capacity.unwrap_or(d.background_capacity),
-    }
+    };
+    (server, listen_origin)
 }
 
 fn upstream(name: &str, u: schema::Upstream, errors: &mut Vec<ConfigError>) -> Option<Upstream> {
@@ -367,6 +376,7 @@ fn aws_settings(
     section: Option<schema::Aws>,
     services: Vec<(String, String)>,
     routes: &RouteTable,
+    env: &Environment,
     errors: &mut Vec<ConfigError>,
 ) -> Option<AwsSettings> {
     let section = section.unwrap_or(schema::Aws {
@@ -375,6 +385,7 @@ fn aws_settings(
         cors: None,
         access_key_id: None,
         secret_access_key: None,
+        admin_token: None,
     });
     if section.enabled == Some(false) {
         for (service, _) in &services {
@@ -395,6 +406,19 @@ fn aws_settings(
     if let Some(k) = section.secret_access_key {
         out.secret_access_key = k;
     }
+    // The environment's token wins, so it need not be written in the file.
+    out.admin_token = match env.non_empty(crate::admin::TOKEN_VAR) {
+        Some(t) => crate::admin::check_token(t)
+            .map_err(|e| errors.push(ConfigError::env(crate::admin::TOKEN_VAR, e)))
+            .ok()
+            .map(|()| t.to_string()),
+        None => section.admin_token.and_then(|t| {
+            crate::admin::check_token(&t)
+                .map_err(|e| errors.push(ConfigError::new("aws.admin_token", e)))
+                .ok()
+                .map(|()| t)
+        }),
+    };
     let mut by_service = ServiceRoutes {
         default: routes.default.clone(),
         ..ServiceRoutes::default()
@@ -408,7 +432,13 @@ fn aws_settings(
         out.cors = CorsSettings {
             enabled: c.enabled.unwrap_or(d.enabled),
             allowed_origins: c.allowed_origins.unwrap_or(d.allowed_origins),
+            admin_origins: c.admin_origins.unwrap_or(d.admin_origins),
         };
+        for (i, o) in out.cors.admin_origins.iter().enumerate() {
+            if let Err(e) = CorsSettings::check_admin_origin(o) {
+                errors.push(ConfigError::new(format!("aws.cors.admin_origins[{i}]"), e));
+            }
+        }
     }
     Some(out)
 }
@@ -417,7 +447,7 @@ fn aws_settings(
 fn route_table(r: schema::Routes, errors: &mut Vec<ConfigError>) -> (RouteTable, Vec<usize>) {
     let mut rules = Vec::new();
     let mut origin = Vec::new();
-    for (i, rule) in r.rules.into_iter().enumerate() {
+    for (i, rule) in r.rules {
         let path = format!("routes.rules[{i}]");
         let header = match rule.header {
             None => None,

@@ -65,9 +65,10 @@ impl Interceptors {
         Self::default()
     }
 
-    /// Makes `[interceptors.NAME]` build a listener from its typed section. A key that does
-    /// not fit `C` is reported at its path (`interceptors.NAME.faults[2].probability`); the
-    /// builder's own errors are placed under `interceptors.NAME` (see [`IntoConfigErrors`]).
+    /// Makes `[interceptors.NAME]` build a listener from its typed section. Every key that
+    /// does not fit `C` is reported at its path (`interceptors.NAME.faults[2].probability`);
+    /// when the only such keys are unknown ones, the builder still checks the rest. Its own
+    /// errors are placed under `interceptors.NAME` (see [`IntoConfigErrors`]).
     pub fn register<C, L, E, F>(&mut self, name: &str, build: F) -> &mut Self
     where
         C: DeserializeOwned,
@@ -94,15 +95,17 @@ impl Interceptors {
             name.to_string(),
             Box::new(move |value, env| {
                 let mut errors = Vec::new();
-                let cfg: C = schema::section(&path, value, &mut errors).ok_or(errors)?;
-                build(cfg, env)
-                    .map(|l| Arc::new(l) as Arc<dyn Listener>)
-                    .map_err(|e| {
-                        e.into_config_errors()
-                            .into_iter()
-                            .map(|e| e.under(&path))
-                            .collect()
-                    })
+                // Unknown keys are reported, and the rest of the section still checked.
+                let cfg: Option<C> = schema::section(&path, value, &mut errors);
+                let cfg = cfg.ok_or_else(|| errors.clone())?;
+                match build(cfg, env) {
+                    Ok(l) if errors.is_empty() => Ok(Arc::new(l) as Arc<dyn Listener>),
+                    Ok(_) => Err(errors),
+                    Err(e) => {
+                        errors.extend(e.into_config_errors().into_iter().map(|e| e.under(&path)));
+                        Err(errors)
+                    }
+                }
             }),
         );
         self

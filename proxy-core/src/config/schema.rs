@@ -31,6 +31,7 @@ pub(super) struct Aws {
     pub cors: Option<Cors>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
+    pub admin_token: Option<String>,
 }
 
 /// `[aws.cors]`
@@ -39,6 +40,7 @@ pub(super) struct Aws {
 pub(super) struct Cors {
     pub enabled: Option<bool>,
     pub allowed_origins: Option<Vec<String>>,
+    pub admin_origins: Option<Vec<String>>,
 }
 
 /// `[upstreams.NAME]`
@@ -80,7 +82,8 @@ pub(super) struct Ready {
 #[derive(Debug, Default)]
 pub(super) struct Routes {
     pub default: Option<String>,
-    pub rules: Vec<Rule>,
+    /// Each rule that could be read, with its index in the file.
+    pub rules: Vec<(usize, Rule)>,
     pub services: Vec<(String, String)>,
 }
 
@@ -91,7 +94,22 @@ impl Routes {
             let path = format!("routes.{key}");
             match key.as_str() {
                 "default" => out.default = section(&path, v, errors),
-                "rules" => out.rules = section(&path, v, errors).unwrap_or_default(),
+                // Rule by rule, so a bad rule does not hide the errors of the others.
+                "rules" => match v {
+                    toml::Value::Array(rules) => {
+                        out.rules = rules
+                            .into_iter()
+                            .enumerate()
+                            .filter_map(|(i, r)| {
+                                section(&format!("{path}[{i}]"), r, errors).map(|r| (i, r))
+                            })
+                            .collect()
+                    }
+                    other => errors.push(ConfigError::new(
+                        path,
+                        format!("expected an array of tables, found {}", other.type_str()),
+                    )),
+                },
                 _ => match v {
                     toml::Value::String(up) => out.services.push((key, up)),
                     other => errors.push(ConfigError::new(
@@ -164,26 +182,106 @@ pub(super) fn split(file: toml::Table, errors: &mut Vec<ConfigError>) -> Section
     out
 }
 
-/// Deserializes one section, recording an error at the key that does not fit (`path` plus
+/// Deserializes one section, recording an error at each key that does not fit (`path` plus
 /// the key path inside the section: `interceptors.chaos.faults[2].probability`).
+///
+/// Serde stops at the first error, so after each one the key it was at (or the nearest key
+/// above it) is taken out and the section read again: every unknown key and every bad value
+/// is reported, not just the first. A section whose only errors were unknown keys is still
+/// returned (without them), so the checks that need it run too; one with a bad value is not.
 pub(crate) fn section<T: DeserializeOwned>(
     path: &str,
-    value: toml::Value,
+    mut value: toml::Value,
     errors: &mut Vec<ConfigError>,
 ) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let inner = e.path().to_string();
-            let at = match inner.as_str() {
-                "" | "." => path.to_string(),
-                _ if path.is_empty() => inner,
-                _ if inner.starts_with('[') => format!("{path}{inner}"),
-                _ => format!("{path}.{inner}"),
-            };
-            errors.push(ConfigError::new(at, e.inner().message().trim().to_string()));
-            None
+    // Keys taken out, so a "missing field" that only says so is not reported.
+    let mut removed: Vec<Vec<Step>> = Vec::new();
+    let mut only_unknown_keys = true;
+    // Each round takes a key out; the bound only guards against a deserializer that errs at
+    // a key it did not read.
+    for _ in 0..1000 {
+        let e = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(v) => return only_unknown_keys.then_some(v),
+            Err(e) => e,
+        };
+        let message = e.inner().message().trim().to_string();
+        let steps = steps(e.path());
+        let ours = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+            .zip(steps.as_ref())
+            .is_some_and(|(field, at)| {
+                let mut key = at.clone();
+                key.push(Step::Key(field.to_string()));
+                removed.contains(&key)
+            });
+        if !ours {
+            errors.push(ConfigError::new(
+                join(path, &e.path().to_string()),
+                message.clone(),
+            ));
         }
+        only_unknown_keys &= message.starts_with("unknown field `");
+        // Read on without the key the error is at (or the nearest key above it).
+        let mut at = steps?;
+        let last_key = at.iter().rposition(|s| matches!(s, Step::Key(_)))?;
+        at.truncate(last_key + 1);
+        if !remove(&mut value, &at) {
+            return None;
+        }
+        removed.push(at);
+    }
+    None
+}
+
+/// `inner` (a path inside a section) under `path`.
+fn join(path: &str, inner: &str) -> String {
+    match inner {
+        "" | "." => path.to_string(),
+        _ if path.is_empty() => inner.to_string(),
+        _ if inner.starts_with('[') => format!("{path}{inner}"),
+        _ => format!("{path}.{inner}"),
+    }
+}
+
+/// One step of a path into a TOML value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// The steps of a serde path, if every one is a key or an index.
+fn steps(path: &serde_path_to_error::Path) -> Option<Vec<Step>> {
+    path.iter()
+        .map(|s| match s {
+            serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
+            serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Takes the key `at` leads to out of `value`; false when there is no such key.
+fn remove(value: &mut toml::Value, at: &[Step]) -> bool {
+    let Some((Step::Key(key), parents)) = at.split_last() else {
+        return false;
+    };
+    let mut v = value;
+    for step in parents {
+        let next = match (step, v) {
+            (Step::Key(k), toml::Value::Table(t)) => t.get_mut(k),
+            (Step::Index(i), toml::Value::Array(a)) => a.get_mut(*i),
+            _ => None,
+        };
+        match next {
+            Some(n) => v = n,
+            None => return false,
+        }
+    }
+    match v {
+        toml::Value::Table(t) => t.remove(key).is_some(),
+        _ => false,
     }
 }
 

@@ -90,8 +90,10 @@ fn every_error_is_reported_at_once_with_its_place() {
     .unwrap_err();
     let got: Vec<String> = err.0.iter().map(|e| e.path.clone()).collect();
     for want in [
-        // An unknown key is named at its own path (serde_path_to_error).
+        // An unknown key is named at its own path (serde_path_to_error), and does not hide
+        // the bad value next to it.
         "server.lissten",
+        "server.listen[0]",
         "upstreams.moto.url",
         "upstreams.bad.colour",
         "routes.default",
@@ -345,4 +347,172 @@ fn code_built_settings_are_checked_like_a_file() {
         "{err}"
     );
     assert!(err.contains("2 configuration errors"), "{err}");
+}
+
+#[test]
+fn listen_addresses_that_clash_are_errors() {
+    let errs = errors_of(
+        r#"
+        [server]
+        listen = [
+            "nowhere",
+            "127.0.0.1:4566", "127.0.0.1:4566",
+            "0.0.0.0:4567", "127.0.0.1:4567",
+            "[::1]:4568", "[::]:4568",
+            "[::]:4570", "127.0.0.1:4570",
+            "127.0.0.1:0", "127.0.0.1:0",
+            "127.0.0.2:4569", "127.0.0.1:4569", "[::1]:4569",
+        ]
+        service_ports = { s3 = "0.0.0.0:4566", sqs = "127.0.0.1:0", sns = "127.0.0.3:4575" }
+        "#,
+    );
+    let want = [
+        "server.listen[0]: \"nowhere\" is not an address",
+        // Indexes are the file's, even after an entry that could not be read.
+        "server.listen[2]: 127.0.0.1:4566 is already used by server.listen[1]",
+        "server.listen[4]: 127.0.0.1:4567 overlaps 0.0.0.0:4567 of server.listen[3]",
+        "server.listen[6]: [::]:4568 overlaps [::1]:4568 of server.listen[5]",
+        // `[::]` takes IPv4 too (Linux's dual stack).
+        "server.listen[8]: 127.0.0.1:4570 overlaps [::]:4570 of server.listen[7]",
+        "server.service_ports.s3: 0.0.0.0:4566 overlaps 127.0.0.1:4566 of server.listen[1]",
+    ];
+    for w in want {
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing {w:?} in:\n{}",
+            errs.join("\n")
+        );
+    }
+    // Port 0 never clashes; other addresses on one port do not either.
+    assert_eq!(errs.len(), want.len(), "{}", errs.join("\n"));
+    assert!(errs[2].contains("Address already in use"), "{errs:?}");
+
+    // Code-built settings are checked the same way.
+    let s = Settings {
+        server: ServerSettings {
+            listen: vec![
+                "0.0.0.0:4566".parse().unwrap(),
+                "127.0.0.1:4566".parse().unwrap(),
+            ],
+            ..ServerSettings::default()
+        },
+        ..Settings::default()
+    };
+    let errs = s.validate();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].path, "server.listen[1]");
+
+    // What passes the check binds: the same addresses with distinct ports start.
+    let ok = errors_of(
+        "[server]\nlisten = [\"127.0.0.1:0\", \"127.0.0.1:0\", \"[::1]:0\"]\n\
+         service_ports = { s3 = \"127.0.0.1:0\" }\n",
+    );
+    assert!(ok.is_empty(), "{ok:?}");
+}
+
+#[test]
+fn every_unknown_key_is_reported_next_to_bad_values() {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Timed {
+        #[allow(dead_code)]
+        #[serde(default, with = "humantime_serde")]
+        cache_ttl: Option<std::time::Duration>,
+    }
+    let mut r = registry();
+    r.register("timed", |_: Timed| Ok::<_, String>(Noop));
+    r.register("only-typos", |_: NoopConfig| Ok::<_, String>(Noop));
+    r.register("strict", |c: NoopConfig| match c.level {
+        Some(l) if l > 3 => Err(format!("level: {l} is more than 3")),
+        _ => Ok(Noop),
+    });
+    let err = Config::from_toml(
+        r#"
+        [server]
+        listen = ["nowhere"]
+        lissten = 1
+        thread = 2
+        [aws]
+        enabled = "yes"
+        regoin = "eu-west-1"
+        [aws.cors]
+        enabeld = true
+        allowed_origins = "*"
+        [upstreams.moto]
+        url = "http://127.0.0.1:1"
+        colour = "red"
+        read_timeout = "soon"
+        shape = "round"
+        [upstreams.ok]
+        url = "http://127.0.0.1:2"
+        extra = 1
+        [routes]
+        default = "ok"
+        [[routes.rules]]
+        upstream = 5
+        hots = "x"
+        [[routes.rules]]
+        upstream = "ok"
+        path_prefix = "no-slash"
+        colour = 1
+        [[routes.rules]]
+        upstream = "ok"
+        ready = { http = "/" }
+        [interceptors.noop]
+        level = "high"
+        lvl = 1
+        [interceptors.timed]
+        cache_ttl = "soon"
+        [interceptors.strict]
+        levle = 1
+        level = 9
+        [interceptors.only-typos]
+        lvel = 1
+        "#,
+        &r,
+    )
+    .unwrap_err();
+    let got: Vec<String> = err.0.iter().map(ToString::to_string).collect();
+    let want = [
+        "server.listen[0]: \"nowhere\" is not an address",
+        "server.lissten: unknown field `lissten`",
+        "server.thread: unknown field `thread`",
+        "aws.enabled: invalid type: string \"yes\", expected a boolean",
+        "aws.regoin: unknown field `regoin`",
+        "aws.cors.enabeld: unknown field `enabeld`",
+        "aws.cors.allowed_origins: invalid type: string \"*\", expected a sequence",
+        "upstreams.moto.colour: unknown field `colour`",
+        // A duration is reported at its key.
+        "upstreams.moto.read_timeout: ",
+        "upstreams.moto.shape: unknown field `shape`",
+        "upstreams.ok.extra: unknown field `extra`",
+        "routes.rules[0].upstream: invalid type: integer `5`, expected a string",
+        "routes.rules[0].hots: unknown field `hots`",
+        "routes.rules[1].colour: unknown field `colour`",
+        // The rule without its unknown key is still checked.
+        "routes.rules[1].path_prefix: \"no-slash\" must start with /",
+        "routes.rules[2].ready: unknown field `ready`",
+        "routes.rules[2]: a rule needs at least one of",
+        "interceptors.noop.level: invalid type: string \"high\"",
+        "interceptors.noop.lvl: unknown field `lvl`",
+        "interceptors.timed.cache_ttl: ",
+        // Unknown keys of an interceptor section, and its builder's errors without them.
+        "interceptors.strict.levle: unknown field `levle`",
+        "interceptors.strict: level: 9 is more than 3",
+        "interceptors.only-typos.lvel: unknown field `lvel`",
+    ];
+    for w in want {
+        assert!(
+            got.iter().any(|e| e.starts_with(w)),
+            "missing {w:?} in:\n{}",
+            got.join("\n")
+        );
+    }
+    // Nothing twice, and no "missing field `upstream`" for the key taken out to read on.
+    assert_eq!(got.len(), want.len(), "{}", got.join("\n"));
+    let read_timeout = got
+        .iter()
+        .find(|e| e.starts_with("upstreams.moto.read_timeout"))
+        .unwrap();
+    assert!(read_timeout.contains("soon"), "{read_timeout}");
 }

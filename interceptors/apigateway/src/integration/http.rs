@@ -4,6 +4,12 @@
 //! HTTP_PROXY passes the client's method (for `ANY`), query string, headers and body, and
 //! returns the endpoint's answer as it is. HTTP (non-proxy) sends only mapped parameters and
 //! the mapped body, and maps the answer through the integration responses.
+//!
+//! A path placeholder whose value has a dot-segment (`.` or `..` between slashes, also as
+//! `%2e`, or behind an encoded slash `%2F` or a backslash) is refused with a 400
+//! `BadRequestException` instead of being put into the URL: encoding the dots would not help,
+//! as endpoints decode `%2E` before resolving dot-segments (RFC 3986 §6.2.2.2), and the value
+//! would otherwise reach a path outside the integration's base path.
 
 use std::time::Duration;
 
@@ -150,12 +156,16 @@ fn target_url(
         let name = &after[..close];
         let greedy = name.ends_with('+');
         let name = name.trim_end_matches('+');
-        url.push_str(&placeholder(name, greedy, input, mapped).ok_or_else(|| {
+        let value = placeholder(name, greedy, input, mapped).ok_or_else(|| {
             GatewayError::Internal(format!(
                 "integration URI {:?}: {{{name}}} has no value (map integration.request.path.{name})",
                 integration.uri
             ))
-        })?);
+        })?;
+        if has_dot_segment(&value) {
+            return Err(GatewayError::DotSegmentInPathParameter(name.to_string()));
+        }
+        url.push_str(&value);
         rest = &after[close + 1..];
     }
     url.push_str(rest);
@@ -214,6 +224,13 @@ fn placeholder(name: &str, greedy: bool, input: &Incoming, mapped: &Mapped) -> O
     }
 }
 
+/// True if `value` (percent-encoded, as put into the URL) has a `.` or `..` segment once
+/// decoded, with `/` and `\` as separators (some endpoints decode `%2F`, some treat `\` as `/`).
+fn has_dot_segment(value: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+    decoded.split(['/', '\\']).any(|s| s == "." || s == "..")
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -242,6 +259,70 @@ mod tests {
             ..Default::default()
         };
         target_url(&i, &input(), &mapped, proxy)
+    }
+
+    #[test]
+    fn dot_segments_in_path_parameters_are_refused() {
+        for (raw, refused) in [
+            ("../admin", true),
+            ("a/../../admin", true),
+            ("..", true),
+            ("a/./b", true),
+            ("a/%2e%2e/b", true),
+            ("a/%2E%2E/b", true),
+            ("a/.%2E/b", true),
+            ("a%2F..%2Fb", true),
+            ("a/..%5Cb", true),
+            ("a\\..\\b", true),
+            ("a/..b/c..", false),
+            ("a/.hidden/b", false),
+            ("a/b%20c", false),
+            ("...", false),
+        ] {
+            let mut input = input();
+            input.raw_path_params.insert("proxy".into(), raw.into());
+            input.path_params.insert(
+                "proxy".into(),
+                percent_encoding::percent_decode_str(raw)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            );
+            let i = Integration {
+                uri: "http://h/base/{proxy+}".into(),
+                ..Default::default()
+            };
+            let got = target_url(&i, &input, &Mapped::default(), true);
+            if refused {
+                assert_eq!(
+                    got,
+                    Err(GatewayError::DotSegmentInPathParameter("proxy".into())),
+                    "{raw}"
+                );
+            } else {
+                assert!(got.unwrap().starts_with("http://h/base/"), "{raw}");
+            }
+        }
+        // A mapped value (from any source) is checked too, greedy or not.
+        for (uri, value) in [("http://h/items/{id}", ".."), ("http://h/f/{p+}", "x/../y")] {
+            let name = if uri.contains("{id}") { "id" } else { "p" };
+            let mapped = Mapped {
+                path: BTreeMap::from([(name.into(), value.into())]),
+                ..Mapped::default()
+            };
+            let i = Integration {
+                uri: uri.into(),
+                ..Default::default()
+            };
+            assert_eq!(
+                target_url(&i, &input(), &mapped, false),
+                Err(GatewayError::DotSegmentInPathParameter(name.into())),
+                "{uri}"
+            );
+        }
+        let r = GatewayError::DotSegmentInPathParameter("proxy".into())
+            .response(&edgestack_core::aws::AwsRequest::new("apigateway"), "R-1");
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.headers()["x-amzn-errortype"], "BadRequestException");
     }
 
     #[test]

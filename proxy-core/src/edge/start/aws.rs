@@ -6,7 +6,7 @@
 use std::{sync::Arc, time::Instant};
 
 use crate::{
-    admin::{health::Health, metrics::Metrics, Admin},
+    admin::{guard::AdminGuard, health::Health, metrics::Metrics, Admin},
     aws::{AwsErrors, AwsRouter, Cors, FormAction, S3PathStyle, ServiceRoutes},
     chain::Chain,
     engine::InFlight,
@@ -71,9 +71,11 @@ pub(super) fn install(aws: &AwsSettings, edge: Wiring<'_>) -> Arc<Metrics> {
     metrics
 }
 
-/// The listeners an AWS edge runs before the configured ones: CORS first (so the admin
-/// endpoints' answers get its headers too), the admin endpoints (minus the paths a configured
-/// listener claims), the form pass, and S3 path style for the upstreams that want it.
+/// The listeners an AWS edge runs before the configured ones: the admin guard first (so no
+/// admin request that changes state reaches anything, CORS included, unless allowed), CORS
+/// (so the admin endpoints' answers get its headers too), the admin endpoints (minus the paths
+/// a configured listener claims), the form pass, and S3 path style for the upstreams that
+/// want it.
 fn builtin_listeners(
     aws: &AwsSettings,
     routes: Arc<ServiceRoutes>,
@@ -84,6 +86,10 @@ fn builtin_listeners(
     in_flight: &Arc<InFlight>,
 ) -> Vec<Arc<dyn Listener>> {
     let mut builtins: Vec<Arc<dyn Listener>> = vec![
+        Arc::new(AdminGuard {
+            origins: aws.cors.admin_origins.clone(),
+            token: aws.admin_token.clone(),
+        }),
         Arc::new(Cors::new(aws.cors.clone())),
         Arc::new(Admin {
             health: health.clone(),
@@ -107,4 +113,16 @@ fn builtin_listeners(
         builtins.push(Arc::new(S3PathStyle::new(path_style)));
     }
     builtins
+}
+
+/// On a plain edge, the admin guard (with no origin allowed and no token) when a listener
+/// answers admin paths itself (the chaos API works without the AWS edge).
+pub(super) fn guard_plain(chain: &mut Chain) {
+    if chain
+        .listeners()
+        .iter()
+        .any(|l| !l.admin_paths().is_empty())
+    {
+        chain.prepend(vec![Arc::new(AdminGuard::default())]);
+    }
 }

@@ -47,3 +47,39 @@ pub(super) fn bind(server: &ServerSettings) -> Result<Bound, StartError> {
         listen_labels,
     })
 }
+
+/// The addresses in `addrs` that are not loopback ones (`0.0.0.0`, `[::]`, a LAN address):
+/// other machines may reach the edge there.
+pub(super) fn exposed(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
+    addrs
+        .iter()
+        .filter(|a| !a.ip().to_canonical().is_loopback())
+        .copied()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposed_addresses() {
+        let addrs: Vec<SocketAddr> = [
+            "127.0.0.1:4566",
+            "127.1.2.3:1",
+            "[::1]:4566",
+            "[::ffff:127.0.0.1]:4566",
+            "0.0.0.0:4566",
+            "[::]:4566",
+            "192.168.1.5:4566",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let want: Vec<SocketAddr> = ["0.0.0.0:4566", "[::]:4566", "192.168.1.5:4566"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(exposed(&addrs), want);
+    }
+}

@@ -95,7 +95,10 @@ impl EdgeBuilder {
                     in_flight: &in_flight,
                 },
             )),
-            None => None,
+            None => {
+                aws::guard_plain(&mut chain);
+                None
+            }
         };
 
         let server = &settings.server;
@@ -122,6 +125,22 @@ impl EdgeBuilder {
                 Some(svc) => tracing::info!("edgestack listening on http://{a} (service {svc})"),
                 None => tracing::info!("edgestack listening on http://{a}"),
             }
+        }
+        for a in bind::exposed(&bound.addrs) {
+            let token = settings
+                .aws
+                .as_ref()
+                .is_some_and(|a| a.admin_token.is_some());
+            tracing::warn!(
+                "edgestack listens on {a}, which is not a loopback address: anyone who can \
+                 reach it can call every upstream through it{}",
+                if token {
+                    " (admin requests that change state need the admin token)"
+                } else {
+                    ", and its admin endpoints (set [aws] admin_token or EDGESTACK_ADMIN_TOKEN \
+                     to protect them, or listen on 127.0.0.1)"
+                }
+            );
         }
         Ok(Edge {
             serving,
