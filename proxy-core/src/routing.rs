@@ -124,6 +124,10 @@ pub struct RouteTable {
 impl RouteTable {
     /// The upstream for this request, if any rule or the default gives one.
     pub fn route(&self, req: &Parts) -> Option<&UpstreamName> {
+        if self.rules.is_empty() {
+            // Nothing to match: no path to normalise.
+            return self.default.as_ref();
+        }
         let path = normalize_path(req.uri.path());
         self.rules
             .iter()

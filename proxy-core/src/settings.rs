@@ -41,6 +41,21 @@ pub struct ServerSettings {
     /// Legacy per-service ports: extra listen addresses where every request is for one AWS
     /// service (`[server.service_ports] dynamodb = "127.0.0.1:4569"`).
     pub service_ports: Vec<(String, SocketAddr)>,
+    /// Total time a client has to send a request head once it started it (and, on a new
+    /// connection, to start the first one); over it, 408 when anything was received, else the
+    /// connection is closed (nginx's `client_header_timeout`).
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection may wait idle for its next request before it is closed
+    /// (nginx's `keepalive_timeout`).
+    pub keepalive_timeout: Duration,
+    /// The most client connections open at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// The largest request head (request line and headers); over it, 431.
+    pub max_head_size: usize,
+    /// The longest request line; over it, 414.
+    pub max_request_line: usize,
+    /// The most header lines in a request head; over it, 431.
+    pub max_headers: usize,
 }
 
 impl Default for ServerSettings {
@@ -52,6 +67,12 @@ impl Default for ServerSettings {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             background_capacity: 10_000,
             service_ports: Vec::new(),
+            header_timeout: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(75),
+            max_connections: 4096,
+            max_head_size: 64 * 1024,
+            max_request_line: 16 * 1024,
+            max_headers: 100,
         }
     }
 }
@@ -145,6 +166,40 @@ impl Settings {
             errors.push(ConfigError::new(
                 "server.drain_timeout",
                 "must be at most 24h",
+            ));
+        }
+        for (key, value) in [
+            ("header_timeout", self.server.header_timeout),
+            ("keepalive_timeout", self.server.keepalive_timeout),
+        ] {
+            if value.is_zero() || value > MAX_TIMEOUT {
+                errors.push(ConfigError::new(
+                    format!("server.{key}"),
+                    "must be more than 0 and at most 24h",
+                ));
+            }
+        }
+        for (key, value, max) in [
+            ("max_connections", self.server.max_connections, 1_000_000),
+            ("max_head_size", self.server.max_head_size, 1024 * 1024),
+            (
+                "max_request_line",
+                self.server.max_request_line,
+                1024 * 1024,
+            ),
+            ("max_headers", self.server.max_headers, 256),
+        ] {
+            if !(1..=max).contains(&value) {
+                errors.push(ConfigError::new(
+                    format!("server.{key}"),
+                    format!("must be from 1 to {max}"),
+                ));
+            }
+        }
+        if self.server.max_request_line > self.server.max_head_size {
+            errors.push(ConfigError::new(
+                "server.max_request_line",
+                "must be at most max_head_size",
             ));
         }
         for u in &self.upstreams {

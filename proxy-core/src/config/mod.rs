@@ -228,6 +228,16 @@ fn server_settings(
         drain_timeout: s.drain_timeout.unwrap_or(d.drain_timeout),
         threads: s.threads.unwrap_or(d.threads),
         background_capacity: s.background_capacity.unwrap_or(d.background_capacity),
+        header_timeout: s.header_timeout.unwrap_or(d.header_timeout),
+        keepalive_timeout: s.keepalive_timeout.unwrap_or(d.keepalive_timeout),
+        max_connections: s.max_connections.unwrap_or(d.max_connections),
+        max_head_size: s.max_head_size.map_or(d.max_head_size, |b| {
+            b.as_u64().min(usize::MAX as u64) as usize
+        }),
+        max_request_line: s.max_request_line.map_or(d.max_request_line, |b| {
+            b.as_u64().min(usize::MAX as u64) as usize
+        }),
+        max_headers: s.max_headers.unwrap_or(d.max_headers),
     };
     (server, listen_origin)
 }

@@ -20,6 +20,14 @@ pub(super) struct Server {
     pub background_capacity: Option<usize>,
     /// `service = "address"`, checked by the caller.
     pub service_ports: Option<toml::Table>,
+    #[serde(default, with = "humantime_serde")]
+    pub header_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub keepalive_timeout: Option<Duration>,
+    pub max_connections: Option<usize>,
+    pub max_head_size: Option<ByteSize>,
+    pub max_request_line: Option<ByteSize>,
+    pub max_headers: Option<usize>,
 }
 
 /// `[aws]`

@@ -120,6 +120,47 @@ pub(crate) fn for_upstream_hop(req: &mut RequestHeader) {
     }
 }
 
+/// Refuses request heads whose framing or form is ambiguous, before anything is routed or
+/// forwarded (each answered 400 on a closed connection, as nginx does):
+/// - `Content-Length` sent more than once, or as a list (`5, 5`), even with equal values
+///   (RFC 9110 §8.6 allows rejecting or reducing; rejecting is nginx's choice and leaves no
+///   doubt about what the upstream sees), or not plain digits, or over `i64::MAX`;
+/// - HTTP/1.1 without `Host` (RFC 9112 §3.2);
+/// - a request target that is none of the four forms (RFC 9112 §3.2): what pingora made of a
+///   request line with extra spaces (`GET  /a HTTP/1.1` arrives as `%20/a`).
+pub(crate) fn check_request(req: &RequestHeader) -> Result<(), crate::Error> {
+    let bad = |why: &str| Err(crate::Error::Client(why.to_string()));
+    let mut lengths = req.headers.get_all(header::CONTENT_LENGTH).iter();
+    if let Some(v) = lengths.next() {
+        if lengths.next().is_some() {
+            return bad("more than one Content-Length header");
+        }
+        let v = v.as_bytes();
+        if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+            return bad("Content-Length is not a single decimal number");
+        }
+        let fits = std::str::from_utf8(v)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|n| i64::try_from(n).is_ok());
+        if !fits {
+            return bad("Content-Length is out of range");
+        }
+    }
+    if req.version == http::Version::HTTP_11 && !req.headers.contains_key(header::HOST) {
+        return bad("an HTTP/1.1 request without Host");
+    }
+    let target = req.raw_path();
+    let form_ok = target.starts_with(b"/")
+        || (target == b"*" && req.method == Method::OPTIONS)
+        || (req.method == Method::CONNECT && !target.is_empty())
+        || req.uri.scheme().is_some();
+    if !form_ok {
+        return bad("a malformed request target (extra spaces in the request line?)");
+    }
+    Ok(())
+}
+
 /// True when a response to `method` with `status` carries no body by definition.
 pub(crate) fn bodiless(method: &Method, status: StatusCode) -> bool {
     method == Method::HEAD

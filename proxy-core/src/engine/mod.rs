@@ -436,6 +436,13 @@ impl ProxyHttp for Adapter {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> pingora::Result<bool> {
         let engine = &self.0;
         let mut cx = engine.context(session);
+        if let Err(e) = head::check_request(session.req_header()) {
+            // The framing cannot be trusted: nothing after this head can be read as a request.
+            ctx.cx = Some(cx);
+            session.set_keepalive(None);
+            engine.write_error(session, ctx, e).await;
+            return Ok(true);
+        }
         cx.upstream = engine.route(session.req_header(), &mut cx);
 
         if engine.chain.is_empty() {
@@ -638,14 +645,23 @@ impl ProxyHttp for Adapter {
             };
         };
         let code = err.status().as_u16();
-        if !final_head_sent(session) {
-            self.0.write_error(session, ctx, err).await;
-        } else {
+        if final_head_sent(session) {
             ctx.error = Some(err);
+            return FailToProxy {
+                error_code: code,
+                can_reuse_downstream: false,
+            };
         }
+        // The connection stays usable when the client's request was read to its end and its
+        // framing is not in doubt; otherwise the answer says `Connection: close` (and it is).
+        let reuse = !matches!(err, Error::Client(_)) && session.is_body_done();
+        if !reuse {
+            session.set_keepalive(None);
+        }
+        self.0.write_error(session, ctx, err).await;
         FailToProxy {
             error_code: code,
-            can_reuse_downstream: false,
+            can_reuse_downstream: reuse,
         }
     }
 

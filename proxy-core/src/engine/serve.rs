@@ -24,11 +24,11 @@ use crate::{
     chain::Chain,
     error::ErrorResponder,
     routing::{RouteTable, Router},
-    settings::AwsSettings,
+    settings::{AwsSettings, ServerSettings},
     upstream::Upstream,
 };
 
-use super::{accept_loop, Adapter, Engine, InFlight};
+use super::{accept_loop, stream::HeadLimits, Adapter, Engine, InFlight};
 
 /// What the edge hands the engine: the finished chain, routers and route table, the
 /// upstreams, and the shared pieces the edge keeps a handle to as well.
@@ -48,6 +48,8 @@ pub(crate) struct EngineSetup<'a> {
     pub(crate) metrics: Option<Arc<Metrics>>,
     /// On an AWS edge, its settings: the engine builds the edge's [`AwsClient`].
     pub(crate) aws: Option<&'a AwsSettings>,
+    /// `[server]`: head timeouts and limits, the connection cap.
+    pub(crate) server: &'a ServerSettings,
 }
 
 /// A serving engine: the HTTP app and one accept loop per bound socket.
@@ -105,6 +107,9 @@ impl Serving {
         let app = Arc::new(pingora_proxy::http_proxy(&conf, Adapter(engine)));
         let (shutdown, shutdown_rx) = watch::channel(false);
         let conns = TaskTracker::new();
+        let limits = HeadLimits::from(setup.server);
+        let max_connections = setup.server.max_connections;
+        let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
         let accepting = sockets
             .into_iter()
             .map(|socket| {
@@ -113,6 +118,9 @@ impl Serving {
                     app.clone(),
                     shutdown_rx.clone(),
                     conns.clone(),
+                    limits,
+                    slots.clone(),
+                    max_connections,
                 ))
             })
             .collect();

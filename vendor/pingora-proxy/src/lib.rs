@@ -358,6 +358,14 @@ where
                         .unwrap_or_else(|e| {
                             error!("failed to send error response to downstream: {e}");
                         });
+                } else if matches!(e.etype, ConnectionClosed | ReadTimedout | ReadError) {
+                    // edgestack patch: a client that went away, or that edgestack's own head
+                    // limits and deadlines cut off (answered 408/414/431 before this), is not
+                    // an error of the proxy: logged at debug, as pingora does for bad heads.
+                    debug!(
+                        "Fail to proxy: {e}, downstream session type: {}",
+                        downstream_session.session_type()
+                    );
                 } else {
                     // otherwise the connection must be broken, no need to send anything
                     error!(
@@ -1345,6 +1353,11 @@ where
                 session.cache.disable(reason);
             }
             let res = self.inner.fail_to_proxy(&mut session, e, &mut ctx).await;
+            // edgestack patch: honour `can_reuse_downstream` here as `handle_error` does, so an
+            // error answer after a fully read request leaves the client's connection usable
+            // (upstream pingora 0.9.1 ignores it on this path and closes after saying
+            // keep-alive).
+            server_reuse = server_reuse || res.can_reuse_downstream;
 
             // final error will have > 0 status unless downstream connection is dead
             if !self.inner.suppress_error_log(&session, &ctx, e) {

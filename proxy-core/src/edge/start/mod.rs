@@ -116,6 +116,7 @@ impl EdgeBuilder {
                 listen_labels: bound.listen_labels.clone(),
                 metrics,
                 aws: settings.aws.as_ref(),
+                server,
             },
             bound.sockets,
             runtime.handle(),
