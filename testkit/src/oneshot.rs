@@ -79,7 +79,7 @@ use std::{
 use bytes::Bytes;
 use edgestack_core::{
     aws::{
-        detect::{detect, query_param, refine_with_form, Detection},
+        detect::{detect, is_form_without_action, refine_with_form, Detection},
         AwsErrors, AwsRequest,
     },
     hop, BodyAccess, BodyMode, Chain, Error, ErrorResponder, Exchange, Forward, Listener,
@@ -552,16 +552,6 @@ fn clone_request(req: &http::Request<Bytes>) -> http::Request<Bytes> {
 }
 
 /// The requests the edge's form pass buffers: `POST` forms without `Action` in the query.
-fn is_form_without_action(req: &Parts) -> bool {
-    req.method == Method::POST
-        && req
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
-        && query_param(req.uri.query().unwrap_or(""), "Action").is_none()
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;

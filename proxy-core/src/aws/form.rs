@@ -8,10 +8,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use http::{request::Parts, Method};
+use http::request::Parts;
 
 use super::{
-    detect::{query_param, refine_with_form, Detection},
+    detect::{is_form_without_action, refine_with_form, Detection},
     router::{unrouted_service, RoutedByRule, Unrecognized},
     ServiceRoutes,
 };
@@ -37,16 +37,6 @@ impl FormAction {
             default_region: default_region.into(),
         }
     }
-}
-
-fn is_form_without_action(req: &Parts) -> bool {
-    req.method == Method::POST
-        && req
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
-        && query_param(req.uri.query().unwrap_or(""), "Action").is_none()
 }
 
 #[async_trait]

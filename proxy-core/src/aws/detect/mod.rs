@@ -114,7 +114,7 @@ pub fn detect(req: &Parts, default_region: &str, forced_service: Option<&str>) -
         return Detection::Unknown {
             seen: seen(req, &cred, target),
             // Only a form whose `Action` is not in the query: the form pass reads no other.
-            needs_form: is_form_post(req) && query_param(query, "Action").is_none(),
+            needs_form: is_form_without_action(req),
         };
     };
 
@@ -236,6 +236,12 @@ fn is_form_post(req: &Parts) -> bool {
     req.method == Method::POST
         && header_str(req, "content-type")
             .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// A form `POST` without `Action` in its query: the requests whose form body the edge's
+/// form pass ([`FormAction`](super::FormAction)) reads for the `Action`.
+pub fn is_form_without_action(req: &Parts) -> bool {
+    is_form_post(req) && query_param(req.uri.query().unwrap_or(""), "Action").is_none()
 }
 
 fn operation_of(req: &Parts, aws: &AwsRequest, target: Option<&str>) -> Option<Cow<'static, str>> {
