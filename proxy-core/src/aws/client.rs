@@ -31,6 +31,20 @@ use crate::upstream::{Upstream, UpstreamName};
 /// The most a side call's response body may be (they are small: ids, URLs, XML results).
 const RESPONSE_LIMIT: usize = 4 * 1024 * 1024;
 
+/// How long a call through the edge may wait for its answer: a Lambda function's longest
+/// timeout (15 minutes) and a little.
+const VIA_EDGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60 + 30);
+
+/// A loopback address for a listen address that means "all interfaces".
+fn reachable(ip: std::net::IpAddr) -> std::net::IpAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        other => other,
+    }
+}
+
 /// Why a side call got no response.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
@@ -104,6 +118,9 @@ struct Inner {
     connector: Connector,
     credentials: Credentials,
     default_region: String,
+    /// The edge itself (its first listen address, as a loopback address when it listens on
+    /// all interfaces), for [`AwsClient::send_via_edge`].
+    edge: Option<(Upstream, HttpPeer)>,
 }
 
 impl std::fmt::Debug for AwsClient {
@@ -123,7 +140,26 @@ impl AwsClient {
         access_key_id: &str,
         secret_access_key: &str,
         default_region: &str,
+        edge_addr: Option<std::net::SocketAddr>,
     ) -> Self {
+        let edge = edge_addr.map(|a| {
+            let addr = std::net::SocketAddr::new(reachable(a.ip()), a.port());
+            let up = Upstream {
+                name: UpstreamName::new("edgestack"),
+                url: format!("http://{addr}"),
+                addr,
+                timeouts: crate::upstream::Timeouts {
+                    connect: std::time::Duration::from_secs(5),
+                    read: VIA_EDGE_TIMEOUT,
+                    write: std::time::Duration::from_secs(60),
+                    idle: std::time::Duration::from_secs(60),
+                },
+                s3_path_style: false,
+                process: None,
+            };
+            let peer = up.peer();
+            (up, peer)
+        });
         AwsClient {
             inner: Arc::new(Inner {
                 routes,
@@ -137,8 +173,42 @@ impl AwsClient {
                     "edgestack",
                 ),
                 default_region: default_region.to_string(),
+                edge,
             }),
         }
+    }
+
+    /// The edge's own URL (`http://127.0.0.1:4566` when it listens on `0.0.0.0:4566`): what a
+    /// process the edge starts (a Lambda function) uses as `AWS_ENDPOINT_URL`.
+    pub fn edge_url(&self) -> Option<String> {
+        self.inner.edge.as_ref().map(|(up, _)| up.url.clone())
+    }
+
+    /// [`send`](Self::send), but through the edge itself: the request goes to the edge's own
+    /// address and through its listener chain, as a client's would, so an interceptor that
+    /// answers the operation (a Lambda `Invoke` run by the lambda interceptor) answers it too.
+    /// The answer may take up to 15 minutes (a function's longest timeout) and be up to
+    /// `limit` bytes.
+    pub async fn send_via_edge(
+        &self,
+        service: &str,
+        region: &str,
+        req: http::Request<Bytes>,
+        limit: usize,
+    ) -> Result<http::Response<Bytes>, CallError> {
+        let Some((up, peer)) = &self.inner.edge else {
+            return self.send_with_limit(service, region, req, limit).await;
+        };
+        let req = self.sign(service, region, up, req)?;
+        let result = self.exchange(up, peer, &req, limit).await;
+        if let Err(e) = &result {
+            tracing::debug!(target: "edgestack::internal", "AWS {service} call through the edge failed: {e}");
+        }
+        result.map_err(|message| CallError::Transport {
+            service: service.to_string(),
+            upstream: up.name.clone(),
+            message,
+        })
     }
 
     /// The region calls use when the caller has none.

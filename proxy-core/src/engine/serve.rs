@@ -50,6 +50,8 @@ pub(crate) struct EngineSetup<'a> {
     pub(crate) aws: Option<&'a AwsSettings>,
     /// `[server]`: head timeouts and limits, the connection cap.
     pub(crate) server: &'a ServerSettings,
+    /// The edge's own main address (the first listen address), for calls through the edge.
+    pub(crate) edge_addr: Option<SocketAddr>,
 }
 
 /// A serving engine: the HTTP app and one accept loop per bound socket.
@@ -86,6 +88,7 @@ impl Serving {
                 &aws.access_key_id,
                 &aws.secret_access_key,
                 &aws.default_region,
+                setup.edge_addr,
             )
         });
         let engine = Arc::new(Engine {

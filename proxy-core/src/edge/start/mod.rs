@@ -117,6 +117,7 @@ impl EdgeBuilder {
                 metrics,
                 aws: settings.aws.as_ref(),
                 server,
+                edge_addr: bound.addrs.first().copied(),
             },
             bound.sockets,
             runtime.handle(),
