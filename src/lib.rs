@@ -37,6 +37,7 @@ pub mod interceptors {
     pub use edgestack_apigateway as apigateway;
     pub use edgestack_chaos as chaos;
     pub use edgestack_dynamodb as dynamodb;
+    pub use edgestack_lambda as lambda;
     pub use edgestack_request_id as request_id;
     pub use edgestack_s3_notifications as s3_notifications;
     pub use edgestack_sqs as sqs;
@@ -76,6 +77,7 @@ pub fn interceptor_registry() -> Interceptors {
     );
     r.register_with_env(edgestack_chaos::NAME, edgestack_chaos::Chaos::with_env);
     r.register(edgestack_sqs::URLS, edgestack_sqs::SqsUrls::new);
+    r.register_with_env(edgestack_lambda::NAME, edgestack_lambda::Lambda::with_env);
     r
 }
 
@@ -107,6 +109,10 @@ upstream = "moto"
 # KINESIS_ERROR_PROBABILITY / DYNAMODB_ERROR_PROBABILITY. First, so an injected error comes
 # before any other interceptor acts.
 [interceptors.chaos]
+
+# Lambda functions run as local processes (python3, node, provided's bootstrap; no Docker):
+# Invoke is answered by edgestack, the rest of the Lambda API by moto.
+[interceptors.lambda]
 
 # S3 bucket notifications to SQS, SNS and EventBridge, kept by edgestack (as LocalStack does).
 [interceptors.s3-notifications]

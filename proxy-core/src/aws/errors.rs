@@ -54,8 +54,16 @@ impl ErrorResponder for AwsErrors {
 }
 
 /// The AWS error code of an error response, from `x-amzn-ErrorType`, `x-amzn-query-error`, a
-/// JSON `__type`/`code`, or an XML `<Code>`. `body` may be only the start of the body.
+/// JSON `__type`/`code`, or an XML `<Code>`; for a Lambda invocation whose function failed
+/// (a 200), its `X-Amz-Function-Error` (`Unhandled`). `body` may be only the start of the
+/// body.
 pub fn error_code(headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    if let Some(v) = headers
+        .get("x-amz-function-error")
+        .and_then(|v| v.to_str().ok())
+    {
+        return Some(v.to_string());
+    }
     let clean = |s: &str| {
         let s = s.split(':').next().unwrap_or(s);
         let s = s.rsplit('#').next().unwrap_or(s).trim();

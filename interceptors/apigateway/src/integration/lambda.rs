@@ -1,6 +1,7 @@
 //! AWS_PROXY integrations with Lambda: the request becomes API Gateway's proxy event
-//! (version 1.0), the function is invoked through the upstream the edge routes `lambda` to
-//! (`POST /2015-03-31/functions/{arn}/invocations`, signed like any AWS call), and its proxy
+//! (version 1.0), the function is invoked through the edge itself
+//! (`POST /2015-03-31/functions/{arn}/invocations`, signed like any AWS call; the lambda
+//! interceptor runs it, or the upstream the edge routes `lambda` to answers), and its proxy
 //! response (`statusCode`, `headers`, `multiValueHeaders`, `body`, `isBase64Encoded`) becomes
 //! the answer. A function error or a malformed response is a 502, as in API Gateway.
 //!
@@ -60,7 +61,7 @@ pub async fn call(
     let sent = tokio::time::timeout(
         call.timeout,
         call.client
-            .send_with_limit("lambda", &region, req, super::http::LIMIT),
+            .send_via_edge("lambda", &region, req, super::http::LIMIT),
     )
     .await;
     let answer = match sent {
