@@ -5,11 +5,15 @@
 //! client already has its answer. At most `capacity` jobs are pending at once: past that a job
 //! is refused (and the caller decides whether to log or count it) rather than growing memory.
 //! Shutdown waits for pending jobs up to the drain timeout, then cancels what is left.
+//!
+//! Tasks that live as long as the edge (a reaper of idle processes, a poller) are services:
+//! [`Background::spawn_service`] starts one with a [`Stopping`] signal, which fires once the
+//! jobs have drained; the service then finishes its work (stops its processes) and returns.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::sync::Semaphore;
-use tokio_util::task::TaskTracker;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// The handle listeners use to queue side effects. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -17,7 +21,29 @@ pub struct Background {
     handle: tokio::runtime::Handle,
     tracker: TaskTracker,
     slots: Arc<Semaphore>,
+    services: TaskTracker,
+    stopping: CancellationToken,
 }
+
+/// The signal a service gets: fires when the edge stops (after the jobs drained).
+#[derive(Debug, Clone)]
+pub struct Stopping(CancellationToken);
+
+impl Stopping {
+    /// Waits until the edge stops.
+    pub async fn wait(&self) {
+        self.0.cancelled().await;
+    }
+
+    /// True once the edge is stopping.
+    pub fn is_stopping(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
+/// The least time services get to finish after they were told to stop, whatever is left of
+/// the drain timeout.
+const SERVICE_GRACE: Duration = Duration::from_secs(2);
 
 /// A job was refused because the queue is full or the edge is stopping.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +61,8 @@ impl Background {
             handle,
             tracker: TaskTracker::new(),
             slots: Arc::new(Semaphore::new(capacity)),
+            services: TaskTracker::new(),
+            stopping: CancellationToken::new(),
         }
     }
 
@@ -67,17 +95,47 @@ impl Background {
         Ok(())
     }
 
+    /// Starts a service: `service` gets the [`Stopping`] signal, and should return soon after
+    /// it fires. Services take no job slot. Refused once the edge is stopping.
+    pub fn spawn_service<F, Fut>(&self, name: &'static str, service: F) -> Result<(), Refused>
+    where
+        F: FnOnce(Stopping) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        if self.services.is_closed() || self.stopping.is_cancelled() {
+            return Err(Refused {
+                job: name,
+                reason: "the edge is shutting down",
+            });
+        }
+        let fut = service(Stopping(self.stopping.clone()));
+        self.services.spawn_on(fut, &self.handle);
+        Ok(())
+    }
+
     /// Jobs queued and not finished yet.
     pub fn pending(&self) -> usize {
         self.tracker.len()
     }
 
     /// Stops taking jobs and waits up to `timeout` for the pending ones. True if all finished.
+    /// Then tells the services to stop and waits for them, for what is left of `timeout` (at
+    /// least two seconds).
     pub(crate) async fn drain(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
         self.tracker.close();
-        tokio::time::timeout(timeout, self.tracker.wait())
+        let jobs = tokio::time::timeout(timeout, self.tracker.wait())
             .await
-            .is_ok()
+            .is_ok();
+        self.stopping.cancel();
+        self.services.close();
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(SERVICE_GRACE);
+        let services = tokio::time::timeout(left, self.services.wait())
+            .await
+            .is_ok();
+        jobs && services
     }
 }
 
@@ -105,6 +163,27 @@ mod tests {
         assert!(bg.drain(Duration::from_secs(5)).await);
         assert_eq!(done.load(Ordering::SeqCst), 2);
         assert!(bg.spawn("late", async {}).is_err());
+    }
+
+    #[tokio::test]
+    async fn services_stop_after_the_jobs() {
+        let bg = Background::new(tokio::runtime::Handle::current(), 4);
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let o = order.clone();
+        bg.spawn_service("service", move |stopping| async move {
+            stopping.wait().await;
+            o.lock().unwrap().push("service");
+        })
+        .unwrap();
+        let o = order.clone();
+        bg.spawn("job", async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            o.lock().unwrap().push("job");
+        })
+        .unwrap();
+        assert!(bg.drain(Duration::from_secs(5)).await);
+        assert_eq!(*order.lock().unwrap(), ["job", "service"]);
+        assert!(bg.spawn_service("late", |_| async {}).is_err());
     }
 
     #[tokio::test]

@@ -477,6 +477,7 @@ impl Listener for Lambda {
         let operation = aws.operation.clone();
         match operation.as_deref() {
             Some(op @ ("Invoke" | "InvokeAsync")) => {
+                self.runner.pools().start_reaper(cx.background());
                 let resp = match self.invoke(req, op, cx).await {
                     Ok(resp) => resp,
                     Err(e) => e.response(cx),

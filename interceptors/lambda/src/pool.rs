@@ -16,9 +16,11 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, Weak},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
+
+use edgestack_core::Background;
 
 use crate::{function::FunctionConfig, metrics::Metrics, runtime::Environment};
 
@@ -114,7 +116,6 @@ impl Pools {
 
     /// Takes a slot for one invocation of `f`: a warm environment when one is idle.
     pub fn acquire(&self, f: &FunctionConfig) -> Result<Lease, Throttle> {
-        self.start_reaper();
         let fingerprint = f.fingerprint();
         let mut stopped = Vec::new();
         let lease = {
@@ -297,8 +298,10 @@ impl Pools {
         n
     }
 
-    /// Starts the idle reaper once, on the current runtime; it ends with the pools.
-    fn start_reaper(&self) {
+    /// Starts the idle reaper once, as a service of the edge: it stops idle environments
+    /// past the idle timeout, and every environment when the edge stops (or when its runtime
+    /// goes away).
+    pub fn start_reaper(&self, background: &Background) {
         {
             let mut s = self.lock();
             if s.reaper {
@@ -306,25 +309,33 @@ impl Pools {
             }
             s.reaper = true;
         }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let weak: Weak<Mutex<State>> = Arc::downgrade(&self.state);
-        let (max, idle_timeout, metrics) = (self.max, self.idle_timeout, self.metrics.clone());
-        let every = (idle_timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
-        handle.spawn(async move {
+        let pools = self.clone();
+        let every = (self.idle_timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+        let started = background.spawn_service("lambda environments", move |stopping| async move {
+            // Stops everything when the edge stops, and also when the task is dropped (a
+            // runtime shut down without draining).
+            let _guard = ShutdownGuard(pools.clone());
             loop {
-                tokio::time::sleep(every).await;
-                let Some(state) = weak.upgrade() else { return };
-                let pools = Pools {
-                    state,
-                    max,
-                    idle_timeout,
-                    metrics: metrics.clone(),
-                };
-                pools.reap();
+                tokio::select! {
+                    _ = stopping.wait() => return,
+                    _ = tokio::time::sleep(every) => {
+                        pools.reap();
+                    }
+                }
             }
         });
+        if started.is_err() {
+            self.lock().reaper = false;
+        }
+    }
+}
+
+/// Stops every idle environment when dropped.
+struct ShutdownGuard(Pools);
+
+impl Drop for ShutdownGuard {
+    fn drop(&mut self) {
+        self.0.shutdown();
     }
 }
 
