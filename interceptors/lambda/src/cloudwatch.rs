@@ -35,7 +35,11 @@ pub async fn put(client: &AwsClient, region: &str, function: &str, version: &str
             .map(|r| (r.status(), r.into_body()))
     };
     // Group and stream may exist already: their "already exists" answers are fine.
-    let _ = call("Logs_20140328.CreateLogGroup", json!({ "logGroupName": group })).await;
+    let _ = call(
+        "Logs_20140328.CreateLogGroup",
+        json!({ "logGroupName": group }),
+    )
+    .await;
     let _ = call(
         "Logs_20140328.CreateLogStream",
         json!({ "logGroupName": group, "logStreamName": stream }),
@@ -53,6 +57,8 @@ pub async fn put(client: &AwsClient, region: &str, function: &str, version: &str
             "{function}: CloudWatch Logs refused the invocation's log ({status}): {}",
             String::from_utf8_lossy(&body[..body.len().min(200)])
         ),
-        Err(e) => tracing::warn!(target: "edgestack::lambda", "{function}: cannot write the invocation's log to CloudWatch Logs: {e}"),
+        Err(e) => {
+            tracing::warn!(target: "edgestack::lambda", "{function}: cannot write the invocation's log to CloudWatch Logs: {e}")
+        }
     }
 }

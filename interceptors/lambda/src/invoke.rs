@@ -95,13 +95,11 @@ impl InvokeCall {
                 None | Some("") | Some("RequestResponse") => InvocationType::RequestResponse,
                 Some("Event") => InvocationType::Event,
                 Some("DryRun") => InvocationType::DryRun,
-                Some(other) => {
-                    return Err(invalid_parameter(format!(
-                        "1 validation error detected: Value '{other}' at 'invocationType' failed to \
+                Some(other) => return Err(invalid_parameter(format!(
+                    "1 validation error detected: Value '{other}' at 'invocationType' failed to \
                          satisfy constraint: Member must satisfy enum value set: [Event, \
                          RequestResponse, DryRun]"
-                    )))
-                }
+                ))),
             }
         };
         let tail = header("x-amz-log-type") == Some("Tail");
@@ -112,7 +110,9 @@ impl InvokeCall {
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
                     .ok_or_else(|| {
-                        invalid_parameter("Client context must be a valid Base64-encoded JSON object")
+                        invalid_parameter(
+                            "Client context must be a valid Base64-encoded JSON object",
+                        )
                     })?,
             ),
             _ => None,
@@ -160,14 +160,14 @@ impl InvokeCall {
 }
 
 fn form_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    q.split('&').filter_map(|kv| {
+    q.split('&').map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         let d = |s: &str| {
             percent_decode_str(&s.replace('+', " "))
                 .decode_utf8_lossy()
                 .into_owned()
         };
-        Some((d(k), d(v)))
+        (d(k), d(v))
     })
 }
 
@@ -222,7 +222,11 @@ pub fn payload_of(outcome: &Outcome, request_id: &str, timeout_s: u64) -> (Bytes
             Bytes::from(
                 serde_json::json!({
                     "errorType": "Runtime.ExitError",
-                    "errorMessage": format!("RequestId: {request_id} Error: Runtime exited with error: {why}"),
+                    "errorMessage": if why == "exit status 0" {
+                        format!("RequestId: {request_id} Error: Runtime exited without providing a reason")
+                    } else {
+                        format!("RequestId: {request_id} Error: Runtime exited with error: {why}")
+                    },
                 })
                 .to_string(),
             ),
@@ -258,7 +262,10 @@ pub fn answer(
         h.insert("x-amz-executed-version", v);
     }
     if failed {
-        h.insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));
+        h.insert(
+            "x-amz-function-error",
+            HeaderValue::from_static("Unhandled"),
+        );
     }
     if let Some(tail) = log_tail.and_then(|t| HeaderValue::from_str(&t).ok()) {
         h.insert("x-amz-log-result", tail);
@@ -272,7 +279,10 @@ pub fn answer(
 /// The answer to an accepted `Event` invocation (202) or `InvokeAsync` (202 `{"Status":202}`).
 pub fn accepted(legacy_async: bool, request_id: &str) -> Response {
     let mut resp = if legacy_async {
-        let mut r = response(StatusCode::ACCEPTED, Bytes::from_static(b"{\"Status\":202}"));
+        let mut r = response(
+            StatusCode::ACCEPTED,
+            Bytes::from_static(b"{\"Status\":202}"),
+        );
         r.headers_mut()
             .insert("content-type", HeaderValue::from_static("application/json"));
         r
@@ -330,7 +340,13 @@ mod tests {
             "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Af/invocations?Qualifier=live",
             &[("x-amz-invocation-type", "Event"), ("x-amz-log-type", "Tail")],
         );
-        let c = InvokeCall::parse(&p.uri, &p.headers, Bytes::from_static(b"{\"a\":1}"), "Invoke").unwrap();
+        let c = InvokeCall::parse(
+            &p.uri,
+            &p.headers,
+            Bytes::from_static(b"{\"a\":1}"),
+            "Invoke",
+        )
+        .unwrap();
         assert_eq!(c.function, "arn:aws:lambda:us-east-1:1:function:f");
         assert_eq!(c.qualifier.as_deref(), Some("live"));
         assert_eq!(c.kind, InvocationType::Event);
@@ -342,7 +358,8 @@ mod tests {
         let p = parts("/2015-03-31/functions/f/invocations", &[]);
         let c = InvokeCall::parse(&p.uri, &p.headers, Bytes::new(), "Invoke").unwrap();
         assert_eq!(&c.payload[..], b"{}");
-        let e = InvokeCall::parse(&p.uri, &p.headers, Bytes::from_static(b"{nope"), "Invoke").unwrap_err();
+        let e = InvokeCall::parse(&p.uri, &p.headers, Bytes::from_static(b"{nope"), "Invoke")
+            .unwrap_err();
         assert_eq!(e.code(), "InvalidRequestContentException");
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
     }
@@ -358,8 +375,13 @@ mod tests {
             "/2015-03-31/functions/f/invocations",
             &[("x-amz-invocation-type", "Event")],
         );
-        let e = InvokeCall::parse(&p.uri, &p.headers, Bytes::from(vec![b' '; MAX_ASYNC_PAYLOAD + 1]), "Invoke")
-            .unwrap_err();
+        let e = InvokeCall::parse(
+            &p.uri,
+            &p.headers,
+            Bytes::from(vec![b' '; MAX_ASYNC_PAYLOAD + 1]),
+            "Invoke",
+        )
+        .unwrap_err();
         assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 

@@ -85,8 +85,8 @@ impl Lambda {
             .cache_dir
             .clone()
             .unwrap_or_else(crate::code::store::default_dir);
-        let store = CodeStore::open(dir)
-            .map_err(|e| vec![ConfigError::new("cache_dir", e.to_string())])?;
+        let store =
+            CodeStore::open(dir).map_err(|e| vec![ConfigError::new("cache_dir", e.to_string())])?;
         Ok(Lambda {
             runner: Runner::new(settings, store, Metrics::new()),
             resolved: Mutex::default(),
@@ -161,12 +161,18 @@ impl Lambda {
                     .settings()
                     .cloudwatch_logs
                     .then(|| client.clone());
-                let queued = cx.background().spawn("lambda async invocation", async move {
-                    run_async(runner, f, run_call, logs_client).await;
-                });
+                let queued = cx
+                    .background()
+                    .spawn("lambda async invocation", async move {
+                        run_async(runner, f, run_call, logs_client).await;
+                    });
                 if let Err(refused) = queued {
                     tracing::warn!(target: "edgestack::lambda", "{name}: asynchronous invocation not queued: {refused}");
-                    self.runner.metrics().async_dropped.with_label_values(&[name.as_str()]).inc();
+                    self.runner
+                        .metrics()
+                        .async_dropped
+                        .with_label_values(&[name.as_str()])
+                        .inc();
                     self.runner.metrics().invocation(&name, kind, "throttled");
                     return Err(invoke::too_many_requests());
                 }
@@ -186,18 +192,27 @@ impl Lambda {
                     }
                 };
                 let (payload, failed) = invoke::payload_of(&ran.outcome, &request_id, f.timeout);
-                self.runner
-                    .metrics()
-                    .invocation(&f.name, kind, if failed { "error" } else { "success" });
+                self.runner.metrics().invocation(
+                    &f.name,
+                    kind,
+                    if failed { "error" } else { "success" },
+                );
                 let tail = call.tail.then(|| ran.log.tail_base64());
                 if self.runner.settings().cloudwatch_logs {
                     let (client, region) = (client.clone(), f.region().to_string());
-                    let (name, version, text) = (f.name.clone(), f.version.clone(), ran.log.text().to_vec());
+                    let (name, version, text) =
+                        (f.name.clone(), f.version.clone(), ran.log.text().to_vec());
                     let _ = cx.background().spawn("lambda logs", async move {
                         crate::cloudwatch::put(&client, &region, &name, &version, &text).await;
                     });
                 }
-                Ok(invoke::answer(payload, failed, &f.version, tail, &request_id))
+                Ok(invoke::answer(
+                    payload,
+                    failed,
+                    &f.version,
+                    tail,
+                    &request_id,
+                ))
             }
         }
     }
@@ -314,8 +329,12 @@ impl Lambda {
                 }
                 tracing::debug!(target: "edgestack::lambda", "{what}: code {sha} kept");
             }
-            Ok(Err(e)) => tracing::warn!(target: "edgestack::lambda", "{what}: cannot keep its code: {e}"),
-            Err(e) => tracing::warn!(target: "edgestack::lambda", "{what}: cannot keep its code: {e}"),
+            Ok(Err(e)) => {
+                tracing::warn!(target: "edgestack::lambda", "{what}: cannot keep its code: {e}")
+            }
+            Err(e) => {
+                tracing::warn!(target: "edgestack::lambda", "{what}: cannot keep its code: {e}")
+            }
         }
     }
 
@@ -342,9 +361,11 @@ async fn run_async(runner: Runner, f: FunctionConfig, call: RunCall, logs: Optio
                     crate::cloudwatch::put(client, f.region(), &f.name, &f.version, ran.log.text())
                         .await;
                 }
-                runner
-                    .metrics()
-                    .invocation(&f.name, "Event", if failed { "error" } else { "success" });
+                runner.metrics().invocation(
+                    &f.name,
+                    "Event",
+                    if failed { "error" } else { "success" },
+                );
                 failed
             }
             Err(e) => {
@@ -359,7 +380,11 @@ async fn run_async(runner: Runner, f: FunctionConfig, call: RunCall, logs: Optio
                 );
                 if e.status() != StatusCode::TOO_MANY_REQUESTS {
                     tracing::warn!(target: "edgestack::lambda", "{}: asynchronous invocation {} cannot run: {}", f.name, call.request_id, e.message());
-                    runner.metrics().async_dropped.with_label_values(&[f.name.as_str()]).inc();
+                    runner
+                        .metrics()
+                        .async_dropped
+                        .with_label_values(&[f.name.as_str()])
+                        .inc();
                     return;
                 }
                 true
@@ -447,7 +472,11 @@ fn function_in_path(path: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-const CODE_OPERATIONS: [&str; 3] = ["CreateFunction", "UpdateFunctionCode", "PublishLayerVersion"];
+const CODE_OPERATIONS: [&str; 3] = [
+    "CreateFunction",
+    "UpdateFunctionCode",
+    "PublishLayerVersion",
+];
 
 #[async_trait]
 impl Listener for Lambda {
@@ -536,7 +565,8 @@ impl Listener for Lambda {
             let body = resp.body().bytes().cloned().unwrap_or_default();
             let answer: serde_json::Value =
                 serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-            self.keep_code(pending, &answer, &region, cx.aws_client()).await;
+            self.keep_code(pending, &answer, &region, cx.aws_client())
+                .await;
         }
         self.changed(function.as_deref());
         Ok(())
@@ -576,6 +606,9 @@ mod tests {
             qualifier_in_name("arn:aws:lambda:us-east-1:1:function:f:3").as_deref(),
             Some("3")
         );
-        assert_eq!(qualifier_in_name("arn:aws:lambda:us-east-1:1:function:f"), None);
+        assert_eq!(
+            qualifier_in_name("arn:aws:lambda:us-east-1:1:function:f"),
+            None
+        );
     }
 }

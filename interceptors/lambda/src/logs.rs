@@ -4,11 +4,12 @@
 //! START RequestId: <id> Version: $LATEST
 //! <the function's output>
 //! END RequestId: <id>
-//! REPORT RequestId: <id>	Duration: 1.23 ms	Billed Duration: 2 ms	Memory Size: 128 MB	Max Memory Used: 128 MB
+//! REPORT RequestId: <id>  Duration: 1.23 ms  Billed Duration: 2 ms  Memory Size: 128 MB  Max Memory Used: 128 MB
 //! ```
 //!
 //! (Lambda bills whole milliseconds; edgestack does not measure memory and reports the
-//! function's size as used.) A cold start adds `Init Duration` to the REPORT line.
+//! function's size as used; the REPORT fields are separated by tabs.) A cold start adds
+//! `Init Duration` to the REPORT line.
 
 use std::time::Duration;
 
@@ -97,8 +98,12 @@ mod tests {
         log.output(b"hello\n");
         log.end("r1", Duration::from_micros(1500), None, 128);
         let text = String::from_utf8(log.text().to_vec()).unwrap();
-        assert!(text.starts_with("START RequestId: r1 Version: $LATEST\nhello\nEND RequestId: r1\n"));
-        assert!(text.contains("REPORT RequestId: r1\tDuration: 1.50 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB"));
+        assert!(
+            text.starts_with("START RequestId: r1 Version: $LATEST\nhello\nEND RequestId: r1\n")
+        );
+        assert!(text.contains(
+            "REPORT RequestId: r1\tDuration: 1.50 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB"
+        ));
         let tail = base64::engine::general_purpose::STANDARD
             .decode(log.tail_base64())
             .unwrap();

@@ -310,7 +310,8 @@ impl Pools {
             s.reaper = true;
         }
         let pools = self.clone();
-        let every = (self.idle_timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+        let every =
+            (self.idle_timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
         let started = background.spawn_service("lambda environments", move |stopping| async move {
             // Stops everything when the edge stops, and also when the task is dropped (a
             // runtime shut down without draining).

@@ -74,13 +74,19 @@ struct Inner {
 
 /// The runtimes edgestack runs: `python3.x`, `nodejs*`, `provided*`.
 pub fn supported(runtime: &str) -> bool {
-    runtime.starts_with("python3") || runtime.starts_with("nodejs") || runtime.starts_with("provided")
+    runtime.starts_with("python3")
+        || runtime.starts_with("nodejs")
+        || runtime.starts_with("provided")
 }
 
 impl Runner {
     /// A runner over this code store.
     pub fn new(settings: Settings, store: CodeStore, metrics: Metrics) -> Runner {
-        let pools = Pools::new(settings.max_concurrency, settings.idle_timeout, metrics.clone());
+        let pools = Pools::new(
+            settings.max_concurrency,
+            settings.idle_timeout,
+            metrics.clone(),
+        );
         Runner {
             inner: Arc::new(Inner {
                 settings,
@@ -137,7 +143,11 @@ impl Runner {
                 "Function {} uses the runtime {}, which edgestack does not run (it runs \
                  python3.x, nodejs* and provided.al2/provided.al2023 functions as local processes)",
                 f.name,
-                if f.runtime.is_empty() { "(none)" } else { &f.runtime }
+                if f.runtime.is_empty() {
+                    "(none)"
+                } else {
+                    &f.runtime
+                }
             )));
         }
         if !self.inner.store.contains(&f.code_sha256) {
@@ -313,7 +323,8 @@ impl Runner {
 /// them, and `AWS_ENDPOINT_URL` (unless the function sets its own) so its SDK calls come back
 /// through the edge.
 pub fn environment(f: &FunctionConfig, endpoint: Option<&str>) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = f.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut env: Vec<(String, String)> =
+        f.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let region = f.region().to_string();
     let now = humantime::format_rfc3339(SystemTime::now()).to_string();
     let day = now.get(..10).unwrap_or("1970-01-01").replace('-', "/");
@@ -322,7 +333,10 @@ pub fn environment(f: &FunctionConfig, endpoint: Option<&str>) -> Vec<(String, S
         ("AWS_LAMBDA_FUNCTION_VERSION", f.version.clone()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory.to_string()),
         ("AWS_LAMBDA_FUNCTION_TIMEOUT", f.timeout.to_string()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", f.name)),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{}", f.name),
+        ),
         (
             "AWS_LAMBDA_LOG_STREAM_NAME",
             format!("{day}/[{}]{:032x}", f.version, fastrand::u128(..)),
@@ -380,7 +394,11 @@ mod tests {
         .unwrap();
         f.version = "$LATEST".into();
         let env = environment(&f, Some("http://127.0.0.1:4566"));
-        let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            env.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("AWS_REGION"), Some("eu-west-1"));
         assert_eq!(get("MINE"), Some("1"));
         assert_eq!(get("AWS_ENDPOINT_URL"), Some("http://127.0.0.1:4566"));

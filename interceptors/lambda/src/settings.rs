@@ -133,10 +133,7 @@ impl Settings {
             errors.push(ConfigError::new("async_retries", "must be at most 10"));
         }
         if self.async_retry_delay > Duration::from_secs(600) {
-            errors.push(ConfigError::new(
-                "async_retry_delay",
-                "must be at most 10m",
-            ));
+            errors.push(ConfigError::new("async_retry_delay", "must be at most 10m"));
         }
         errors
     }

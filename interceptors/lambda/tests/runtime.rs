@@ -717,3 +717,108 @@ async fn runtime_api_init_error() {
         })
     );
 }
+
+#[tokio::test]
+async fn python_handler_paths_and_results() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "pkg/sub/mod.py",
+        r#"
+import decimal
+
+def handler(event, context):
+    kind = event.get("kind")
+    if kind == "str":
+        return "hi"
+    if kind == "bytes":
+        return b"raw"
+    if kind == "decimal":
+        return {"d": decimal.Decimal("1.5")}
+    if kind == "none":
+        return None
+    return {"arn": context.invoked_function_arn, "mem": context.memory_limit_in_mb}
+"#,
+    );
+    let mut env = Environment::start(launch(dir.path(), "python3.12", "pkg/sub.mod.handler"), 1)
+        .await
+        .expect("python starts");
+    async fn run(env: &mut Environment, payload: &str) -> Outcome {
+        env.invoke(invocation("h", payload, Duration::from_secs(5)))
+            .await
+            .0
+    }
+    let response = |b: &'static [u8]| Outcome::Response(Bytes::from_static(b));
+    assert_eq!(
+        run(&mut env, r#"{"kind":"str"}"#).await,
+        response(br#""hi""#)
+    );
+    assert_eq!(
+        run(&mut env, r#"{"kind":"decimal"}"#).await,
+        response(br#"{"d": 1.5}"#)
+    );
+    assert_eq!(run(&mut env, r#"{"kind":"none"}"#).await, response(b"null"));
+    assert_eq!(
+        run(&mut env, "{}").await,
+        response(br#"{"arn": "arn:aws:lambda:eu-west-1:123456789012:function:f", "mem": "128"}"#)
+    );
+    let Outcome::Error { body, .. } = run(&mut env, r#"{"kind":"bytes"}"#).await else {
+        panic!("bytes are not JSON");
+    };
+    let v = json(&body);
+    assert_eq!(v["errorType"], "Runtime.MarshalError");
+    assert_eq!(
+        v["errorMessage"],
+        "Unable to marshal response: Object of type bytes is not JSON serializable"
+    );
+}
+
+#[tokio::test]
+async fn node_module_kinds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "lib/cjs.cjs",
+        "module.exports.nested = { fn: async (e) => ({ cjs: e.n }) };\n",
+    );
+    write(dir.path(), "esm/package.json", r#"{"type":"module"}"#);
+    write(
+        dir.path(),
+        "esm/app.js",
+        r#"export default { handler: async (e) => { if (e.reject) Promise.reject(new Error("nobody waits")); if (e.reject) await new Promise((r) => setTimeout(r, 1000)); return undefined; } };"#,
+    );
+    let mut env = Environment::start(launch(dir.path(), "nodejs20.x", "lib/cjs.nested.fn"), 1)
+        .await
+        .expect("node starts");
+    let (outcome, _) = env
+        .invoke(invocation("k-1", r#"{"n":5}"#, Duration::from_secs(5)))
+        .await;
+    assert_eq!(
+        outcome,
+        Outcome::Response(Bytes::from_static(br#"{"cjs":5}"#))
+    );
+
+    let mut env = Environment::start(launch(dir.path(), "nodejs20.x", "esm/app.handler"), 2)
+        .await
+        .expect("node starts");
+    let (outcome, _) = env
+        .invoke(invocation("k-2", "{}", Duration::from_secs(5)))
+        .await;
+    assert_eq!(outcome, Outcome::Response(Bytes::from_static(b"null")));
+    // An unhandled rejection fails the invocation and ends the process, as on AWS.
+    let (outcome, _) = env
+        .invoke(invocation(
+            "k-3",
+            r#"{"reject":true}"#,
+            Duration::from_secs(5),
+        ))
+        .await;
+    let Outcome::Error { body, .. } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(
+        json(&body)["errorType"],
+        "Runtime.UnhandledPromiseRejection"
+    );
+    eventually("the process exits", || !env.is_alive()).await;
+}

@@ -683,6 +683,9 @@ impl Environment {
     /// ([`Outcome::Exited`]), or the deadline ([`Outcome::Timeout`]: the process group is
     /// killed). Also returns the output printed since the previous invocation ended (so the
     /// first one gets the init output), each line ending in `\n`, at most the last 1 MiB.
+    ///
+    /// If this future is dropped before it ends, the runtime may still be running the
+    /// invocation: drop (or [`kill`](Environment::kill)) the environment rather than reuse it.
     pub async fn invoke(&mut self, invocation: Invocation) -> (Outcome, Vec<u8>) {
         if !self.is_alive() {
             let why = self
