@@ -95,11 +95,13 @@ impl InvokeCall {
                 None | Some("") | Some("RequestResponse") => InvocationType::RequestResponse,
                 Some("Event") => InvocationType::Event,
                 Some("DryRun") => InvocationType::DryRun,
-                Some(other) => return Err(invalid_parameter(format!(
+                Some(other) => {
+                    return Err(invalid_parameter(format!(
                     "1 validation error detected: Value '{other}' at 'invocationType' failed to \
                          satisfy constraint: Member must satisfy enum value set: [Event, \
                          RequestResponse, DryRun]"
-                ))),
+                )))
+                }
             }
         };
         let tail = header("x-amz-log-type") == Some("Tail");

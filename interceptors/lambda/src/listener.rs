@@ -130,6 +130,7 @@ impl Lambda {
             Ok(f) => f,
             Err(backend_answer) => return Ok(backend_answer),
         };
+        self.find_layers(client, &f).await;
         let request_id = invoke::request_id();
         let kind = call.kind.as_str();
         if let Err(e) = self.runner.check(&f) {
@@ -273,6 +274,45 @@ impl Lambda {
             },
         );
         Ok(Ok(config))
+    }
+
+    /// Looks up, with the backend, the code of layers this edge has not seen published (they
+    /// were published through an earlier edgestack with the same cache): a layer whose
+    /// `CodeSha256` is in the cache can be used.
+    async fn find_layers(&self, client: &AwsClient, f: &FunctionConfig) {
+        for layer in &f.layers {
+            if self.runner.layer_known(&layer.arn) {
+                continue;
+            }
+            // arn:aws:lambda:{region}:{account}:layer:{name}:{version}
+            let parts: Vec<&str> = layer.arn.split(':').collect();
+            let (Some(region), Some(name), Some(version)) =
+                (parts.get(3), parts.get(6), parts.get(7))
+            else {
+                continue;
+            };
+            let Ok(req) = http::Request::builder()
+                .method(Method::GET)
+                .uri(format!(
+                    "/2018-10-31/layers/{}/versions/{}",
+                    utf8_percent_encode(name, NON_ALPHANUMERIC),
+                    utf8_percent_encode(version, NON_ALPHANUMERIC)
+                ))
+                .body(Bytes::new())
+            else {
+                continue;
+            };
+            let Ok(answer) = client.send("lambda", region, req).await else {
+                continue;
+            };
+            let v: serde_json::Value =
+                serde_json::from_slice(answer.body()).unwrap_or(serde_json::Value::Null);
+            if let Some(sha) = v["Content"]["CodeSha256"].as_str() {
+                if self.runner.store().contains(sha) {
+                    self.runner.layer_captured(&layer.arn, sha);
+                }
+            }
+        }
     }
 
     fn lock_resolved(

@@ -129,6 +129,15 @@ impl Runner {
             .insert(layer_version_arn.to_string(), code_sha256.to_string());
     }
 
+    /// True when the code of this layer version is known.
+    pub fn layer_known(&self, layer_version_arn: &str) -> bool {
+        self.inner
+            .layers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(layer_version_arn)
+    }
+
     /// Why `f` cannot run here, as the 4xx the caller gets (never a 5xx: SDKs retry those).
     pub fn check(&self, f: &FunctionConfig) -> Result<(), AwsError> {
         if f.package_type.eq_ignore_ascii_case("Image") {
