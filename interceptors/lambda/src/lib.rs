@@ -18,6 +18,7 @@
 //! - [`pool`]: warm environments per function configuration, concurrency limits, reaping;
 //! - [`run`]: one invocation of a resolved function, start to end;
 //! - [`invoke`]: the Invoke API: what a call asks for, what Lambda answers;
+//! - [`mappings`]: event source mappings (SQS, Kinesis, DynamoDB Streams), polled by the edge;
 //! - [`logs`]: an invocation's log (START/END/REPORT) and its 4 KB tail;
 //! - [`cloudwatch`]: invocation logs to the backend's CloudWatch Logs (optional);
 //! - [`metrics`]: invocations, errors, cold starts, warm environments per function.
@@ -40,6 +41,7 @@ pub mod function;
 pub mod invoke;
 mod listener;
 pub mod logs;
+pub mod mappings;
 pub mod metrics;
 pub mod pool;
 pub mod run;

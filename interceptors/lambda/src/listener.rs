@@ -57,6 +57,8 @@ pub struct Lambda {
     resolved: Mutex<HashMap<(String, String, String), Resolved>>,
     /// Bumped by every Lambda control-plane write through the edge.
     generation: AtomicU64,
+    /// Event source mappings, answered and polled by the edge.
+    mappings: crate::mappings::Mappings,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +93,7 @@ impl Lambda {
             runner: Runner::new(settings, store, Metrics::new()),
             resolved: Mutex::default(),
             generation: AtomicU64::new(0),
+            mappings: crate::mappings::Mappings::new(),
         })
     }
 
@@ -512,6 +515,18 @@ fn function_in_path(path: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
+/// The event source mapping API, answered by the edge.
+fn is_mapping_operation(op: &str) -> bool {
+    matches!(
+        op,
+        "CreateEventSourceMapping"
+            | "GetEventSourceMapping"
+            | "ListEventSourceMappings"
+            | "UpdateEventSourceMapping"
+            | "DeleteEventSourceMapping"
+    )
+}
+
 const CODE_OPERATIONS: [&str; 3] = [
     "CreateFunction",
     "UpdateFunctionCode",
@@ -530,6 +545,7 @@ impl Listener for Lambda {
         };
         match aws.operation.as_deref() {
             Some("Invoke" | "InvokeAsync") => BodyAccess::BUFFER_REQUEST,
+            Some(op) if is_mapping_operation(op) => BodyAccess::BUFFER_REQUEST,
             Some(op) if CODE_OPERATIONS.contains(&op) => BodyAccess::BUFFER_BOTH,
             _ => BodyAccess::NONE,
         }
@@ -551,6 +567,10 @@ impl Listener for Lambda {
                     Ok(resp) => resp,
                     Err(e) => e.response(cx),
                 };
+                return Ok(Forward::Respond(resp));
+            }
+            Some(op) if is_mapping_operation(op) => {
+                let resp = self.mappings.handle(op, req, cx).await;
                 return Ok(Forward::Respond(resp));
             }
             Some(op) if CODE_OPERATIONS.contains(&op) => {
