@@ -242,3 +242,74 @@ async fn well_formed_heads_still_pass_on_a_kept_connection() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn spaces_or_controls_after_the_request_target_are_refused() {
+    // pingora percent-encodes what httparse refuses in a request line, so these used to reach
+    // the upstream as `GET /raw/a%20` (nginx answers 400).
+    each_path(|edge, up, path| {
+        for (head, case) in [
+            (
+                "GET /raw/a  HTTP/1.1\r\nHost: x\r\n\r\n",
+                "two spaces after the target",
+            ),
+            (
+                "GET /raw/a   HTTP/1.1\r\nHost: x\r\n\r\n",
+                "three spaces after the target",
+            ),
+            (
+                "GET  /raw/a HTTP/1.1\r\nHost: x\r\n\r\n",
+                "two spaces before the target",
+            ),
+            (
+                "GET /raw/a b HTTP/1.1\r\nHost: x\r\n\r\n",
+                "a space inside the target",
+            ),
+            (
+                "GET /raw/a\tb HTTP/1.1\r\nHost: x\r\n\r\n",
+                "a tab inside the target",
+            ),
+        ] {
+            refused(edge, up, head, &format!("{path}: {case}"));
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_bare_lf_in_a_chunk_size_line_is_refused() {
+    each_path(|edge, _up, path| {
+        for body in [
+            "5;ext=1\nhello\r\n0\r\n\r\n",
+            "5;a\nb=1\r\nhello\r\n0\r\n\r\n",
+            "3\r\nabc\r\n5;ext=1\nhello\r\n0\r\n\r\n",
+            "5\nhello\r\n0\r\n\r\n",
+        ] {
+            for split in [false, true] {
+                let case = format!(
+                    "{path}: {body:?}, head and body in {} writes",
+                    1 + split as u8
+                );
+                // An upstream that answers once it has the whole body: with one that answers
+                // before (an echo), the refusal can only cut its response short.
+                let head =
+                    "POST /inspect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+                let mut conn = RawConn::connect(edge.local_addr());
+                if split {
+                    conn.send(head.as_bytes());
+                    std::thread::sleep(Duration::from_millis(50));
+                    conn.send(body.as_bytes());
+                } else {
+                    conn.send(format!("{head}{body}").as_bytes());
+                }
+                let r = conn
+                    .read_response("POST")
+                    .unwrap_or_else(|e| panic!("{case}: {e}"));
+                assert_eq!(r.status, 400, "{case}: {r:?}");
+                assert_eq!(connection(&r), "close", "{case}: {r:?}");
+                assert!(conn.is_closed(), "{case}: the connection must be closed");
+            }
+        }
+    })
+    .await;
+}

@@ -546,3 +546,16 @@ pub async fn run_boto3(py: &str, script: &str, args: &[&str]) -> serde_json::Val
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
+
+/// Sends `bytes` in one write on a new connection to `addr` and returns everything the server
+/// sent until it closed the connection (10 s at most).
+pub fn send_and_read_to_end(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(bytes).expect("send");
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    String::from_utf8_lossy(&all).into_owned()
+}

@@ -565,6 +565,9 @@ fn upstream_error(e: &pingora::Error, upstream: &Upstream) -> Stop {
 /// not answered; one that sent something malformed (a bad chunk, say) gets a 400.
 fn client_gone(e: Box<pingora::Error>) -> Stop {
     use pingora::ErrorType as T;
+    if super::stream::is_malformed_body(&e) {
+        return Stop::Answer(Error::Client(super::describe(&e)));
+    }
     match e.etype() {
         T::ConnectionClosed | T::ReadError | T::WriteError | T::ReadTimedout | T::WriteTimedout => {
             Stop::ClientGone(super::describe(&e))

@@ -158,7 +158,9 @@ impl Sample {
     const LIMIT: usize = 4096;
 
     fn of(status: http::StatusCode, headers: &http::HeaderMap) -> Option<Sample> {
-        (status.as_u16() >= 400).then(|| Sample {
+        // A Lambda invocation whose function failed is a 200 with `X-Amz-Function-Error`.
+        let failed = || status.is_success() && headers.contains_key("x-amz-function-error");
+        (status.as_u16() >= 400 || failed()).then(|| Sample {
             headers: headers.clone(),
             body: Vec::new(),
         })
@@ -381,6 +383,9 @@ fn resp_parts(resp: &http::Response<Bytes>) -> http::response::Parts {
 fn from_pingora(e: &pingora::Error, upstream: Option<&UpstreamName>) -> Option<Error> {
     let upstream = upstream.cloned().unwrap_or_else(|| UpstreamName::new("?"));
     let detail = describe(e);
+    if stream::is_malformed_body(e) {
+        return Some(Error::Client(detail));
+    }
     Some(match e.etype() {
         ErrorType::ConnectTimedout => Error::UpstreamTimeout { upstream, detail },
         ErrorType::ReadTimedout | ErrorType::WriteTimedout
