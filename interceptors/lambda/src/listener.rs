@@ -639,6 +639,7 @@ impl Listener for Lambda {
 
 impl Drop for Lambda {
     fn drop(&mut self) {
+        self.mappings.stop_all();
         self.runner.pools().shutdown();
     }
 }

@@ -1,0 +1,984 @@
+//! Event source mappings run by the edge (`[interceptors.lambda]`), end to end: moto_server
+//! holds the queues, streams, tables and functions; the edge answers the mapping API itself
+//! (moto never sees a mapping, so it neither fails invocations nor empties DynamoDB
+//! streams), polls, and invokes real python functions through its own lambda interceptor.
+//!
+//! Each function appends one JSON line per invocation (`{"records": [...]}`) to the file its
+//! `OUT` variable names, so the tests see every batch as the function got it.
+//!
+//! What is checked:
+//! - the regression: three sends to a queue with `maxReceiveCount=2` and a mapping → every
+//!   message processed once, nothing in the dead-letter queue; the SQS record shape; the
+//!   mapping API (202 `Creating`, then `Enabled`; Get, List);
+//! - `BatchSize`; a failing function leaves messages to the visibility timeout (→ DLQ after
+//!   `maxReceiveCount`); `ReportBatchItemFailures` deletes all but the reported message;
+//!   `FilterCriteria` deletes non-matching messages; FIFO order per group;
+//! - Disable stops delivery and Enable resumes it; Delete stops it; validation errors;
+//! - Kinesis: records in order with Lambda's Kinesis shape; DynamoDB (moto's streams):
+//!   INSERT and MODIFY records, and `GetRecords` still returns records after a mapping is
+//!   created.
+//!
+//! Needs moto_server (`.venv`) and `python3`.
+
+mod support;
+
+use std::{
+    io::{Cursor, Write},
+    path::PathBuf,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use aws_sdk_lambda::{
+    error::ProvideErrorMetadata,
+    primitives::Blob,
+    types::{Environment, FilterCriteria, FunctionCode, FunctionResponseType, Runtime},
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use edgestack::Edge;
+use edgestack_testkit::{fake_sigv4, MotoServer};
+use serde_json::{json, Value};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/lambda-role";
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The functions: every handler records the batch it got.
+const APP_PY: &str = r#"import json, os
+
+def _record(event):
+    with open(os.environ["OUT"], "a") as f:
+        f.write(json.dumps({"records": event.get("Records", [])}) + "\n")
+
+def record(event, context):
+    _record(event)
+    return {"ok": True}
+
+def fail(event, context):
+    _record(event)
+    raise RuntimeError("failed on purpose")
+
+def partial(event, context):
+    _record(event)
+    failed = []
+    for r in event["Records"]:
+        if r.get("body", "").startswith("fail"):
+            failed.append({"itemIdentifier": r["messageId"]})
+    return {"batchItemFailures": failed}
+"#;
+
+fn app_zip() -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    w.start_file("app.py", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    w.write_all(APP_PY.as_bytes()).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+/// A directory of one test (code cache, output files), removed at the end.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "edgestack-mappings-test-{}-{nanos}-{}",
+            std::process::id(),
+            fastrand_suffix()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+fn fastrand_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u8(0);
+    format!("{:08x}", h.finish() as u32)
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        fn writable(p: &std::path::Path) {
+            if let Ok(meta) = std::fs::symlink_metadata(p) {
+                if meta.file_type().is_symlink() {
+                    return;
+                }
+                let mut perms = meta.permissions();
+                perms.set_mode(perms.mode() | 0o700);
+                let _ = std::fs::set_permissions(p, perms);
+                if meta.is_dir() {
+                    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                        writable(&e.path());
+                    }
+                }
+            }
+        }
+        writable(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
+    use aws_sdk_lambda::config::{retry::RetryConfig, Credentials, Region};
+    let conf = aws_sdk_lambda::Config::builder()
+        .behavior_version_latest()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .retry_config(RetryConfig::disabled())
+        .build();
+    aws_sdk_lambda::Client::from_conf(conf)
+}
+
+struct Stack {
+    edge: Edge,
+    lambda: aws_sdk_lambda::Client,
+    sqs: aws_sdk_sqs::Client,
+    _moto: MotoServer,
+    dir: TempDir,
+}
+
+async fn start() -> Stack {
+    edgestack_testkit::trace_init();
+    let moto = MotoServer::start();
+    let dir = TempDir::new();
+    let text = format!(
+        "{}\n[interceptors.lambda]\ncache_dir = \"{}\"\n",
+        support::moto_edge_toml(&moto.url()),
+        dir.0.join("cache").display()
+    );
+    let edge = support::start_edge(&text, Duration::from_secs(60)).await;
+    let url = edge.url();
+    let st = Stack {
+        lambda: lambda_client(&url),
+        sqs: support::sqs_client(&url),
+        edge,
+        _moto: moto,
+        dir,
+    };
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    .to_string();
+    let answer = support::call(
+        support::client()
+            .post(st.edge.url())
+            .header("authorization", fake_sigv4("iam"))
+            .form(&[
+                ("Action", "CreateRole"),
+                ("Version", "2010-05-08"),
+                ("RoleName", "lambda-role"),
+                ("AssumeRolePolicyDocument", policy.as_str()),
+            ]),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "CreateRole: {}", answer.text());
+    st
+}
+
+impl Stack {
+    /// Creates function `name` running `app.{handler}` with `timeout` seconds; it records
+    /// into `<dir>/<name>.out`.
+    async fn function(&self, name: &str, handler: &str, timeout: i32) -> String {
+        let out = self.out(name);
+        self.lambda
+            .create_function()
+            .function_name(name)
+            .runtime(Runtime::Python312)
+            .role(ROLE)
+            .handler(format!("app.{handler}"))
+            .timeout(timeout)
+            .environment(
+                Environment::builder()
+                    .variables("OUT", out.display().to_string())
+                    .build(),
+            )
+            .code(
+                FunctionCode::builder()
+                    .zip_file(Blob::new(app_zip()))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateFunction {name}: {e:?}"))
+            .function_arn()
+            .unwrap()
+            .to_string()
+    }
+
+    fn out(&self, name: &str) -> PathBuf {
+        self.dir.0.join(format!("{name}.out"))
+    }
+
+    /// The batches function `name` got so far.
+    fn batches(&self, name: &str) -> Vec<Vec<Value>> {
+        let text = std::fs::read_to_string(self.out(name)).unwrap_or_default();
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                v["records"].as_array().unwrap().clone()
+            })
+            .collect()
+    }
+
+    /// Every record function `name` got so far, in order.
+    fn records(&self, name: &str) -> Vec<Value> {
+        self.batches(name).into_iter().flatten().collect()
+    }
+
+    /// The SQS bodies function `name` got so far.
+    fn bodies(&self, name: &str) -> Vec<String> {
+        self.records(name)
+            .iter()
+            .map(|r| r["body"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// Waits until `done(records)` holds; fails with what was seen.
+    async fn wait_for(&self, name: &str, what: &str, done: impl Fn(&[Value]) -> bool) {
+        let start = Instant::now();
+        loop {
+            let recs = self.records(name);
+            if done(&recs) {
+                return;
+            }
+            if start.elapsed() > WAIT {
+                panic!("{name}: {what} not seen within {WAIT:?}; got {recs:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A queue with `attributes`; its URL and ARN.
+    async fn queue(
+        &self,
+        name: &str,
+        attributes: &[(QueueAttributeName, &str)],
+    ) -> (String, String) {
+        let url = support::create_queue_with(&self.sqs, name, attributes).await;
+        let arn = support::queue_arn(&self.sqs, &url).await;
+        (url, arn)
+    }
+
+    async fn send(&self, url: &str, body: &str) -> String {
+        self.sqs
+            .send_message()
+            .queue_url(url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap()
+            .message_id()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Visible + in flight messages of a queue.
+    async fn depth(&self, url: &str) -> usize {
+        let attrs = support::queue_attributes(&self.sqs, url, QueueAttributeName::All).await;
+        let n = |k: QueueAttributeName| {
+            attrs
+                .get(&k)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+        };
+        n(QueueAttributeName::ApproximateNumberOfMessages)
+            + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+    }
+
+    /// A mapping of `function` on `source` (more settings by `with`); its UUID.
+    async fn mapping(
+        &self,
+        function: &str,
+        source: &str,
+        with: impl FnOnce(
+            aws_sdk_lambda::operation::create_event_source_mapping::builders::CreateEventSourceMappingFluentBuilder,
+        ) -> aws_sdk_lambda::operation::create_event_source_mapping::builders::CreateEventSourceMappingFluentBuilder,
+    ) -> String {
+        let req = self
+            .lambda
+            .create_event_source_mapping()
+            .function_name(function)
+            .event_source_arn(source);
+        let out = with(req)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateEventSourceMapping {function} {source}: {e:?}"));
+        assert_eq!(out.state(), Some("Creating"), "{out:?}");
+        out.uuid().unwrap().to_string()
+    }
+}
+
+/// A `RedrivePolicy`: to `dlq_arn` after `max` receives.
+fn redrive(dlq_arn: &str, max: u32) -> String {
+    json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max.to_string()}).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_messages_processed_once_nothing_in_the_dlq() {
+    let st = start().await;
+    let arn = st.function("rec", "record", 3).await;
+    let (dlq, dlq_arn) = st.queue("dlq", &[]).await;
+    let policy = redrive(&dlq_arn, 2);
+    let (q, q_arn) = st
+        .queue(
+            "work",
+            &[
+                (QueueAttributeName::VisibilityTimeout, "5"),
+                (QueueAttributeName::RedrivePolicy, &policy),
+            ],
+        )
+        .await;
+    let uuid = st.mapping("rec", &q_arn, |r| r).await;
+    let got = st
+        .lambda
+        .get_event_source_mapping()
+        .uuid(&uuid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.state(), Some("Enabled"));
+    assert_eq!(got.batch_size(), Some(10));
+    assert_eq!(got.function_arn(), Some(arn.as_str()));
+    assert_eq!(got.event_source_arn(), Some(q_arn.as_str()));
+    assert_eq!(got.state_transition_reason(), Some("USER_INITIATED"));
+    assert!(got.last_modified().is_some());
+    let listed = st
+        .lambda
+        .list_event_source_mappings()
+        .function_name("rec")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.event_source_mappings().len(), 1);
+    assert_eq!(
+        listed.event_source_mappings()[0].uuid(),
+        Some(uuid.as_str())
+    );
+
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(st.send(&q, &format!("message {i}")).await);
+    }
+    st.wait_for("rec", "three messages", |r| r.len() >= 3).await;
+    // Longer than a long poll and the function's run: nothing more arrives.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let recs = st.records("rec");
+    let mut seen: Vec<String> = recs
+        .iter()
+        .map(|r| r["messageId"].as_str().unwrap().to_string())
+        .collect();
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids, "each message exactly once");
+    let r = &recs[0];
+    assert_eq!(r["eventSource"], "aws:sqs");
+    assert_eq!(r["eventSourceARN"], q_arn.as_str());
+    assert_eq!(r["awsRegion"], "us-east-1");
+    assert_eq!(r["attributes"]["ApproximateReceiveCount"], "1");
+    assert!(r["attributes"]["SentTimestamp"].is_string(), "{r}");
+    assert!(
+        r["receiptHandle"].is_string() && r["md5OfBody"].is_string(),
+        "{r}"
+    );
+    assert!(r["messageAttributes"].is_object(), "{r}");
+    assert_eq!(st.depth(&q).await, 0, "the queue is empty");
+    assert_eq!(st.depth(&dlq).await, 0, "nothing in the dead-letter queue");
+    st.edge.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_batch_size_filters_and_partial_failures() {
+    let st = start().await;
+    // Batch size 2: five messages sent before the mapping come in batches of at most two.
+    st.function("small", "record", 3).await;
+    let (q, q_arn) = st
+        .queue("small", &[(QueueAttributeName::VisibilityTimeout, "5")])
+        .await;
+    for i in 0..5 {
+        st.send(&q, &format!("m{i}")).await;
+    }
+    st.mapping("small", &q_arn, |r| r.batch_size(2)).await;
+
+    // Filters: only {"kind": "keep"} bodies reach the function; the others are deleted.
+    st.function("filtered", "record", 3).await;
+    let (fq, fq_arn) = st
+        .queue("filtered", &[(QueueAttributeName::VisibilityTimeout, "5")])
+        .await;
+    st.mapping("filtered", &fq_arn, |r| {
+        r.filter_criteria(
+            FilterCriteria::builder()
+                .filters(
+                    aws_sdk_lambda::types::Filter::builder()
+                        .pattern(r#"{"body": {"kind": ["keep"]}}"#)
+                        .build(),
+                )
+                .build(),
+        )
+    })
+    .await;
+    st.send(&fq, r#"{"kind": "drop"}"#).await;
+    st.send(&fq, "plain text").await;
+    st.send(&fq, r#"{"kind": "keep", "n": 1}"#).await;
+
+    // Partial failures: "fail..." messages are reported, the others deleted.
+    st.function("partial", "partial", 1).await;
+    let (pq, pq_arn) = st
+        .queue("partial", &[(QueueAttributeName::VisibilityTimeout, "2")])
+        .await;
+    for body in ["ok-1", "fail-1", "ok-2"] {
+        st.send(&pq, body).await;
+    }
+    st.mapping("partial", &pq_arn, |r| {
+        r.function_response_types(FunctionResponseType::ReportBatchItemFailures)
+    })
+    .await;
+
+    st.wait_for("small", "five messages", |r| r.len() >= 5)
+        .await;
+    st.wait_for("filtered", "the kept message", |r| !r.is_empty())
+        .await;
+    st.wait_for("partial", "the failed message again", |r| {
+        r.iter().filter(|r| r["body"] == "fail-1").count() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let batches = st.batches("small");
+    assert!(
+        batches.iter().all(|b| !b.is_empty() && b.len() <= 2),
+        "{batches:?}"
+    );
+    assert_eq!(st.records("small").len(), 5);
+    assert_eq!(st.depth(&q).await, 0);
+
+    assert_eq!(st.bodies("filtered"), [r#"{"kind": "keep", "n": 1}"#]);
+    assert_eq!(st.depth(&fq).await, 0, "non-matching messages are deleted");
+
+    let bodies = st.bodies("partial");
+    assert_eq!(
+        bodies.iter().filter(|b| *b == "ok-1").count(),
+        1,
+        "{bodies:?}"
+    );
+    assert_eq!(
+        bodies.iter().filter(|b| *b == "ok-2").count(),
+        1,
+        "{bodies:?}"
+    );
+    let again = st
+        .records("partial")
+        .into_iter()
+        .filter(|r| r["body"] == "fail-1")
+        .nth(1)
+        .unwrap();
+    assert_eq!(again["attributes"]["ApproximateReceiveCount"], "2");
+    st.edge.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_failures_are_redriven_and_fifo_keeps_group_order() {
+    let st = start().await;
+    st.function("failing", "fail", 1).await;
+    let (dlq, dlq_arn) = st.queue("failing-dlq", &[]).await;
+    let policy = redrive(&dlq_arn, 2);
+    let (q, q_arn) = st
+        .queue(
+            "failing",
+            &[
+                (QueueAttributeName::VisibilityTimeout, "1"),
+                (QueueAttributeName::RedrivePolicy, &policy),
+            ],
+        )
+        .await;
+    st.mapping("failing", &q_arn, |r| r).await;
+    let id = st.send(&q, "doomed").await;
+
+    st.function("fifo", "record", 3).await;
+    let (fq, fq_arn) = st
+        .queue(
+            "orders.fifo",
+            &[
+                (QueueAttributeName::FifoQueue, "true"),
+                (QueueAttributeName::ContentBasedDeduplication, "true"),
+                (QueueAttributeName::VisibilityTimeout, "5"),
+            ],
+        )
+        .await;
+    for (group, body) in [
+        ("a", "a1"),
+        ("b", "b1"),
+        ("a", "a2"),
+        ("b", "b2"),
+        ("a", "a3"),
+    ] {
+        st.sqs
+            .send_message()
+            .queue_url(&fq)
+            .message_body(body)
+            .message_group_id(group)
+            .send()
+            .await
+            .unwrap();
+    }
+    st.mapping("fifo", &fq_arn, |r| r.batch_size(2)).await;
+
+    // The dead-letter queue gets the message after two failed invocations.
+    let start = Instant::now();
+    loop {
+        if st.depth(&dlq).await == 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "not in the DLQ: {:?}",
+            st.records("failing")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let counts: Vec<Value> = st
+        .records("failing")
+        .iter()
+        .filter(|r| r["messageId"] == id.as_str())
+        .map(|r| r["attributes"]["ApproximateReceiveCount"].clone())
+        .collect();
+    assert_eq!(counts, [json!("1"), json!("2")]);
+
+    st.wait_for("fifo", "five messages", |r| r.len() >= 5).await;
+    let bodies = st.bodies("fifo");
+    let order = |g: char| -> Vec<&str> {
+        bodies
+            .iter()
+            .filter(|b| b.starts_with(g))
+            .map(String::as_str)
+            .collect()
+    };
+    assert_eq!(order('a'), ["a1", "a2", "a3"]);
+    assert_eq!(order('b'), ["b1", "b2"]);
+    let r = &st.records("fifo")[0];
+    assert!(r["attributes"]["MessageGroupId"].is_string(), "{r}");
+    st.edge.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disable_stops_enable_resumes_delete_stops() {
+    let st = start().await;
+    st.function("toggled", "record", 3).await;
+    let (q, q_arn) = st
+        .queue("toggled", &[(QueueAttributeName::VisibilityTimeout, "5")])
+        .await;
+    let uuid = st.mapping("toggled", &q_arn, |r| r).await;
+    st.send(&q, "first").await;
+    st.wait_for("toggled", "first", |r| r.len() == 1).await;
+
+    let out = st
+        .lambda
+        .update_event_source_mapping()
+        .uuid(&uuid)
+        .enabled(false)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.state(), Some("Disabling"));
+    let got = st
+        .lambda
+        .get_event_source_mapping()
+        .uuid(&uuid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.state(), Some("Disabled"));
+    // Past the long poll that was running.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    st.send(&q, "second").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(st.bodies("toggled"), ["first"]);
+    assert_eq!(st.depth(&q).await, 1, "the message waits in the queue");
+
+    let out = st
+        .lambda
+        .update_event_source_mapping()
+        .uuid(&uuid)
+        .enabled(true)
+        .batch_size(5)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.state(), Some("Enabling"));
+    assert_eq!(out.batch_size(), Some(5));
+    st.wait_for("toggled", "second", |r| r.len() == 2).await;
+
+    let out = st
+        .lambda
+        .delete_event_source_mapping()
+        .uuid(&uuid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.state(), Some("Deleting"));
+    let e = st
+        .lambda
+        .get_event_source_mapping()
+        .uuid(&uuid)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ResourceNotFoundException"), "{e:?}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    st.send(&q, "third").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(st.bodies("toggled"), ["first", "second"]);
+    assert_eq!(st.depth(&q).await, 1);
+    let listed = st.lambda.list_event_source_mappings().send().await.unwrap();
+    assert!(listed.event_source_mappings().is_empty());
+
+    // Validation.
+    let code = |e: &aws_sdk_lambda::error::SdkError<_>| {
+        let e: &aws_sdk_lambda::error::SdkError<
+            aws_sdk_lambda::operation::create_event_source_mapping::CreateEventSourceMappingError,
+        > = e;
+        (
+            e.raw_response().map(|r| r.status().as_u16()),
+            e.code().map(str::to_string),
+            e.message().map(str::to_string),
+        )
+    };
+    let create = |f: &str, src: &str| {
+        st.lambda
+            .create_event_source_mapping()
+            .function_name(f)
+            .event_source_arn(src)
+    };
+    let e = create("nope", &q_arn).send().await.unwrap_err();
+    assert_eq!(code(&e).0, Some(404), "{e:?}");
+    assert_eq!(code(&e).1.as_deref(), Some("ResourceNotFoundException"));
+    let e = create("toggled", "arn:aws:sqs:us-east-1:123456789012:missing")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e).0, Some(400), "{e:?}");
+    assert_eq!(
+        code(&e).1.as_deref(),
+        Some("InvalidParameterValueException")
+    );
+    let e = create(
+        "toggled",
+        "arn:aws:kafka:us-east-1:123456789012:cluster/c/1",
+    )
+    .send()
+    .await
+    .unwrap_err();
+    assert_eq!(
+        code(&e).1.as_deref(),
+        Some("InvalidParameterValueException")
+    );
+    let e = create("toggled", &q_arn)
+        .batch_size(11)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(code(&e).2.unwrap_or_default().contains("window"), "{e:?}");
+    st.function("slow", "record", 30).await;
+    let e = create("slow", &q_arn).send().await.unwrap_err();
+    assert!(
+        code(&e)
+            .2
+            .unwrap_or_default()
+            .contains("visibility timeout"),
+        "{e:?}"
+    );
+    let e = create("toggled", &q_arn)
+        .filter_criteria(
+            FilterCriteria::builder()
+                .filters(
+                    aws_sdk_lambda::types::Filter::builder()
+                        .pattern(r#"{"body": "x"}"#)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(&e).1.as_deref(),
+        Some("InvalidParameterValueException")
+    );
+    st.edge.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinesis_and_dynamodb_streams() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ScalarAttributeType,
+        StreamSpecification, StreamViewType,
+    };
+    use aws_sdk_lambda::types::EventSourcePosition;
+    use base64::Engine as _;
+    let st = start().await;
+    let url = st.edge.url();
+
+    // Kinesis.
+    let kin = support::kinesis_client(&url);
+    kin.create_stream()
+        .stream_name("clicks")
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
+    let stream_arn = kin
+        .describe_stream_summary()
+        .stream_name("clicks")
+        .send()
+        .await
+        .unwrap()
+        .stream_description_summary()
+        .unwrap()
+        .stream_arn()
+        .to_string();
+    for i in 0..5 {
+        kin.put_record()
+            .stream_name("clicks")
+            .partition_key("p")
+            .data(aws_sdk_kinesis::primitives::Blob::new(
+                json!({ "n": i }).to_string(),
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
+    st.function("kin", "record", 3).await;
+    let kin_uuid = st
+        .mapping("kin", &stream_arn, |r| {
+            r.starting_position(EventSourcePosition::TrimHorizon)
+                .batch_size(3)
+        })
+        .await;
+
+    // A failing function: one retry, then the batch's metadata goes to the on-failure queue.
+    kin.create_stream()
+        .stream_name("broken")
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
+    let broken_arn = stream_arn.replace("stream/clicks", "stream/broken");
+    for i in 0..2 {
+        kin.put_record()
+            .stream_name("broken")
+            .partition_key("p")
+            .data(aws_sdk_kinesis::primitives::Blob::new(format!("{i}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (failures, failures_arn) = st.queue("failures", &[]).await;
+    st.function("broken", "fail", 3).await;
+    st.mapping("broken", &broken_arn, |r| {
+        r.starting_position(EventSourcePosition::TrimHorizon)
+            .maximum_retry_attempts(1)
+            .destination_config(
+                aws_sdk_lambda::types::DestinationConfig::builder()
+                    .on_failure(
+                        aws_sdk_lambda::types::OnFailure::builder()
+                            .destination(&failures_arn)
+                            .build(),
+                    )
+                    .build(),
+            )
+    })
+    .await;
+
+    // DynamoDB with moto's own streams.
+    let ddb = support::dynamodb_client(&url);
+    let table = ddb
+        .create_table()
+        .table_name("orders")
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let ddb_stream = table
+        .table_description()
+        .unwrap()
+        .latest_stream_arn()
+        .unwrap()
+        .to_string();
+    st.function("ddb", "record", 3).await;
+    st.mapping("ddb", &ddb_stream, |r| {
+        r.starting_position(EventSourcePosition::TrimHorizon)
+    })
+    .await;
+    ddb.put_item()
+        .table_name("orders")
+        .item("pk", AttributeValue::S("o1".into()))
+        .item("state", AttributeValue::S("new".into()))
+        .send()
+        .await
+        .unwrap();
+    ddb.put_item()
+        .table_name("orders")
+        .item("pk", AttributeValue::S("o1".into()))
+        .item("state", AttributeValue::S("paid".into()))
+        .send()
+        .await
+        .unwrap();
+
+    st.wait_for("kin", "five records", |r| r.len() >= 5).await;
+    let batches = st.batches("kin");
+    assert!(batches.iter().all(|b| b.len() <= 3), "{batches:?}");
+    let recs = st.records("kin");
+    let ns: Vec<i64> = recs
+        .iter()
+        .map(|r| {
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(r["kinesis"]["data"].as_str().unwrap())
+                .unwrap();
+            serde_json::from_slice::<Value>(&data).unwrap()["n"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ns, [0, 1, 2, 3, 4], "in order, once each");
+    let r = &recs[0];
+    assert_eq!(r["eventSource"], "aws:kinesis");
+    assert_eq!(r["eventName"], "aws:kinesis:record");
+    assert_eq!(r["eventVersion"], "1.0");
+    assert_eq!(r["eventSourceARN"], stream_arn.as_str());
+    assert_eq!(r["invokeIdentityArn"], ROLE);
+    assert_eq!(r["kinesis"]["partitionKey"], "p");
+    assert_eq!(r["kinesis"]["kinesisSchemaVersion"], "1.0");
+    assert!(
+        r["kinesis"]["approximateArrivalTimestamp"].is_number(),
+        "{r}"
+    );
+    let seq = r["kinesis"]["sequenceNumber"].as_str().unwrap();
+    assert!(r["eventID"].as_str().unwrap().ends_with(&format!(":{seq}")));
+    let got = st
+        .lambda
+        .get_event_source_mapping()
+        .uuid(&kin_uuid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.starting_position(),
+        Some(&EventSourcePosition::TrimHorizon)
+    );
+    assert_eq!(got.maximum_retry_attempts(), Some(-1));
+    assert_eq!(got.last_processing_result(), Some("OK"));
+
+    st.wait_for("ddb", "INSERT and MODIFY", |r| r.len() >= 2)
+        .await;
+    let recs = st.records("ddb");
+    let names: Vec<&str> = recs
+        .iter()
+        .map(|r| r["eventName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["INSERT", "MODIFY"]);
+    assert_eq!(recs[1]["eventSource"], "aws:dynamodb");
+    assert_eq!(recs[1]["eventSourceARN"], ddb_stream.as_str());
+    assert_eq!(recs[1]["dynamodb"]["NewImage"]["state"]["S"], "paid");
+    assert_eq!(recs[1]["dynamodb"]["OldImage"]["state"]["S"], "new");
+    assert_eq!(recs[1]["dynamodb"]["Keys"]["pk"]["S"], "o1");
+
+    let start = Instant::now();
+    let failure = loop {
+        let got = st
+            .sqs
+            .receive_message()
+            .queue_url(&failures)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if let Some(m) = got.messages().first() {
+            break serde_json::from_str::<Value>(m.body().unwrap()).unwrap();
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "no failure record: {:?}",
+            st.batches("broken")
+        );
+    };
+    assert_eq!(st.batches("broken").len(), 2, "one try and one retry");
+    assert_eq!(
+        failure["requestContext"]["condition"],
+        "RetryAttemptsExhausted"
+    );
+    assert_eq!(failure["requestContext"]["approximateInvokeCount"], 2);
+    assert_eq!(failure["responseContext"]["functionError"], "Unhandled");
+    assert_eq!(failure["KinesisBatchInfo"]["batchSize"], 2);
+    assert_eq!(
+        failure["KinesisBatchInfo"]["streamArn"],
+        broken_arn.as_str()
+    );
+    assert!(
+        failure["KinesisBatchInfo"]["shardId"].is_string(),
+        "{failure}"
+    );
+
+    // moto still has every record: its own mapping code (which empties streams) never ran.
+    let streams = support::dynamodbstreams_client(&url);
+    let shard = streams
+        .describe_stream()
+        .stream_arn(&ddb_stream)
+        .send()
+        .await
+        .unwrap()
+        .stream_description()
+        .unwrap()
+        .shards()[0]
+        .shard_id()
+        .unwrap()
+        .to_string();
+    let it = streams
+        .get_shard_iterator()
+        .stream_arn(&ddb_stream)
+        .shard_id(shard)
+        .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator()
+        .unwrap()
+        .to_string();
+    let got = streams
+        .get_records()
+        .shard_iterator(it)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.records().len(),
+        2,
+        "GetRecords still returns the records"
+    );
+    st.edge.shutdown().await;
+}
