@@ -189,9 +189,16 @@ impl Deliverer {
             }
             (Destination::EventBridge { region }, Payload::Entry(entry)) => {
                 let body = serde_json::json!({ "Entries": [entry] });
-                let resp = client
-                    .json("events", region, "AWSEvents.PutEvents", "1.1", &body)
-                    .await;
+                // Through the edge: the eventbridge interceptor (when on) matches the rules and
+                // delivers to their targets.
+                let req = http::Request::builder()
+                    .method(Method::POST)
+                    .uri("/")
+                    .header("content-type", "application/x-amz-json-1.1")
+                    .header("x-amz-target", "AWSEvents.PutEvents")
+                    .body(Bytes::from(body.to_string()))
+                    .map_err(|e| Failure::Refused(e.to_string()))?;
+                let resp = client.send_via_edge("events", region, req, 1 << 20).await;
                 let resp = check(resp, "PutEvents")?;
                 let result: Value = serde_json::from_slice(resp.body()).unwrap_or(Value::Null);
                 if result["FailedEntryCount"].as_u64().unwrap_or(0) == 0 {
