@@ -1,6 +1,6 @@
 //! The Lambda benchmark: how fast the `lambda` interceptor runs functions, through the edge.
 //!
-//! Run with: cargo bench --bench lambda
+//! Run with: cargo bench --bench lambda  (about 40 s once built)
 //! (`cargo bench --bench lambda -- --quick`, or `LAMBDA_BENCH_QUICK=1`, for a run under 30 s.)
 //!
 //! It starts its own moto_server (`$MOTO_SERVER`, `.venv/bin/moto_server` or `PATH`, see
@@ -11,11 +11,12 @@
 //! (`def handler(event, context): return event`) and `nodejs20.x`
 //! (`exports.handler = async (event) => event`). Then it measures, with a plain HTTP client
 //! (reqwest, one keep-alive connection per caller, `POST /2015-03-31/functions/F/invocations`
-//! with a 40-byte event):
+//! with a 35-byte event):
 //!
 //! - **bare process start**: `INTERPRETER -c pass` / `-e 0`, spawn to exit, with the same
-//!   interpreter the interceptor runs (read from `/proc` of a running environment): the part
-//!   of a cold start that is the interpreter's own;
+//!   interpreter the interceptor runs (read from `/proc` of a running environment) and an
+//!   environment cleared as a function's is: the part of a cold start that is the
+//!   interpreter's own;
 //! - **cold start**: invocations that each need a new environment: before each one,
 //!   `UpdateFunctionConfiguration` (a changed environment variable) through the edge drops
 //!   the function's environments and its cached resolution, so the invocation pays the
@@ -28,14 +29,17 @@
 //!   Tail`, a separate sample) and a `DryRun` with the resolution cached (the edge without
 //!   any process);
 //! - **throughput**: invokes/s with 1 and 8 concurrent callers, each for a few seconds after a
-//!   warm-up at that concurrency (so 8 warm environments exist), python and node.
+//!   warm-up at that concurrency (so 8 warm environments exist), python and node, with the
+//!   CPU time each invocation cost this process (the edge and the client: one process) and
+//!   the function processes (from `/proc`).
 //!
 //! It prints a markdown report: the tables and a verdict against the targets of the Lambda
 //! issue (warm invoke median at most 3 ms over the function's own time; python cold start
 //! median at most 150 ms).
 //!
 //! Options (after `--`): `--quick`, `--cold N` (10; 5 quick), `--warm N` (2000; 300 quick),
-//! `--duration SECS` per throughput run (5; 1 quick).
+//! `--duration SECS` per throughput run (5; 1 quick), `--python PROGRAM` and `--node PROGRAM`
+//! (the section's `python` and `node`: which interpreters run the functions).
 //!
 //! Run by `cargo test` (no `--bench` argument) it only checks that each function answers its
 //! event through the edge, once cold and once warm. No figure is reported then.
@@ -78,6 +82,10 @@ struct Plan {
     tail_sample: usize,
     dry_sample: usize,
     duration: Duration,
+    /// `[interceptors.lambda] python = ...`, when given.
+    python: Option<String>,
+    /// `[interceptors.lambda] node = ...`, when given.
+    node: Option<String>,
 }
 
 impl Plan {
@@ -92,6 +100,8 @@ impl Plan {
                 tail_sample: 30,
                 dry_sample: 100,
                 duration: Duration::from_secs(1),
+                python: None,
+                node: None,
             }
         } else {
             Plan {
@@ -101,18 +111,26 @@ impl Plan {
                 tail_sample: 100,
                 dry_sample: 500,
                 duration: Duration::from_secs(5),
+                python: None,
+                node: None,
             }
         };
-        let value = |name: &str| -> Option<u64> {
+        let text = |name: &str| -> Option<String> {
             let i = argv.iter().position(|a| a == name)?;
             let v = argv
                 .get(i + 1)
                 .unwrap_or_else(|| panic!("{name} needs a value"));
+            Some(v.clone())
+        };
+        let value = |name: &str| -> Option<u64> {
+            let v = text(name)?;
             Some(
                 v.parse()
                     .unwrap_or_else(|_| panic!("{name}: not a number: {v}")),
             )
         };
+        plan.python = text("--python");
+        plan.node = text("--node");
         if let Some(n) = value("--cold") {
             plan.cold = (n as usize).max(1);
         }
@@ -171,7 +189,7 @@ impl Lang {
         }
     }
 
-    /// The interpreter's name on `PATH`, and the argument that makes it exit at once.
+    /// The interpreter's name, and the arguments that make it exit at once.
     fn bare(self) -> (&'static str, &'static str, &'static str) {
         match self {
             Lang::Python => ("python3", "-c", "pass"),
@@ -201,14 +219,15 @@ struct Setup {
 }
 
 impl Setup {
-    async fn start() -> Setup {
+    /// `lambda` holds more keys of the `[interceptors.lambda]` section (or nothing).
+    async fn start(lambda: &str) -> Setup {
         let moto = tokio::task::spawn_blocking(MotoServer::start)
             .await
             .expect("moto_server start");
         let dir =
             std::env::temp_dir().join(format!("edgestack-lambda-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("bench directory");
-        let text = edge_toml(&moto.url(), &dir.join("cache"));
+        let text = edge_toml(&moto.url(), &dir.join("cache"), lambda);
         let config = edgestack::load_config(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         let edge = edgestack::EdgeBuilder::from_config(config)
             .start()
@@ -387,7 +406,7 @@ impl Invoked {
 
 /// The edge's configuration: moto_server as the backend and default route, and the
 /// interceptor sections of edgestack's default configuration, the lambda cache in `cache`.
-fn edge_toml(moto: &str, cache: &Path) -> String {
+fn edge_toml(moto: &str, cache: &Path, lambda: &str) -> String {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let default = edgestack::default_config_toml(Path::new("moto_server"));
     let sections = &default[default
@@ -397,11 +416,11 @@ fn edge_toml(moto: &str, cache: &Path) -> String {
     let sections = if sections.contains("\n[interceptors.lambda]\n") {
         sections.replacen(
             "\n[interceptors.lambda]\n",
-            &format!("\n[interceptors.lambda]\ncache_dir = {cache}\n"),
+            &format!("\n[interceptors.lambda]\ncache_dir = {cache}\n{lambda}"),
             1,
         )
     } else {
-        format!("{sections}\n[interceptors.lambda]\ncache_dir = {cache}\n")
+        format!("{sections}\n[interceptors.lambda]\ncache_dir = {cache}\n{lambda}")
     };
     format!(
         "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = {threads}\n\n\
@@ -464,17 +483,6 @@ fn kill_children() {
     }
 }
 
-/// The executable `program` names on `PATH`.
-fn which(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(program))
-        .find(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
 /// The executable and command line of a running environment of `lang`, if one is found.
 fn environment_process(lang: Lang) -> Option<(String, String)> {
     let marker = match lang {
@@ -533,8 +541,14 @@ fn ms(v: f64) -> String {
 fn bare_start(program: &str, arg: &str, value: &str, n: usize) -> Stats {
     let run = || {
         let t = Instant::now();
+        // The environment a function process gets: cleared (no NODE_EXTRA_CA_CERTS, say,
+        // which costs node tens of ms), a PATH, LANG and TZ.
         let status = std::process::Command::new(program)
             .args([arg, value])
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("LANG", "en_US.UTF-8")
+            .env("TZ", ":UTC")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -554,6 +568,33 @@ struct Throughput {
     per_sec: f64,
     lat: Stats,
     errors: u64,
+    /// CPU ms per invocation: this process (the edge and the client), the function processes.
+    cpu_edge: f64,
+    cpu_functions: f64,
+}
+
+/// CPU time (user + system, ms) used so far by this process, and by the processes it started
+/// other than moto_server (the function environments).
+fn cpu_times() -> (f64, f64) {
+    // Clock ticks: 100 per second on Linux.
+    let ticks = |pid: &str| -> f64 {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let rest = stat.rsplit_once(')')?.1.to_string();
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                // After the comm: state(0) ppid(1) ... utime(11) stime(12).
+                Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
+            })
+            .unwrap_or(0.0)
+            * 10.0
+    };
+    let functions = children()
+        .iter()
+        .filter(|(_, _, cmd)| !cmd.contains("moto_server"))
+        .map(|(pid, _, _)| ticks(&pid.to_string()))
+        .sum();
+    (ticks("self"), functions)
 }
 
 /// `callers` concurrent callers invoking `lang`'s function for `duration`.
@@ -563,6 +604,7 @@ async fn throughput(
     callers: usize,
     duration: Duration,
 ) -> Throughput {
+    let cpu_before = cpu_times();
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -597,12 +639,16 @@ async fn throughput(
         lat.extend(t.await.expect("caller"));
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_times();
+    let n = (lat.len() as f64).max(1.0);
     Throughput {
         lang,
         callers,
         per_sec: lat.len() as f64 / secs,
         lat: Stats::of(&lat),
         errors: errors.load(Ordering::Relaxed),
+        cpu_edge: (cpu_after.0 - cpu_before.0) / n,
+        cpu_functions: (cpu_after.1 - cpu_before.1) / n,
     }
 }
 
@@ -610,9 +656,8 @@ async fn throughput(
 struct Measured {
     lang: Lang,
     interpreter: Option<(String, String)>,
-    /// `python3`/`node` as found on `PATH`, when it is not what the environments run.
-    bare_path: Option<(String, Stats)>,
-    bare_exe: Option<Stats>,
+    /// The interpreter run bare (`-c pass`, `-e 0`), and its figures.
+    bare: (String, Stats),
     cold: Stats,
     cold_not_cold: usize,
     init: Stats,
@@ -649,23 +694,13 @@ async fn measure(setup: &Setup, lang: Lang, plan: &Plan) -> Measured {
     let interpreter = environment_process(lang);
     let (program, arg, value) = lang.bare();
     eprintln!("lambda bench: {f}: bare process start");
-    let on_path = which(program);
-    let same = |exe: &str| {
-        let canon = |p: &Path| std::fs::canonicalize(p).ok();
-        on_path.as_deref().and_then(canon) == canon(Path::new(exe))
-    };
-    let bare_path = match (&on_path, &interpreter) {
-        (Some(_), Some((exe, _))) if same(exe) => None,
-        (Some(p), _) => Some((
-            p.display().to_string(),
-            bare_start(program, arg, value, plan.cold),
-        )),
-        (None, _) => None,
-    };
-    let bare_exe = interpreter
+    // The environments' interpreter; else the name, on the PATH a function gets.
+    let exe = interpreter
         .as_ref()
-        .filter(|(exe, _)| !exe.is_empty())
-        .map(|(exe, _)| bare_start(exe, arg, value, plan.cold));
+        .map(|(exe, _)| exe.clone())
+        .filter(|exe| !exe.is_empty())
+        .unwrap_or_else(|| program.to_string());
+    let bare = bare_start(&exe, arg, value, plan.cold);
 
     eprintln!("lambda bench: {f}: warm invokes");
     for _ in 0..50 {
@@ -689,8 +724,7 @@ async fn measure(setup: &Setup, lang: Lang, plan: &Plan) -> Measured {
     Measured {
         lang,
         interpreter,
-        bare_path,
-        bare_exe,
+        bare: (exe, bare),
         cold: Stats::of(&cold),
         cold_not_cold: not_cold,
         init: Stats::of(&init),
@@ -750,25 +784,9 @@ fn report(measured: &[Measured], runs: &[Throughput], plan: &Plan, started_load:
         );
     };
     for m in measured {
-        let (program, arg, value) = m.lang.bare();
-        if let Some((path, s)) = &m.bare_path {
-            row(
-                w,
-                &format!("bare `{program} {arg} {value}` (PATH's: {path})"),
-                m,
-                s,
-                false,
-            );
-        }
-        if let (Some(s), Some((exe, _))) = (&m.bare_exe, &m.interpreter) {
-            row(
-                w,
-                &format!("bare `{exe} {arg} {value}` (what the environments run)"),
-                m,
-                s,
-                false,
-            );
-        }
+        let (_, arg, value) = m.lang.bare();
+        let (exe, s) = &m.bare;
+        row(w, &format!("bare `{exe} {arg} {value}`"), m, s, false);
         row(w, "cold start invoke", m, &m.cold, false);
         row(
             w,
@@ -803,19 +821,21 @@ fn report(measured: &[Measured], runs: &[Throughput], plan: &Plan, started_load:
     let _ = writeln!(w);
     let _ = writeln!(
         w,
-        "| Throughput | Callers | invokes/s | p50 ms | p99 ms | errors |"
+        "| Throughput | Callers | invokes/s | p50 ms | p99 ms | errors | CPU ms/invoke: edge + client | CPU ms/invoke: function |"
     );
-    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|");
     for t in runs {
         let _ = writeln!(
             w,
-            "| {} | {} | {:.0} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {} | {} | {} | {:.2} | {:.2} |",
             t.lang.label(),
             t.callers,
             t.per_sec,
             ms(t.lat.median),
             ms(t.lat.p99),
-            t.errors
+            t.errors,
+            t.cpu_edge,
+            t.cpu_functions
         );
     }
     let _ = writeln!(w);
@@ -877,7 +897,7 @@ fn check_wanted(argv: &[String]) -> bool {
 
 /// Each function answers its event through the edge, cold then warm.
 async fn check() {
-    let setup = Setup::start().await;
+    let setup = Setup::start("").await;
     let want: serde_json::Value = serde_json::from_str(EVENT).expect("event");
     setup.create_role().await;
     for lang in Lang::ALL {
@@ -901,7 +921,13 @@ async fn check() {
 
 async fn bench(plan: Plan) {
     let started_load = machine();
-    let setup = Arc::new(Setup::start().await);
+    let mut lambda = String::new();
+    for (key, value) in [("python", &plan.python), ("node", &plan.node)] {
+        if let Some(v) = value {
+            lambda.push_str(&format!("{key} = {}\n", toml_string(v)));
+        }
+    }
+    let setup = Arc::new(Setup::start(&lambda).await);
     let want: serde_json::Value = serde_json::from_str(EVENT).expect("event");
     setup.create_role().await;
     for lang in Lang::ALL {
