@@ -37,9 +37,11 @@ pub mod interceptors {
     pub use edgestack_apigateway as apigateway;
     pub use edgestack_chaos as chaos;
     pub use edgestack_dynamodb as dynamodb;
+    pub use edgestack_events as events;
     pub use edgestack_lambda as lambda;
     pub use edgestack_request_id as request_id;
     pub use edgestack_s3_notifications as s3_notifications;
+    pub use edgestack_sns as sns;
     pub use edgestack_sqs as sqs;
 }
 
@@ -78,6 +80,8 @@ pub fn interceptor_registry() -> Interceptors {
     r.register_with_env(edgestack_chaos::NAME, edgestack_chaos::Chaos::with_env);
     r.register(edgestack_sqs::URLS, edgestack_sqs::SqsUrls::new);
     r.register_with_env(edgestack_lambda::NAME, edgestack_lambda::Lambda::with_env);
+    r.register(edgestack_events::NAME, edgestack_events::EventBridge::new);
+    r.register(edgestack_sns::NAME, edgestack_sns::Sns::new);
     r
 }
 
@@ -114,6 +118,11 @@ upstream = "moto"
 # Invoke is answered by edgestack, the rest of the Lambda API by moto.
 [interceptors.lambda]
 
+# EventBridge: PutEvents and TestEventPattern answered by edgestack, rules and targets read
+# from moto, deliveries to SQS, SNS, Lambda, Kinesis, Logs and other buses with retries and
+# dead-letter queues, scheduled rules fired.
+[interceptors.eventbridge]
+
 # S3 bucket notifications to SQS, SNS and EventBridge, kept by edgestack (as LocalStack does).
 [interceptors.s3-notifications]
 
@@ -123,6 +132,11 @@ upstream = "moto"
 
 # SQS queue URLs in answers point at the edge (the host and port the client used).
 [interceptors.sqs-urls]
+
+# SNS delivery to Lambda functions, http:// endpoints and SQS queues on other upstreams,
+# owned by edgestack (confirmation handshake, x-amz-sns-* headers, raw delivery, retries,
+# filter policies); moto keeps topics and delivers to its own SQS queues.
+[interceptors.sns]
 "#
     )
 }

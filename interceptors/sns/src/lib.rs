@@ -1,0 +1,55 @@
+//! # edgestack-sns
+//!
+//! SNS delivery that moto_server gets wrong, owned by the edge (moto stays the store of
+//! topics and of subscriptions to its own queues, and keeps delivering to those, so nothing
+//! arrives twice):
+//!
+//! - **Lambda subscriptions**: moto's own invoke fails without Docker. The edge keeps the
+//!   subscription and, for each `Publish`/`PublishBatch` moto accepted, invokes the function
+//!   asynchronously (through the edge, so the lambda interceptor runs it) with the
+//!   `Records[].Sns` event, retried while Lambda is down or throttling.
+//! - **HTTP subscriptions** (`http://` only; `https` is refused at `Subscribe`: the edge has
+//!   no TLS client): a real confirmation handshake (`SubscriptionConfirmation` POST, then
+//!   `SubscribeURL` or `ConfirmSubscription`), then one `Notification` POST per message with
+//!   the `x-amz-sns-*` headers, raw delivery, and AWS's default retry policy (3 retries,
+//!   20 s apart, configurable).
+//! - **SQS subscriptions to queues moto does not hold** (SQS routed to another upstream than
+//!   SNS): the edge keeps them and sends each message with `SendMessage` to that upstream
+//!   (the JSON envelope, or the message with its attributes as SQS message attributes for
+//!   raw delivery; FIFO group and deduplication ids kept), retried like Lambda. SQS
+//!   subscriptions to queues on moto stay with moto, which delivers them itself.
+//! - **Filter policies** (`FilterPolicy`, `FilterPolicyScope` attributes or body) on both,
+//!   with the EventBridge matcher of [`edgestack_events::Pattern`].
+//!
+//! Not signed: `Signature` is the placeholder [`message::UNSIGNED`] and `SigningCertURL`
+//! names a path that serves no certificate. Other protocols (email, sms, application,
+//! firehose) are left to moto.
+//!
+//! - [`message`]: published messages, filter policies, the JSON subscribers receive;
+//! - [`subscriptions`]: the edge-owned subscriptions;
+//! - [`delivery`]: ordered, bounded, retried delivery per subscription;
+//! - [`settings`]: the `[interceptors.sns]` section;
+//! - [`metrics`]: delivered/failed/dropped/filtered counters and the queue gauge.
+//!
+//! ```toml
+//! [interceptors.sns]
+//! queue_capacity = 10000
+//! [interceptors.sns.http_retry]
+//! retries = 3
+//! delay = "20s"
+//! ```
+//!
+//! It needs the AWS edge; on a plain proxy it lets every request through untouched.
+
+pub mod delivery;
+mod listener;
+pub mod message;
+pub mod metrics;
+pub mod settings;
+pub mod subscriptions;
+
+pub use listener::Sns;
+pub use settings::Settings;
+
+/// The section name: `[interceptors.sns]`.
+pub const NAME: &str = "sns";
