@@ -184,7 +184,9 @@ impl Deliverer {
                     .body(Bytes::from(message.to_string()))
                     .map_err(|e| Failure::Refused(e.to_string()))?;
                 // Through the edge: the lambda interceptor (when on) runs the function.
-                let sent = client.send_via_edge("lambda", &arn.region, req, 1 << 20).await;
+                let sent = client
+                    .send_via_edge("lambda", &arn.region, req, 1 << 20)
+                    .await;
                 check(sent, "Invoke").map(drop)
             }
             (Destination::EventBridge { region }, Payload::Entry(entry)) => {
