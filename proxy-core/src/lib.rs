@@ -40,7 +40,7 @@ mod settings;
 pub mod upstream;
 
 pub use async_trait::async_trait;
-pub use background::{Background, Refused};
+pub use background::{Background, Refused, Stopping};
 pub use body::{Body, BodyAccess, BodyMode, ObservedBody};
 pub use bytes;
 pub use chain::{Chain, ForwardOutcome};
