@@ -77,7 +77,8 @@ impl lanes::Delivery for Job {
     /// would start past `MaximumEventAgeInSeconds`.
     fn retry(&self, attempts: u32, queued_at: Instant) -> Option<Duration> {
         let policy = &self.delivery.target.retry;
-        if attempts - 1 >= policy.max_retries {
+        let retries = attempts - 1;
+        if retries >= policy.max_retries {
             return None;
         }
         let wait = self.retry.backoff(attempts);
