@@ -33,6 +33,7 @@ mod engine;
 mod error;
 pub mod guide;
 pub mod hop;
+pub mod lanes;
 mod listener;
 mod log;
 pub mod routing;
@@ -49,6 +50,7 @@ pub use context::{RequestContext, RequestId};
 pub use edge::{Edge, EdgeBuilder, ShutdownReport, StartError};
 pub use error::{Error, ErrorResponder, PlainTextErrors};
 pub use http;
+pub use lanes::{Delivery, LaneMetrics, Lanes};
 pub use listener::{
     json_response, response, Exchange, Forward, Listener, ListenerError, Request, Response,
 };

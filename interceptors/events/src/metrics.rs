@@ -6,7 +6,10 @@
 //! and there was no dead-letter queue, or it failed too) and `dropped` (the queue was full or
 //! edgestack stopped).
 
-use edgestack_core::prometheus::{core::Collector, IntCounter, IntCounterVec, IntGauge, Opts};
+use edgestack_core::{
+    prometheus::{core::Collector, IntCounter, IntCounterVec, IntGauge, Opts},
+    LaneMetrics,
+};
 
 /// The counters of one interceptor instance.
 #[derive(Debug, Clone)]
@@ -64,6 +67,15 @@ impl Metrics {
     /// Counts one delivery's outcome.
     pub fn outcome(&self, target: &str, outcome: &str) {
         self.deliveries.with_label_values(&[target, outcome]).inc();
+    }
+
+    /// The delivery lanes' observer: the outcome, retry and queue metrics above.
+    pub fn lanes(&self) -> LaneMetrics {
+        LaneMetrics {
+            outcomes: self.deliveries.clone(),
+            retries: self.retries.clone(),
+            queued: self.queued.clone(),
+        }
     }
 
     /// The collectors, for the edge's registry.

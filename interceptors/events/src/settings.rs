@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use edgestack_core::config::ConfigError;
+use edgestack_core::{config::ConfigError, lanes};
 use serde::Deserialize;
 
 /// The most deliveries that may wait (all targets together) by default.
@@ -72,10 +72,17 @@ impl Default for Retry {
 impl Retry {
     /// The wait after the `attempt`-th failed try (1-based).
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
-        self.initial_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff)
+        self.shared().backoff(attempt)
+    }
+
+    /// The edge's shared retry setting with these waits (the number of tries is the
+    /// target's).
+    fn shared(&self) -> lanes::Retry {
+        lanes::Retry {
+            initial_backoff: self.initial_backoff,
+            max_backoff: self.max_backoff,
+            max_attempts: 0,
+        }
     }
 }
 
@@ -117,22 +124,7 @@ impl Settings {
                 "must be between 1 and 10000000",
             ));
         }
-        let r = &self.retry;
-        if r.initial_backoff.is_zero() {
-            errors.push(ConfigError::new(
-                "retry.initial_backoff",
-                "must be more than 0",
-            ));
-        }
-        if r.max_backoff < r.initial_backoff {
-            errors.push(ConfigError::new(
-                "retry.max_backoff",
-                "must be at least retry.initial_backoff",
-            ));
-        }
-        if r.max_backoff > Duration::from_secs(3600) {
-            errors.push(ConfigError::new("retry.max_backoff", "must be at most 1h"));
-        }
+        errors.extend(self.retry.shared().validate("retry"));
         let s = &self.schedule;
         if s.refresh < Duration::from_secs(1) || s.refresh > Duration::from_secs(3600) {
             errors.push(ConfigError::new(

@@ -87,22 +87,9 @@ pub struct Notification {
     pub payload: Payload,
 }
 
-/// Why a delivery did not happen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// The target is down, busy or failing: worth another try.
-    Retry(String),
-    /// The target refused it (missing queue, bad request): another try would fail the same way.
-    Refused(String),
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Retry(m) | Failure::Refused(m) => f.write_str(m),
-        }
-    }
-}
+/// Why a delivery did not happen: [`Failure::Retry`] (the target is down, busy or failing)
+/// or [`Failure::Refused`] (another try would fail the same way).
+pub use edgestack_core::lanes::Failure;
 
 /// Error codes that mean "try later" even on a 4xx.
 const THROTTLING: &[&str] = &[

@@ -4,7 +4,10 @@
 //! one of `delivered`, `failed` (the target refused it or the tries ran out) and `dropped`
 //! (the queue was full or edgestack stopped).
 
-use edgestack_core::prometheus::{core::Collector, IntCounterVec, IntGauge, Opts};
+use edgestack_core::{
+    prometheus::{core::Collector, IntCounterVec, IntGauge, Opts},
+    LaneMetrics,
+};
 
 /// The counters of one interceptor instance.
 #[derive(Debug, Clone)]
@@ -50,6 +53,15 @@ impl Metrics {
         self.notifications
             .with_label_values(&[target, outcome])
             .inc();
+    }
+
+    /// The delivery lanes' observer: the outcome, retry and queue metrics above.
+    pub fn lanes(&self) -> LaneMetrics {
+        LaneMetrics {
+            outcomes: self.notifications.clone(),
+            retries: self.retries.clone(),
+            queued: self.queued.clone(),
+        }
     }
 
     /// The collectors, for the edge's registry.

@@ -14,18 +14,20 @@
 //! - SQS (queues on another upstream than moto's SNS): `GetQueueUrl`, then `SendMessage`
 //!   (query protocol) to the upstream that serves SQS.
 //!
-//! Lambda and SQS are retried per [`Retry`] while the target is down or throttling.
+//! Lambda and SQS are retried per [`Retry`] while the target is down or throttling. The
+//! lanes are the edge's [`edgestack_core::Lanes`].
 
 use std::{
-    collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex},
-    time::Duration,
+    sync::Arc,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
 use edgestack_core::{
+    async_trait,
     aws::{is_retryable_status, AwsClient},
     http::{self, Method},
+    lanes::{self, Failure},
     Background,
 };
 
@@ -68,201 +70,127 @@ pub struct Job {
 /// The delivery lanes of one interceptor.
 #[derive(Debug, Clone)]
 pub struct Lanes {
-    inner: Arc<Inner>,
+    lanes: lanes::Lanes<Sending>,
+    shared: Arc<Shared>,
 }
 
+/// What every delivery of the interceptor needs.
 #[derive(Debug)]
-struct Inner {
-    lanes: Mutex<HashMap<String, VecDeque<Job>>>,
-    queued: Mutex<usize>,
-    capacity: usize,
+struct Shared {
     http_retry: HttpRetry,
     retry: Retry,
     http_timeout: Duration,
     store: Arc<Store>,
-    metrics: Metrics,
+}
+
+/// One queued job and the client to send it with.
+struct Sending {
+    job: Job,
+    client: AwsClient,
+    shared: Arc<Shared>,
 }
 
 impl Lanes {
     /// Lanes for `store`'s subscriptions, per `settings`.
     pub fn new(settings: &Settings, store: Arc<Store>, metrics: Metrics) -> Lanes {
         Lanes {
-            inner: Arc::new(Inner {
-                lanes: Mutex::default(),
-                queued: Mutex::new(0),
-                capacity: settings.queue_capacity,
+            lanes: lanes::Lanes::new("sns", settings.queue_capacity, metrics.lanes()),
+            shared: Arc::new(Shared {
                 http_retry: settings.http_retry,
                 retry: settings.retry,
                 http_timeout: settings.http_timeout,
                 store,
-                metrics,
             }),
         }
     }
 
     /// Jobs waiting in all lanes.
     pub fn queued(&self) -> usize {
-        *self.inner.queued.lock().expect("not poisoned")
+        self.lanes.queued()
     }
 
     /// Queues `job` at the end of its subscription's lane, starting the lane's worker on
     /// `background` if it has none.
     pub fn push(&self, job: Job, client: &AwsClient, background: &Background) {
-        let inner = &self.inner;
-        {
-            let mut queued = inner.queued.lock().expect("not poisoned");
-            if *queued >= inner.capacity {
-                drop(queued);
-                tracing::warn!(
-                    "sns: queue full ({} waiting); dropped a delivery for {}",
-                    inner.capacity,
-                    job.subscription
-                );
-                inner.metrics.outcome(job.protocol.as_str(), "dropped");
-                return;
-            }
-            *queued += 1;
-            inner.metrics.queued.inc();
-        }
-        let key = job.subscription.clone();
-        let mut lanes = inner.lanes.lock().expect("not poisoned");
-        if let Some(lane) = lanes.get_mut(&key) {
-            lane.push_back(job);
-            return;
-        }
-        lanes.insert(key.clone(), VecDeque::from([job]));
-        drop(lanes);
-        let worker = run(self.inner.clone(), key, client.clone());
-        if let Err(refused) = background.spawn("sns", worker) {
-            tracing::warn!("sns: {refused}");
-        }
+        let lane = job.subscription.clone();
+        let sending = Sending {
+            job,
+            client: client.clone(),
+            shared: self.shared.clone(),
+        };
+        self.lanes.push(lane, sending, background);
     }
 }
 
-/// Why one try failed.
-enum Failure {
-    Retry(String),
-    Refused(String),
-}
+#[async_trait]
+impl lanes::Delivery for Sending {
+    type Error = String;
 
-impl Inner {
-    fn front(&self, lane: &str) -> Option<Job> {
-        let mut lanes = self.lanes.lock().expect("not poisoned");
-        match lanes.get(lane).and_then(|l| l.front().cloned()) {
-            Some(job) => Some(job),
-            None => {
-                lanes.remove(lane);
-                None
+    async fn attempt(&self) -> Result<(), Failure> {
+        let (client, job) = (&self.client, &self.job);
+        match job.protocol {
+            Protocol::Http => post(client, job, self.shared.http_timeout).await,
+            Protocol::Lambda => invoke(client, job).await,
+            Protocol::Sqs => send_message(client, job).await,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "a delivery to {} ({})",
+            self.job.endpoint, self.job.subscription
+        )
+    }
+
+    fn label(&self) -> &'static str {
+        self.job.protocol.as_str()
+    }
+
+    /// HTTP per [`HttpRetry`], Lambda and SQS per [`Retry`].
+    fn retry(&self, attempts: u32, _queued_at: Instant) -> Option<Duration> {
+        let shared = &self.shared;
+        match self.job.protocol {
+            Protocol::Http => {
+                (attempts <= shared.http_retry.retries).then_some(shared.http_retry.delay)
             }
+            Protocol::Lambda | Protocol::Sqs => shared.retry.next(attempts),
         }
     }
 
-    fn pop(&self, lane: &str) {
-        if let Some(l) = self.lanes.lock().expect("not poisoned").get_mut(lane) {
-            l.pop_front();
-        }
-        self.release(1);
-    }
-
-    fn release(&self, n: usize) {
-        let mut queued = self.queued.lock().expect("not poisoned");
-        *queued = queued.saturating_sub(n);
-        self.metrics.queued.sub(n as i64);
-    }
-
-    /// Whether the job may still go out.
-    fn wanted(&self, job: &Job) -> bool {
+    /// Whether the job may still go out: a notification while the subscription exists and
+    /// is confirmed, a confirmation while it is pending.
+    fn wanted(&self) -> bool {
+        let (store, job) = (&self.shared.store, &self.job);
         match job.kind {
-            Kind::Notification => self.store.active(&job.subscription),
-            Kind::Confirmation => self
-                .store
-                .get(&job.subscription)
-                .is_some_and(|s| !s.confirmed),
+            Kind::Notification => store.active(&job.subscription),
+            Kind::Confirmation => store.get(&job.subscription).is_some_and(|s| !s.confirmed),
         }
     }
+}
 
-    async fn deliver(&self, client: &AwsClient, job: &Job) {
-        let label = job.protocol.as_str();
-        let mut attempts = 0u32;
-        loop {
-            if !self.wanted(job) {
-                tracing::debug!(
-                    "sns: {} is gone or changed; delivery skipped",
-                    job.subscription
-                );
-                return;
-            }
-            attempts += 1;
-            let result = match job.protocol {
-                Protocol::Http => self.post(client, job).await,
-                Protocol::Lambda => invoke(client, job).await,
-                Protocol::Sqs => send_message(client, job).await,
-            };
-            let why = match result {
-                Ok(()) => {
-                    self.metrics.outcome(label, "delivered");
-                    return;
-                }
-                Err(Failure::Refused(why)) => {
-                    tracing::warn!(
-                        "sns: {} refused a delivery for {}: {why}",
-                        job.endpoint,
-                        job.subscription
-                    );
-                    self.metrics.outcome(label, "failed");
-                    return;
-                }
-                Err(Failure::Retry(why)) => why,
-            };
-            let wait = match job.protocol {
-                Protocol::Http => {
-                    (attempts <= self.http_retry.retries).then_some(self.http_retry.delay)
-                }
-                Protocol::Lambda | Protocol::Sqs => (self.retry.max_attempts == 0
-                    || attempts < self.retry.max_attempts)
-                    .then(|| self.retry.backoff(attempts)),
-            };
-            let Some(wait) = wait else {
-                tracing::warn!(
-                    "sns: gave up on a delivery to {} ({}) after {attempts} tries: {why}",
-                    job.endpoint,
-                    job.subscription
-                );
-                self.metrics.outcome(label, "failed");
-                return;
-            };
-            tracing::debug!(
-                "sns: try {attempts} to {} failed ({why}); next in {wait:?}",
-                job.endpoint
-            );
-            self.metrics.retries.with_label_values(&[label]).inc();
-            tokio::time::sleep(wait).await;
-        }
+/// A `POST` of the job to its HTTP endpoint.
+async fn post(client: &AwsClient, job: &Job, timeout: Duration) -> Result<(), Failure> {
+    let mut req = http::Request::builder()
+        .method(Method::POST)
+        .uri(job.endpoint.as_str());
+    for (name, value) in &job.headers {
+        req = req.header(*name, value.as_str());
     }
-
-    async fn post(&self, client: &AwsClient, job: &Job) -> Result<(), Failure> {
-        let mut req = http::Request::builder()
-            .method(Method::POST)
-            .uri(job.endpoint.as_str());
-        for (name, value) in &job.headers {
-            req = req.header(*name, value.as_str());
-        }
-        let req = req
-            .body(Bytes::from(job.body.clone()))
-            .map_err(|e| Failure::Refused(e.to_string()))?;
-        match client.http(req, self.http_timeout, 64 * 1024).await {
-            Ok(resp) if resp.status().is_success() => Ok(()),
-            Ok(resp) if is_retryable_status(resp.status()) => Err(Failure::Retry(format!(
-                "answered {}",
-                resp.status().as_u16()
-            ))),
-            Ok(resp) => Err(Failure::Refused(format!(
-                "answered {}",
-                resp.status().as_u16()
-            ))),
-            Err(e) if e.is_retryable() => Err(Failure::Retry(e.to_string())),
-            Err(e) => Err(Failure::Refused(e.to_string())),
-        }
+    let req = req
+        .body(Bytes::from(job.body.clone()))
+        .map_err(|e| Failure::Refused(e.to_string()))?;
+    match client.http(req, timeout, 64 * 1024).await {
+        Ok(resp) if resp.status().is_success() => Ok(()),
+        Ok(resp) if is_retryable_status(resp.status()) => Err(Failure::Retry(format!(
+            "answered {}",
+            resp.status().as_u16()
+        ))),
+        Ok(resp) => Err(Failure::Refused(format!(
+            "answered {}",
+            resp.status().as_u16()
+        ))),
+        Err(e) if e.is_retryable() => Err(Failure::Retry(e.to_string())),
+        Err(e) => Err(Failure::Refused(e.to_string())),
     }
 }
 
@@ -348,65 +276,4 @@ fn queue_url_of(body: &[u8]) -> Option<String> {
         return v["QueueUrl"].as_str().map(str::to_string);
     }
     crate::message::xml_text(text, "QueueUrl")
-}
-
-/// A lane's worker: delivers its jobs in order until the lane is empty.
-fn run(
-    inner: Arc<Inner>,
-    lane: String,
-    client: AwsClient,
-) -> impl std::future::Future<Output = ()> + Send {
-    let mut guard = LaneGuard {
-        inner,
-        lane,
-        armed: true,
-    };
-    async move {
-        while let Some(job) = guard.inner.front(&guard.lane) {
-            guard.inner.deliver(&client, &job).await;
-            guard.inner.pop(&guard.lane);
-        }
-        guard.disarm();
-    }
-}
-
-/// Logs and counts what a worker leaves behind when it is cancelled or never started.
-struct LaneGuard {
-    inner: Arc<Inner>,
-    lane: String,
-    armed: bool,
-}
-
-impl LaneGuard {
-    fn disarm(&mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for LaneGuard {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let Some(left) = self
-            .inner
-            .lanes
-            .lock()
-            .expect("not poisoned")
-            .remove(&self.lane)
-        else {
-            return;
-        };
-        for job in &left {
-            self.inner.metrics.outcome(job.protocol.as_str(), "dropped");
-        }
-        self.inner.release(left.len());
-        if !left.is_empty() {
-            tracing::warn!(
-                "sns: {} delivery(ies) for {} dropped undelivered (edgestack is stopping, or too many background jobs)",
-                left.len(),
-                self.lane
-            );
-        }
-    }
 }

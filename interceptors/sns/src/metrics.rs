@@ -4,7 +4,10 @@
 //! `failed` (refused, or out of tries), `dropped` (queue full, or edgestack stopped) and
 //! `filtered` (the subscription's filter policy did not match).
 
-use edgestack_core::prometheus::{core::Collector, IntCounterVec, IntGauge, Opts};
+use edgestack_core::{
+    prometheus::{core::Collector, IntCounterVec, IntGauge, Opts},
+    LaneMetrics,
+};
 
 /// The counters of one interceptor instance.
 #[derive(Debug, Clone)]
@@ -47,6 +50,15 @@ impl Metrics {
         self.deliveries
             .with_label_values(&[protocol, outcome])
             .inc();
+    }
+
+    /// The delivery lanes' observer: the outcome, retry and queue metrics above.
+    pub fn lanes(&self) -> LaneMetrics {
+        LaneMetrics {
+            outcomes: self.deliveries.clone(),
+            retries: self.retries.clone(),
+            queued: self.queued.clone(),
+        }
     }
 
     /// The collectors, for the edge's registry.

@@ -70,40 +70,10 @@ impl Default for HttpRetry {
     }
 }
 
-/// The Lambda and SQS retry policy: backoff doubling up to a cap. Deliveries the target
-/// refuses (a function or queue that does not exist) are not retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Retry {
-    /// The first wait; each later one doubles, up to `max_backoff`.
-    #[serde(with = "humantime_serde")]
-    pub initial_backoff: Duration,
-    /// The longest wait between tries.
-    #[serde(with = "humantime_serde")]
-    pub max_backoff: Duration,
-    /// Tries in all before a notification is given up (and logged); 0 keeps trying.
-    pub max_attempts: u32,
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Retry {
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(10),
-            max_attempts: 0,
-        }
-    }
-}
-
-impl Retry {
-    /// The wait after the `attempt`-th failed try (1-based).
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(30));
-        self.initial_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff)
-    }
-}
+/// The Lambda and SQS retry policy (the edge's shared retry setting): backoff doubling up
+/// to a cap. Deliveries the target refuses (a function or queue that does not exist) are not
+/// retried.
+pub use edgestack_core::lanes::Retry;
 
 impl Settings {
     /// Every problem with these settings, each at its key (relative to the section).
@@ -136,22 +106,7 @@ impl Settings {
         if self.http_retry.delay > Duration::from_secs(3600) {
             errors.push(ConfigError::new("http_retry.delay", "must be at most 1h"));
         }
-        let r = &self.retry;
-        if r.initial_backoff.is_zero() {
-            errors.push(ConfigError::new(
-                "retry.initial_backoff",
-                "must be more than 0",
-            ));
-        }
-        if r.max_backoff < r.initial_backoff {
-            errors.push(ConfigError::new(
-                "retry.max_backoff",
-                "must be at least retry.initial_backoff",
-            ));
-        }
-        if r.max_backoff > Duration::from_secs(3600) {
-            errors.push(ConfigError::new("retry.max_backoff", "must be at most 1h"));
-        }
+        errors.extend(self.retry.validate("retry"));
         errors
     }
 }
