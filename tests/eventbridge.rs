@@ -19,11 +19,7 @@
 
 mod support;
 
-use std::{
-    io::{Cursor, Write},
-    path::PathBuf,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
-};
+use std::time::{Duration, Instant};
 
 use aws_sdk_eventbridge::{
     error::ProvideErrorMetadata,
@@ -37,6 +33,7 @@ use edgestack::Edge;
 use edgestack_testkit::{deps, fake_sigv4, DeadPort};
 use serde_json::{json, Value};
 use support::toml_array;
+use support::TestDir;
 
 /// moto's account (as LocalStack's and the edge's default).
 const ACCOUNT: &str = "000000000000";
@@ -53,7 +50,7 @@ struct Stack {
     sqs: aws_sdk_sqs::Client,
     sns: aws_sdk_sns::Client,
     kinesis: aws_sdk_kinesis::Client,
-    _cache: Option<TempDir>,
+    _cache: Option<TestDir>,
 }
 
 /// A queue: its URL and ARN.
@@ -62,41 +59,12 @@ struct Queue {
     arn: String,
 }
 
-/// A fresh directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "edgestack-eventbridge-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        // The lambda cache makes extracted code read-only.
-        let _ = std::process::Command::new("chmod")
-            .args(["-R", "u+rwx"])
-            .arg(&self.0)
-            .status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// An edge in front of its own managed moto_server with `[interceptors.eventbridge]` (short
 /// retries, one-second rate minutes), then `more` (TOML appended: routes, upstreams, other
 /// interceptors).
 async fn start_with(more: &str, lambda: bool) -> Stack {
     edgestack_testkit::trace_init();
-    let cache = lambda.then(TempDir::new);
+    let cache = lambda.then(|| TestDir::new("eventbridge"));
     let mut text = format!(
         "{}[upstreams.moto]\ncommand = {}\nenv = {{ MOTO_ACCOUNT_ID = \"{ACCOUNT}\" }}\n\
          ready = {{ http = \"/moto-api/\" }}\n\n",
@@ -292,53 +260,9 @@ def handler(event, context):
 "#;
 
 /// An aws-sdk-lambda client for `endpoint` (test credentials, us-east-1, no retries).
-fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
-    use aws_sdk_lambda::config::{retry::RetryConfig, Credentials, Region};
-    let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "edgestack-tests",
-        ))
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled())
-        .build();
-    aws_sdk_lambda::Client::from_conf(conf)
-}
-
-fn app_zip() -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    w.start_file("app.py", zip::write::SimpleFileOptions::default())
-        .unwrap();
-    w.write_all(APP_PY.as_bytes()).unwrap();
-    w.finish().unwrap().into_inner()
-}
-
 /// The function's execution role, created in moto's IAM through the edge.
 async fn create_role(edge: &Edge) -> String {
-    let policy = json!({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-    })
-    .to_string();
-    let answer = support::call(
-        support::client()
-            .post(edge.url())
-            .header("authorization", fake_sigv4("iam"))
-            .form(&[
-                ("Action", "CreateRole"),
-                ("Version", "2010-05-08"),
-                ("RoleName", "lambda-role"),
-                ("AssumeRolePolicyDocument", policy.as_str()),
-            ]),
-    )
-    .await;
-    assert_eq!(answer.status, 200, "CreateRole: {}", answer.text());
+    support::create_lambda_role(&edge.url()).await;
     format!("arn:aws:iam::{ACCOUNT}:role/lambda-role")
 }
 
@@ -349,7 +273,7 @@ async fn create_role(edge: &Edge) -> String {
 async fn lambda_and_sqs_targets_answer_200_and_deliver_once() {
     let st = start_with("", true).await;
     let role = create_role(&st.edge).await;
-    let lambda = lambda_client(&st.edge.url());
+    let lambda = support::lambda_client(&st.edge.url());
     let function = lambda
         .create_function()
         .function_name("recorder")
@@ -358,7 +282,9 @@ async fn lambda_and_sqs_targets_answer_200_and_deliver_once() {
         .handler("app.handler")
         .code(
             aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(app_zip()))
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(support::zip_one(
+                    "app.py", APP_PY,
+                )))
                 .build(),
         )
         .send()

@@ -45,8 +45,8 @@ mod support;
 use std::{
     collections::BTreeSet,
     io::{Cursor, Write},
-    path::{Path, PathBuf},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    path::Path,
+    time::{Duration, Instant},
 };
 
 use aws_sdk_lambda::{
@@ -61,6 +61,7 @@ use base64::Engine as _;
 use edgestack::Edge;
 use edgestack_testkit::{fake_sigv4, MotoServer};
 use serde_json::{json, Value};
+use support::TestDir;
 
 /// moto's default account: functions and roles live in it.
 const ACCOUNT: &str = "123456789012";
@@ -290,85 +291,9 @@ fn app_zip() -> Vec<u8> {
     zip_of(&[("app.py", APP_PY, None)])
 }
 
-/// An aws-sdk-lambda client for `endpoint`: test credentials, us-east-1, no retries (so an
-/// error is seen as it happened).
-fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
-    use aws_sdk_lambda::config::{retry::RetryConfig, Credentials, Region};
-    let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "edgestack-tests",
-        ))
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled())
-        .build();
-    aws_sdk_lambda::Client::from_conf(conf)
-}
-
 // ---------------------------------------------------------------------------------------------
 // The stack: moto_server, an edge with the lambda interceptor, clients.
 // ---------------------------------------------------------------------------------------------
-
-/// A code cache directory of one test, removed at the end.
-struct CacheDir(PathBuf);
-
-impl CacheDir {
-    fn new() -> CacheDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "edgestack-lambda-test-{}-{nanos}-{}",
-            std::process::id(),
-            random_suffix()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        CacheDir(dir)
-    }
-}
-
-/// A few random hex digits (from the std hasher's random keys), so two tests starting in the
-/// same nanosecond get different directories.
-fn random_suffix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u8(0);
-    format!("{:08x}", h.finish() as u32)
-}
-
-/// Makes everything under `p` writable again (the cache makes extracted code read-only).
-fn make_writable(p: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::symlink_metadata(p) {
-        if meta.file_type().is_symlink() {
-            return;
-        }
-        let mut perms = meta.permissions();
-        perms.set_mode(perms.mode() | 0o700);
-        let _ = std::fs::set_permissions(p, perms);
-        if meta.is_dir() {
-            if let Ok(entries) = std::fs::read_dir(p) {
-                for e in entries.flatten() {
-                    make_writable(&e.path());
-                }
-            }
-        }
-    }
-}
-
-impl Drop for CacheDir {
-    fn drop(&mut self) {
-        make_writable(&self.0);
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 struct Stack {
     /// The edge's configuration.
@@ -378,7 +303,7 @@ struct Stack {
     s3: aws_sdk_s3::Client,
     http: reqwest::Client,
     moto: MotoServer,
-    cache: CacheDir,
+    cache: TestDir,
 }
 
 /// An edge in front of its own moto_server with `[interceptors.lambda]` (its own cache
@@ -387,7 +312,7 @@ struct Stack {
 async fn start_with(settings: &str, sections: &str) -> Stack {
     edgestack_testkit::trace_init();
     let moto = MotoServer::start();
-    let cache = CacheDir::new();
+    let cache = TestDir::new("lambda-test");
     let text = format!(
         "{}\n[interceptors.lambda]\ncache_dir = \"{}\"\n{settings}\n{sections}",
         support::moto_edge_toml(&moto.url()),
@@ -397,7 +322,7 @@ async fn start_with(settings: &str, sections: &str) -> Stack {
     let url = edge.url();
     let st = Stack {
         text,
-        lambda: lambda_client(&url),
+        lambda: support::lambda_client(&url),
         s3: support::s3_client(&url),
         http: support::client(),
         edge,
@@ -555,7 +480,7 @@ impl Stack {
         let edge = support::start_edge(&self.text, Duration::from_secs(60)).await;
         let url = edge.url();
         Stack {
-            lambda: lambda_client(&url),
+            lambda: support::lambda_client(&url),
             s3: support::s3_client(&url),
             edge,
             ..self
@@ -564,29 +489,8 @@ impl Stack {
 
     /// `ROLE` in moto's IAM (CreateFunction checks it), created through the edge.
     async fn create_role(&self) {
-        let policy = json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }],
-        })
-        .to_string();
-        let answer = support::call(
-            self.http
-                .post(self.edge.url())
-                .header("authorization", fake_sigv4("iam"))
-                .form(&[
-                    ("Action", "CreateRole"),
-                    ("Version", "2010-05-08"),
-                    ("RoleName", "lambda-role"),
-                    ("AssumeRolePolicyDocument", policy.as_str()),
-                ]),
-        )
-        .await;
-        assert_eq!(answer.status, 200, "CreateRole: {}", answer.text());
-        assert!(answer.text().contains(ROLE), "{}", answer.text());
+        let answer = support::create_lambda_role(&self.edge.url()).await;
+        assert!(answer.contains(ROLE), "{answer}");
     }
 
     /// A CreateFunction of `name` with this zip, ready for more settings.
@@ -1318,7 +1222,7 @@ async fn invoke_api_errors() {
         &format!("{APP_PY}\n# not through the edge\n"),
         None,
     )]);
-    let on_moto = lambda_client(&st.moto.url());
+    let on_moto = support::lambda_client(&st.moto.url());
     create_request(&on_moto, "py-unseen", "python3.12", "app.handler", unseen)
         .send()
         .await
@@ -1999,7 +1903,15 @@ async fn layers_arns_client_context_deletion_zip_slip_and_the_global_cap() {
     assert_eq!((status, code.as_str()), (404, "ResourceNotFoundException"));
 
     // Zip slip: an entry that climbs out of the extraction directory.
-    let escaped = format!("escaped-{}.txt", random_suffix());
+    // A name no other test uses: the cache directory's own (unique) name.
+    let unique = st
+        .cache
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let escaped = format!("escaped-{unique}.txt");
     let hostile = zip_of(&[
         ("app.py", APP_PY, None),
         (&format!("../../../../{escaped}"), "pwned", None),

@@ -23,9 +23,8 @@
 mod support;
 
 use std::{
-    io::{Cursor, Write},
     path::PathBuf,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use aws_sdk_lambda::{
@@ -35,8 +34,9 @@ use aws_sdk_lambda::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use edgestack::Edge;
-use edgestack_testkit::{fake_sigv4, MotoServer};
+use edgestack_testkit::MotoServer;
 use serde_json::{json, Value};
+use support::TestDir;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/lambda-role";
 const WAIT: Duration = Duration::from_secs(20);
@@ -65,88 +65,18 @@ def partial(event, context):
     return {"batchItemFailures": failed}
 "#;
 
-fn app_zip() -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    w.start_file("app.py", zip::write::SimpleFileOptions::default())
-        .unwrap();
-    w.write_all(APP_PY.as_bytes()).unwrap();
-    w.finish().unwrap().into_inner()
-}
-
-/// A directory of one test (code cache, output files), removed at the end.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "edgestack-mappings-test-{}-{nanos}-{}",
-            std::process::id(),
-            fastrand_suffix()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-fn fastrand_suffix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u8(0);
-    format!("{:08x}", h.finish() as u32)
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        use std::os::unix::fs::PermissionsExt;
-        fn writable(p: &std::path::Path) {
-            if let Ok(meta) = std::fs::symlink_metadata(p) {
-                if meta.file_type().is_symlink() {
-                    return;
-                }
-                let mut perms = meta.permissions();
-                perms.set_mode(perms.mode() | 0o700);
-                let _ = std::fs::set_permissions(p, perms);
-                if meta.is_dir() {
-                    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
-                        writable(&e.path());
-                    }
-                }
-            }
-        }
-        writable(&self.0);
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
-    use aws_sdk_lambda::config::{retry::RetryConfig, Credentials, Region};
-    let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(endpoint)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled())
-        .build();
-    aws_sdk_lambda::Client::from_conf(conf)
-}
-
 struct Stack {
     edge: Edge,
     lambda: aws_sdk_lambda::Client,
     sqs: aws_sdk_sqs::Client,
     _moto: MotoServer,
-    dir: TempDir,
+    dir: TestDir,
 }
 
 async fn start() -> Stack {
     edgestack_testkit::trace_init();
     let moto = MotoServer::start();
-    let dir = TempDir::new();
+    let dir = TestDir::new("mappings-test");
     let text = format!(
         "{}\n[interceptors.lambda]\ncache_dir = \"{}\"\n",
         support::moto_edge_toml(&moto.url()),
@@ -155,28 +85,13 @@ async fn start() -> Stack {
     let edge = support::start_edge(&text, Duration::from_secs(60)).await;
     let url = edge.url();
     let st = Stack {
-        lambda: lambda_client(&url),
+        lambda: support::lambda_client(&url),
         sqs: support::sqs_client(&url),
         edge,
         _moto: moto,
         dir,
     };
-    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-    .to_string();
-    let answer = support::call(
-        support::client()
-            .post(st.edge.url())
-            .header("authorization", fake_sigv4("iam"))
-            .form(&[
-                ("Action", "CreateRole"),
-                ("Version", "2010-05-08"),
-                ("RoleName", "lambda-role"),
-                ("AssumeRolePolicyDocument", policy.as_str()),
-            ]),
-    )
-    .await;
-    assert_eq!(answer.status, 200, "CreateRole: {}", answer.text());
+    support::create_lambda_role(&st.edge.url()).await;
     st
 }
 
@@ -199,7 +114,7 @@ impl Stack {
             )
             .code(
                 FunctionCode::builder()
-                    .zip_file(Blob::new(app_zip()))
+                    .zip_file(Blob::new(support::zip_one("app.py", APP_PY)))
                     .build(),
             )
             .send()

@@ -16,17 +16,16 @@ mod support;
 
 use std::{
     collections::HashMap,
-    io::{Cursor, Write},
     net::SocketAddr,
-    path::PathBuf,
     sync::{Arc, Mutex},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use aws_sdk_sns::types::MessageAttributeValue;
 use edgestack::Edge;
-use edgestack_testkit::{fake_sigv4, MotoServer};
+use edgestack_testkit::MotoServer;
 use serde_json::Value;
+use support::TestDir;
 
 /// moto's default account.
 const ACCOUNT: &str = "123456789012";
@@ -530,69 +529,18 @@ def handler(event, context):
     return {"ok": True}
 "#;
 
-fn zip_of(name: &str, text: &str) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    w.start_file(name, zip::write::SimpleFileOptions::default())
-        .unwrap();
-    w.write_all(text.as_bytes()).unwrap();
-    w.finish().unwrap().into_inner()
-}
-
-fn temp_dir(what: &str) -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!(
-        "edgestack-sns-test-{what}-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lambda_subscriptions_run_the_function_with_the_sns_event() {
-    let cache = temp_dir("cache");
-    let out_dir = temp_dir("out");
-    let out = out_dir.join("events.jsonl");
+    let cache = TestDir::new("sns-test-cache");
+    let out_dir = TestDir::new("sns-test-out");
+    let out = out_dir.path().join("events.jsonl");
     let (_moto, edge, sns) = start(&format!(
         "[interceptors.lambda]\ncache_dir = \"{}\"\n",
-        cache.display()
+        cache.path().display()
     ))
     .await;
-    let http = support::client();
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-    })
-    .to_string();
-    let answer = support::call(
-        http.post(edge.url())
-            .header("authorization", fake_sigv4("iam"))
-            .form(&[
-                ("Action", "CreateRole"),
-                ("Version", "2010-05-08"),
-                ("RoleName", "lambda-role"),
-                ("AssumeRolePolicyDocument", policy.as_str()),
-            ]),
-    )
-    .await;
-    assert_eq!(answer.status, 200, "CreateRole: {}", answer.text());
-    let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version_latest()
-        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "edgestack-tests",
-        ))
-        .endpoint_url(edge.url())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .build();
-    let lambda = aws_sdk_lambda::Client::from_conf(conf);
+    support::create_lambda_role(&edge.url()).await;
+    let lambda = support::lambda_client(&edge.url());
     let function = lambda
         .create_function()
         .function_name("on-sns")
@@ -601,7 +549,7 @@ async fn lambda_subscriptions_run_the_function_with_the_sns_event() {
         .handler("app.handler")
         .code(
             aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_sdk_lambda::primitives::Blob::new(zip_of(
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(support::zip_one(
                     "app.py", APP_PY,
                 )))
                 .build(),
@@ -693,8 +641,6 @@ async fn lambda_subscriptions_run_the_function_with_the_sns_event() {
     publish(&sns, &topic, "after", Some("red")).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 1);
-    let _ = std::fs::remove_dir_all(&cache);
-    let _ = std::fs::remove_dir_all(&out_dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -559,3 +559,105 @@ pub fn send_and_read_to_end(addr: std::net::SocketAddr, bytes: &[u8]) -> String 
     let _ = s.read_to_end(&mut all);
     String::from_utf8_lossy(&all).into_owned()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Lambda: clients, roles, zips, cache directories.
+// ---------------------------------------------------------------------------------------------
+
+/// An aws-sdk-lambda client for `endpoint` (test credentials, us-east-1, no retries).
+pub fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
+    sdk_client!(aws_sdk_lambda, endpoint)
+}
+
+/// Creates `lambda-role` in moto's IAM through the edge at `edge_url` (a raw query call),
+/// failing the test if IAM refuses it. Returns the answer's text (it holds the role's ARN).
+pub async fn create_lambda_role(edge_url: &str) -> String {
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }],
+    })
+    .to_string();
+    let answer = call(
+        client()
+            .post(edge_url)
+            .header("authorization", edgestack_testkit::fake_sigv4("iam"))
+            .form(&[
+                ("Action", "CreateRole"),
+                ("Version", "2010-05-08"),
+                ("RoleName", "lambda-role"),
+                ("AssumeRolePolicyDocument", policy.as_str()),
+            ]),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "CreateRole: {}", answer.text());
+    answer.text()
+}
+
+/// A zip holding one file `name` with `text` (no unix mode).
+pub fn zip_one(name: &str, text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file(name, zip::write::SimpleFileOptions::default())
+        .unwrap();
+    w.write_all(text.as_bytes()).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+/// A fresh directory of one test (a Lambda code cache, files functions write), removed with
+/// everything in it when dropped.
+pub struct TestDir(pub std::path::PathBuf);
+
+impl TestDir {
+    /// A new empty directory under the system's temp dir, its name starting with `what`.
+    pub fn new(what: &str) -> TestDir {
+        use std::hash::{BuildHasher, Hasher};
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        // Random bits from the std hasher's keys: two tests in the same nanosecond differ.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u8(0);
+        let dir = std::env::temp_dir().join(format!(
+            "edgestack-{what}-{}-{nanos}-{:08x}",
+            std::process::id(),
+            h.finish() as u32
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDir(dir)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        /// Makes everything under `p` writable again (extracted code may not be).
+        fn writable(p: &std::path::Path) {
+            use std::os::unix::fs::PermissionsExt;
+            let Ok(meta) = std::fs::symlink_metadata(p) else {
+                return;
+            };
+            if meta.file_type().is_symlink() {
+                return;
+            }
+            let mut perms = meta.permissions();
+            perms.set_mode(perms.mode() | 0o700);
+            let _ = std::fs::set_permissions(p, perms);
+            if meta.is_dir() {
+                for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                    writable(&e.path());
+                }
+            }
+        }
+        writable(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
