@@ -535,33 +535,33 @@ async fn check_source(client: &AwsClient, arn: &str) -> Result<(SourceKind, Stri
     }
 }
 
-/// An integer field, if present (`null` counts as absent).
-fn int(input: &Map<String, Value>, key: &str) -> Result<Option<i64>, AwsError> {
+/// A field of the kind `get` reads, if present (`null` counts as absent); another kind is a
+/// 400 saying what `key` must be (`what`: "an integer").
+fn field<T>(
+    input: &Map<String, Value>,
+    key: &str,
+    what: &str,
+    get: impl Fn(&Value) -> Option<T>,
+) -> Result<Option<T>, AwsError> {
     match input.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_i64()
+        Some(v) => get(v)
             .map(Some)
-            .ok_or_else(|| invalid(format!("{key} must be an integer"))),
+            .ok_or_else(|| invalid(format!("{key} must be {what}"))),
     }
+}
+
+/// An integer field, if present.
+fn int(input: &Map<String, Value>, key: &str) -> Result<Option<i64>, AwsError> {
+    field(input, key, "an integer", Value::as_i64)
 }
 
 fn boolean(input: &Map<String, Value>, key: &str) -> Result<Option<bool>, AwsError> {
-    match input.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_bool()
-            .map(Some)
-            .ok_or_else(|| invalid(format!("{key} must be a boolean"))),
-    }
+    field(input, key, "a boolean", Value::as_bool)
 }
 
 fn string(input: &Map<String, Value>, key: &str) -> Result<Option<String>, AwsError> {
-    match input.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid(format!("{key} must be a string"))),
-    }
+    field(input, key, "a string", |v| v.as_str().map(str::to_string))
 }
 
 fn in_range(key: &str, v: i64, lo: i64, hi: i64) -> Result<(), AwsError> {
