@@ -45,7 +45,7 @@
 //! event through the edge, once cold and once warm. No figure is reported then.
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
@@ -53,13 +53,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use aws_sdk_lambda::{
-    config::{Credentials, Region},
-    primitives::Blob,
-    types::{Environment, FunctionCode, Runtime},
-};
+use aws_sdk_lambda::types::Runtime;
 use base64::Engine as _;
-use edgestack_testkit::MotoServer;
+
+#[path = "common/lambda_setup.rs"]
+mod lambda_setup;
+
+use lambda_setup::{
+    arg_number, arg_text, check_wanted, children, cpu_ms, kill_children, machine, ms, report_head,
+    table, toml_string, zip_of, Stack, Stats,
+};
 
 /// The event every invocation sends (the functions return it).
 const EVENT: &str = r#"{"bench":"lambda","n":42,"ok":true}"#;
@@ -90,8 +93,7 @@ struct Plan {
 
 impl Plan {
     fn from_args(argv: &[String]) -> Plan {
-        let quick = argv.iter().any(|a| a == "--quick")
-            || std::env::var("LAMBDA_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let quick = lambda_setup::quick(argv, "LAMBDA_BENCH_QUICK");
         let mut plan = if quick {
             Plan {
                 quick,
@@ -115,22 +117,9 @@ impl Plan {
                 node: None,
             }
         };
-        let text = |name: &str| -> Option<String> {
-            let i = argv.iter().position(|a| a == name)?;
-            let v = argv
-                .get(i + 1)
-                .unwrap_or_else(|| panic!("{name} needs a value"));
-            Some(v.clone())
-        };
-        let value = |name: &str| -> Option<u64> {
-            let v = text(name)?;
-            Some(
-                v.parse()
-                    .unwrap_or_else(|_| panic!("{name}: not a number: {v}")),
-            )
-        };
-        plan.python = text("--python");
-        plan.node = text("--node");
+        let value = |name: &str| arg_number(argv, name);
+        plan.python = arg_text(argv, "--python");
+        plan.node = arg_text(argv, "--node");
         if let Some(n) = value("--cold") {
             plan.cold = (n as usize).max(1);
         }
@@ -198,121 +187,48 @@ impl Lang {
     }
 }
 
-/// A zip holding one file.
-fn zip_of(name: &str, text: &str) -> Vec<u8> {
-    use std::io::Write as _;
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default().unix_permissions(0o644);
-    w.start_file(name, opts).expect("zip entry");
-    w.write_all(text.as_bytes()).expect("zip write");
-    w.finish().expect("zip finish").into_inner()
-}
-
 /// The moto_server, the edge, the clients.
 struct Setup {
-    edge: Option<edgestack::Edge>,
-    _moto: MotoServer,
-    url: String,
+    stack: Stack,
     sdk: aws_sdk_lambda::Client,
-    http: reqwest::Client,
-    dir: PathBuf,
 }
 
 impl Setup {
     /// `lambda` holds more keys of the `[interceptors.lambda]` section (or nothing).
     async fn start(lambda: &str) -> Setup {
-        let moto = tokio::task::spawn_blocking(MotoServer::start)
-            .await
-            .expect("moto_server start");
-        let dir =
-            std::env::temp_dir().join(format!("edgestack-lambda-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("bench directory");
-        let text = edge_toml(&moto.url(), &dir.join("cache"), lambda);
-        let config = edgestack::load_config(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-        let edge = edgestack::EdgeBuilder::from_config(config)
-            .start()
-            .unwrap_or_else(|e| panic!("the edge did not start: {e}\n{text}"));
-        assert!(
-            edge.wait_ready(Duration::from_secs(30)).await,
-            "moto_server not ready through the edge"
-        );
-        let url = edge.url();
-        let conf = aws_sdk_lambda::Config::builder()
-            .behavior_version_latest()
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "lambda-bench"))
-            .endpoint_url(&url)
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .build();
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
             .build()
             .expect("http client");
+        let stack = Stack::start("lambda", lambda, &[], http).await;
+        let conf = lambda_setup::sdk_config!(aws_sdk_lambda, &stack.url, "lambda-bench").build();
         Setup {
-            edge: Some(edge),
-            _moto: moto,
-            url,
             sdk: aws_sdk_lambda::Client::from_conf(conf),
-            http,
-            dir,
+            stack,
         }
     }
 
-    async fn stop(mut self) {
-        if let Some(edge) = self.edge.take() {
-            edge.shutdown().await;
-        }
-        kill_children();
-        let _ = std::fs::remove_dir_all(&self.dir);
+    async fn stop(self) {
+        self.stack.stop().await;
     }
 
     /// Role `r` in moto's IAM (CreateFunction checks that the role exists).
     async fn create_role(&self) {
-        let policy = serde_json::json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }],
-        })
-        .to_string();
-        let resp = self
-            .http
-            .post(&self.url)
-            .header("authorization", edgestack_testkit::fake_sigv4("iam"))
-            .form(&[
-                ("Action", "CreateRole"),
-                ("Version", "2010-05-08"),
-                ("RoleName", "r"),
-                ("AssumeRolePolicyDocument", policy.as_str()),
-            ])
-            .send()
-            .await
-            .expect("CreateRole");
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        assert!(status.is_success(), "CreateRole: {status} {text}");
-        assert!(text.contains(ROLE), "CreateRole: {text}");
+        self.stack.create_role("r", ROLE).await;
     }
 
     async fn create(&self, lang: Lang) {
-        self.sdk
-            .create_function()
-            .function_name(lang.function())
-            .runtime(lang.runtime())
-            .role(ROLE)
-            .handler(lang.handler())
-            .timeout(30)
-            .memory_size(128)
-            .code(
-                FunctionCode::builder()
-                    .zip_file(Blob::new(lang.zip()))
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("CreateFunction {}: {e:?}", lang.function()));
+        lambda_setup::create_function(
+            &self.sdk,
+            lang.function(),
+            lang.runtime(),
+            ROLE,
+            lang.handler(),
+            lang.zip(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("CreateFunction {}: {e:?}", lang.function()));
     }
 
     /// A configuration change: the function's environments and cached resolution are dropped.
@@ -320,21 +236,18 @@ impl Setup {
         self.sdk
             .update_function_configuration()
             .function_name(lang.function())
-            .environment(
-                Environment::builder()
-                    .variables("BENCH_ROUND", round.to_string())
-                    .build(),
-            )
+            .environment(lambda_setup::environment("BENCH_ROUND", round.to_string()))
             .send()
             .await
             .unwrap_or_else(|e| panic!("UpdateFunctionConfiguration {}: {e:?}", lang.function()));
     }
 
     fn invoke_request(&self, lang: Lang) -> reqwest::RequestBuilder {
-        self.http
+        self.stack
+            .http
             .post(format!(
                 "{}/2015-03-31/functions/{}/invocations",
-                self.url,
+                self.stack.url,
                 lang.function()
             ))
             .header("authorization", edgestack_testkit::fake_sigv4("lambda"))
@@ -404,85 +317,6 @@ impl Invoked {
     }
 }
 
-/// The edge's configuration: moto_server as the backend and default route, and the
-/// interceptor sections of edgestack's default configuration, the lambda cache in `cache`.
-fn edge_toml(moto: &str, cache: &Path, lambda: &str) -> String {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let default = edgestack::default_config_toml(Path::new("moto_server"));
-    let sections = &default[default
-        .find("\n[interceptors.")
-        .expect("the default configuration has interceptors")..];
-    let cache = toml_string(&cache.display().to_string());
-    let sections = if sections.contains("\n[interceptors.lambda]\n") {
-        sections.replacen(
-            "\n[interceptors.lambda]\n",
-            &format!("\n[interceptors.lambda]\ncache_dir = {cache}\n{lambda}"),
-            1,
-        )
-    } else {
-        format!("{sections}\n[interceptors.lambda]\ncache_dir = {cache}\n{lambda}")
-    };
-    format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\nthreads = {threads}\n\n\
-         [upstreams.moto]\nurl = \"{moto}\"\n\n[routes]\ndefault = \"moto\"\n{sections}"
-    )
-}
-
-/// `s` as a TOML basic string.
-fn toml_string(s: &str) -> String {
-    serde_json::to_string(s).expect("string")
-}
-
-/// The processes this process started that are still running (function environments), as
-/// (pid, executable, command line).
-fn children() -> Vec<(i32, String, String)> {
-    let me = std::process::id().to_string();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: comm may hold spaces, so split after its ')'.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_string));
-        if ppid.as_deref() != Some(me.as_str()) {
-            continue;
-        }
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|b| {
-                String::from_utf8_lossy(&b)
-                    .split('\0')
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
-        out.push((pid, exe, cmdline));
-    }
-    out
-}
-
-/// Stops what is left of the processes this process started (moto_server is stopped by its
-/// own handle): by process id, never by name.
-fn kill_children() {
-    for (pid, _, _) in children() {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-}
-
 /// The executable and command line of a running environment of `lang`, if one is found.
 fn environment_process(lang: Lang) -> Option<(String, String)> {
     let marker = match lang {
@@ -498,43 +332,6 @@ fn environment_process(lang: Lang) -> Option<(String, String)> {
                 && !cmd.contains("moto_server")
         })
         .map(|(_, exe, cmd)| (exe, cmd))
-}
-
-/// Latency figures in ms.
-#[derive(Debug, Clone, Default)]
-struct Stats {
-    n: usize,
-    median: f64,
-    p90: f64,
-    p99: f64,
-}
-
-impl Stats {
-    fn of(samples: &[f64]) -> Stats {
-        if samples.is_empty() {
-            return Stats::default();
-        }
-        let mut v = samples.to_vec();
-        v.sort_by(f64::total_cmp);
-        let at = |p: f64| v[((p / 100.0) * (v.len() - 1) as f64).round() as usize];
-        Stats {
-            n: v.len(),
-            median: at(50.0),
-            p90: at(90.0),
-            p99: at(99.0),
-        }
-    }
-}
-
-/// A figure in ms, with a precision that suits it.
-fn ms(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
 }
 
 /// Spawn to exit of `program arg value`, `n` times.
@@ -576,25 +373,12 @@ struct Throughput {
 /// CPU time (user + system, ms) used so far by this process, and by the processes it started
 /// other than moto_server (the function environments).
 fn cpu_times() -> (f64, f64) {
-    // Clock ticks: 100 per second on Linux.
-    let ticks = |pid: &str| -> f64 {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|stat| {
-                let rest = stat.rsplit_once(')')?.1.to_string();
-                let f: Vec<&str> = rest.split_whitespace().collect();
-                // After the comm: state(0) ppid(1) ... utime(11) stime(12).
-                Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
-            })
-            .unwrap_or(0.0)
-            * 10.0
-    };
     let functions = children()
         .iter()
         .filter(|(_, _, cmd)| !cmd.contains("moto_server"))
-        .map(|(pid, _, _)| ticks(&pid.to_string()))
+        .map(|(pid, _, _)| cpu_ms(&pid.to_string()))
         .sum();
-    (ticks("self"), functions)
+    (cpu_ms("self"), functions)
 }
 
 /// `callers` concurrent callers invoking `lang`'s function for `duration`.
@@ -735,109 +519,75 @@ async fn measure(setup: &Setup, lang: Lang, plan: &Plan) -> Measured {
     }
 }
 
-/// Machine, load, date: the report's first line.
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
-    format!("{cores} cores ({cpu}), load average {load}")
-}
-
 fn report(measured: &[Measured], runs: &[Throughput], plan: &Plan, started_load: &str) -> String {
     let mut out = String::new();
     let w = &mut out;
     use std::fmt::Write as _;
-    let _ = writeln!(
-        w,
-        "## Lambda benchmark{}\n",
-        if plan.quick { " (quick)" } else { "" }
-    );
-    let _ = writeln!(
-        w,
-        "Machine: {started_load}; after the run: {}.\n",
-        machine()
-    );
-    let _ = writeln!(
-        w,
-        "| Measurement | Runtime | n | median ms | p90 ms | p99 ms |"
-    );
-    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|");
-    let row = |w: &mut String, what: &str, m: &Measured, s: &Stats, p99: bool| {
-        let _ = writeln!(
-            w,
-            "| {what} | {} | {} | {} | {} | {} |",
+    report_head(w, "Lambda benchmark", plan.quick, started_load);
+    let mut rows = Vec::new();
+    let mut row = |what: &str, m: &Measured, s: &Stats, p99: bool| {
+        rows.push(format!(
+            "| {what} | {} | {} |",
             m.lang.label(),
-            s.n,
-            ms(s.median),
-            ms(s.p90),
-            if p99 { ms(s.p99) } else { "–".into() }
-        );
+            s.cells(p99)
+        ));
     };
     for m in measured {
         let (_, arg, value) = m.lang.bare();
         let (exe, s) = &m.bare;
-        row(w, &format!("bare `{exe} {arg} {value}`"), m, s, false);
-        row(w, "cold start invoke", m, &m.cold, false);
+        row(&format!("bare `{exe} {arg} {value}`"), m, s, false);
+        row("cold start invoke", m, &m.cold, false);
         row(
-            w,
             "↳ its `Init Duration` (spawn to first poll)",
             m,
             &m.init,
             false,
         );
         row(
-            w,
             "↳ DryRun after a write (GetFunction to moto)",
             m,
             &m.dry_after_write,
             false,
         );
-        row(w, "warm invoke", m, &m.warm, true);
+        row("warm invoke", m, &m.warm, true);
         row(
-            w,
             "↳ its REPORT `Duration` (the function's own time)",
             m,
             &m.own,
             true,
         );
         row(
-            w,
             "↳ DryRun, resolution cached (no process)",
             m,
             &m.dry_cached,
             true,
         );
     }
-    let _ = writeln!(w);
-    let _ = writeln!(
+    table(
         w,
-        "| Throughput | Callers | invokes/s | p50 ms | p99 ms | errors | CPU ms/invoke: edge + client | CPU ms/invoke: function |"
+        "| Measurement | Runtime | n | median ms | p90 ms | p99 ms |",
+        "|---|---|---:|---:|---:|---:|",
+        rows,
     );
-    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|");
-    for t in runs {
-        let _ = writeln!(
-            w,
-            "| {} | {} | {:.0} | {} | {} | {} | {:.2} | {:.2} |",
-            t.lang.label(),
-            t.callers,
-            t.per_sec,
-            ms(t.lat.median),
-            ms(t.lat.p99),
-            t.errors,
-            t.cpu_edge,
-            t.cpu_functions
-        );
-    }
+    let _ = writeln!(w);
+    table(
+        w,
+        "| Throughput | Callers | invokes/s | p50 ms | p99 ms | errors | CPU ms/invoke: edge + client | CPU ms/invoke: function |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        runs.iter().map(|t| {
+            format!(
+                "| {} | {} | {:.0} | {} | {} | {} | {:.2} | {:.2} |",
+                t.lang.label(),
+                t.callers,
+                t.per_sec,
+                ms(t.lat.median),
+                ms(t.lat.p99),
+                t.errors,
+                t.cpu_edge,
+                t.cpu_functions
+            )
+        }),
+    );
     let _ = writeln!(w);
     for m in measured {
         if let Some((exe, cmd)) = &m.interpreter {
@@ -886,13 +636,6 @@ fn report(measured: &[Measured], runs: &[Throughput], plan: &Plan, started_load:
         );
     }
     out
-}
-
-/// Under `cargo test` (no `--bench`), the arguments are libtest's: a name filter and flags.
-/// The check runs unless a filter is given that does not match "lambda".
-fn check_wanted(argv: &[String]) -> bool {
-    let filters: Vec<&String> = argv[1..].iter().filter(|a| !a.starts_with('-')).collect();
-    filters.is_empty() || filters.iter().any(|f| "lambda".contains(f.as_str()))
 }
 
 /// Each function answers its event through the edge, cold then warm.
@@ -962,22 +705,14 @@ async fn bench(plan: Plan) {
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = lambda_setup::runtime();
     if !argv.iter().any(|a| a == "--bench") {
-        if check_wanted(&argv) {
+        if check_wanted(&argv, "lambda") {
             edgestack_testkit::trace_init();
             rt.block_on(check());
         }
         return;
     }
     let plan = Plan::from_args(&argv);
-    let result =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(bench(plan))));
-    if let Err(panic) = result {
-        kill_children();
-        std::panic::resume_unwind(panic);
-    }
+    lambda_setup::killing_children_on_panic(|| rt.block_on(bench(plan)));
 }

@@ -3,8 +3,9 @@
 //! (moto never sees a mapping, so it neither fails invocations nor empties DynamoDB
 //! streams), polls, and invokes real python functions through its own lambda interceptor.
 //!
-//! Each function appends one JSON line per invocation (`{"records": [...]}`) to the file its
-//! `OUT` variable names, so the tests see every batch as the function got it.
+//! The stack and the functions are tests/support/mappings.rs's: each function appends one
+//! JSON line per invocation to the file its `OUT` variable names, so the tests see every
+//! batch as the function got it.
 //!
 //! What is checked:
 //! - the regression: three sends to a queue with `maxReceiveCount=2` and a mapping → every
@@ -20,214 +21,19 @@
 //!
 //! Needs moto_server (`.venv`) and `python3`.
 
+#[path = "support/mappings.rs"]
+mod mappings;
 mod support;
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use aws_sdk_lambda::{
     error::ProvideErrorMetadata,
-    primitives::Blob,
-    types::{Environment, FilterCriteria, FunctionCode, FunctionResponseType, Runtime},
+    types::{EventSourcePosition, FilterCriteria, FunctionResponseType},
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use edgestack::Edge;
-use edgestack_testkit::MotoServer;
+use mappings::{data, on_failure, orders_table, put, put_order, start_moto, ROLE, WAIT};
 use serde_json::{json, Value};
-use support::TestDir;
-
-const ROLE: &str = "arn:aws:iam::123456789012:role/lambda-role";
-const WAIT: Duration = Duration::from_secs(20);
-
-/// The functions: every handler records the batch it got.
-const APP_PY: &str = r#"import json, os
-
-def _record(event):
-    with open(os.environ["OUT"], "a") as f:
-        f.write(json.dumps({"records": event.get("Records", [])}) + "\n")
-
-def record(event, context):
-    _record(event)
-    return {"ok": True}
-
-def fail(event, context):
-    _record(event)
-    raise RuntimeError("failed on purpose")
-
-def partial(event, context):
-    _record(event)
-    failed = []
-    for r in event["Records"]:
-        if r.get("body", "").startswith("fail"):
-            failed.append({"itemIdentifier": r["messageId"]})
-    return {"batchItemFailures": failed}
-"#;
-
-struct Stack {
-    edge: Edge,
-    lambda: aws_sdk_lambda::Client,
-    sqs: aws_sdk_sqs::Client,
-    _moto: MotoServer,
-    dir: TestDir,
-}
-
-async fn start() -> Stack {
-    edgestack_testkit::trace_init();
-    let moto = MotoServer::start();
-    let dir = TestDir::new("mappings-test");
-    let text = format!(
-        "{}\n[interceptors.lambda]\ncache_dir = \"{}\"\n",
-        support::moto_edge_toml(&moto.url()),
-        dir.0.join("cache").display()
-    );
-    let edge = support::start_edge(&text, Duration::from_secs(60)).await;
-    let url = edge.url();
-    let st = Stack {
-        lambda: support::lambda_client(&url),
-        sqs: support::sqs_client(&url),
-        edge,
-        _moto: moto,
-        dir,
-    };
-    support::create_lambda_role(&st.edge.url()).await;
-    st
-}
-
-impl Stack {
-    /// Creates function `name` running `app.{handler}` with `timeout` seconds; it records
-    /// into `<dir>/<name>.out`.
-    async fn function(&self, name: &str, handler: &str, timeout: i32) -> String {
-        let out = self.out(name);
-        self.lambda
-            .create_function()
-            .function_name(name)
-            .runtime(Runtime::Python312)
-            .role(ROLE)
-            .handler(format!("app.{handler}"))
-            .timeout(timeout)
-            .environment(
-                Environment::builder()
-                    .variables("OUT", out.display().to_string())
-                    .build(),
-            )
-            .code(
-                FunctionCode::builder()
-                    .zip_file(Blob::new(support::zip_one("app.py", APP_PY)))
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("CreateFunction {name}: {e:?}"))
-            .function_arn()
-            .unwrap()
-            .to_string()
-    }
-
-    fn out(&self, name: &str) -> PathBuf {
-        self.dir.0.join(format!("{name}.out"))
-    }
-
-    /// The batches function `name` got so far.
-    fn batches(&self, name: &str) -> Vec<Vec<Value>> {
-        let text = std::fs::read_to_string(self.out(name)).unwrap_or_default();
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let v: Value = serde_json::from_str(l).unwrap();
-                v["records"].as_array().unwrap().clone()
-            })
-            .collect()
-    }
-
-    /// Every record function `name` got so far, in order.
-    fn records(&self, name: &str) -> Vec<Value> {
-        self.batches(name).into_iter().flatten().collect()
-    }
-
-    /// The SQS bodies function `name` got so far.
-    fn bodies(&self, name: &str) -> Vec<String> {
-        self.records(name)
-            .iter()
-            .map(|r| r["body"].as_str().unwrap_or_default().to_string())
-            .collect()
-    }
-
-    /// Waits until `done(records)` holds; fails with what was seen.
-    async fn wait_for(&self, name: &str, what: &str, done: impl Fn(&[Value]) -> bool) {
-        let start = Instant::now();
-        loop {
-            let recs = self.records(name);
-            if done(&recs) {
-                return;
-            }
-            if start.elapsed() > WAIT {
-                panic!("{name}: {what} not seen within {WAIT:?}; got {recs:#?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// A queue with `attributes`; its URL and ARN.
-    async fn queue(
-        &self,
-        name: &str,
-        attributes: &[(QueueAttributeName, &str)],
-    ) -> (String, String) {
-        let url = support::create_queue_with(&self.sqs, name, attributes).await;
-        let arn = support::queue_arn(&self.sqs, &url).await;
-        (url, arn)
-    }
-
-    async fn send(&self, url: &str, body: &str) -> String {
-        self.sqs
-            .send_message()
-            .queue_url(url)
-            .message_body(body)
-            .send()
-            .await
-            .unwrap()
-            .message_id()
-            .unwrap()
-            .to_string()
-    }
-
-    /// Visible + in flight messages of a queue.
-    async fn depth(&self, url: &str) -> usize {
-        let attrs = support::queue_attributes(&self.sqs, url, QueueAttributeName::All).await;
-        let n = |k: QueueAttributeName| {
-            attrs
-                .get(&k)
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(0)
-        };
-        n(QueueAttributeName::ApproximateNumberOfMessages)
-            + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-    }
-
-    /// A mapping of `function` on `source` (more settings by `with`); its UUID.
-    async fn mapping(
-        &self,
-        function: &str,
-        source: &str,
-        with: impl FnOnce(
-            aws_sdk_lambda::operation::create_event_source_mapping::builders::CreateEventSourceMappingFluentBuilder,
-        ) -> aws_sdk_lambda::operation::create_event_source_mapping::builders::CreateEventSourceMappingFluentBuilder,
-    ) -> String {
-        let req = self
-            .lambda
-            .create_event_source_mapping()
-            .function_name(function)
-            .event_source_arn(source);
-        let out = with(req)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("CreateEventSourceMapping {function} {source}: {e:?}"));
-        assert_eq!(out.state(), Some("Creating"), "{out:?}");
-        out.uuid().unwrap().to_string()
-    }
-}
 
 /// A `RedrivePolicy`: to `dlq_arn` after `max` receives.
 fn redrive(dlq_arn: &str, max: u32) -> String {
@@ -236,7 +42,7 @@ fn redrive(dlq_arn: &str, max: u32) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqs_messages_processed_once_nothing_in_the_dlq() {
-    let st = start().await;
+    let st = start_moto().await;
     let arn = st.function("rec", "record", 3).await;
     let (dlq, dlq_arn) = st.queue("dlq", &[]).await;
     let policy = redrive(&dlq_arn, 2);
@@ -250,13 +56,7 @@ async fn sqs_messages_processed_once_nothing_in_the_dlq() {
         )
         .await;
     let uuid = st.mapping("rec", &q_arn, |r| r).await;
-    let got = st
-        .lambda
-        .get_event_source_mapping()
-        .uuid(&uuid)
-        .send()
-        .await
-        .unwrap();
+    let got = st.get_mapping(&uuid).await;
     assert_eq!(got.state(), Some("Enabled"));
     assert_eq!(got.batch_size(), Some(10));
     assert_eq!(got.function_arn(), Some(arn.as_str()));
@@ -309,22 +109,16 @@ async fn sqs_messages_processed_once_nothing_in_the_dlq() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqs_batch_size_filters_and_partial_failures() {
-    let st = start().await;
+    let st = start_moto().await;
     // Batch size 2: five messages sent before the mapping come in batches of at most two.
-    st.function("small", "record", 3).await;
-    let (q, q_arn) = st
-        .queue("small", &[(QueueAttributeName::VisibilityTimeout, "5")])
-        .await;
+    let (q, q_arn) = st.function_and_queue("small", "record", 3, "5").await;
     for i in 0..5 {
         st.send(&q, &format!("m{i}")).await;
     }
     st.mapping("small", &q_arn, |r| r.batch_size(2)).await;
 
     // Filters: only {"kind": "keep"} bodies reach the function; the others are deleted.
-    st.function("filtered", "record", 3).await;
-    let (fq, fq_arn) = st
-        .queue("filtered", &[(QueueAttributeName::VisibilityTimeout, "5")])
-        .await;
+    let (fq, fq_arn) = st.function_and_queue("filtered", "record", 3, "5").await;
     st.mapping("filtered", &fq_arn, |r| {
         r.filter_criteria(
             FilterCriteria::builder()
@@ -342,10 +136,7 @@ async fn sqs_batch_size_filters_and_partial_failures() {
     st.send(&fq, r#"{"kind": "keep", "n": 1}"#).await;
 
     // Partial failures: "fail..." messages are reported, the others deleted.
-    st.function("partial", "partial", 1).await;
-    let (pq, pq_arn) = st
-        .queue("partial", &[(QueueAttributeName::VisibilityTimeout, "2")])
-        .await;
+    let (pq, pq_arn) = st.function_and_queue("partial", "partial", 1, "2").await;
     for body in ["ok-1", "fail-1", "ok-2"] {
         st.send(&pq, body).await;
     }
@@ -398,7 +189,7 @@ async fn sqs_batch_size_filters_and_partial_failures() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqs_failures_are_redriven_and_fifo_keeps_group_order() {
-    let st = start().await;
+    let st = start_moto().await;
     st.function("failing", "fail", 1).await;
     let (dlq, dlq_arn) = st.queue("failing-dlq", &[]).await;
     let policy = redrive(&dlq_arn, 2);
@@ -482,31 +273,15 @@ async fn sqs_failures_are_redriven_and_fifo_keeps_group_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disable_stops_enable_resumes_delete_stops() {
-    let st = start().await;
-    st.function("toggled", "record", 3).await;
-    let (q, q_arn) = st
-        .queue("toggled", &[(QueueAttributeName::VisibilityTimeout, "5")])
-        .await;
+    let st = start_moto().await;
+    let (q, q_arn) = st.function_and_queue("toggled", "record", 3, "5").await;
     let uuid = st.mapping("toggled", &q_arn, |r| r).await;
     st.send(&q, "first").await;
     st.wait_for("toggled", "first", |r| r.len() == 1).await;
 
-    let out = st
-        .lambda
-        .update_event_source_mapping()
-        .uuid(&uuid)
-        .enabled(false)
-        .send()
-        .await
-        .unwrap();
+    let out = st.set_enabled(&uuid, false).await;
     assert_eq!(out.state(), Some("Disabling"));
-    let got = st
-        .lambda
-        .get_event_source_mapping()
-        .uuid(&uuid)
-        .send()
-        .await
-        .unwrap();
+    let got = st.get_mapping(&uuid).await;
     assert_eq!(got.state(), Some("Disabled"));
     // Past the long poll that was running.
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -563,12 +338,7 @@ async fn disable_stops_enable_resumes_delete_stops() {
             e.message().map(str::to_string),
         )
     };
-    let create = |f: &str, src: &str| {
-        st.lambda
-            .create_event_source_mapping()
-            .function_name(f)
-            .event_source_arn(src)
-    };
+    let create = |f: &str, src: &str| st.create_mapping(f, src);
     let e = create("nope", &q_arn).send().await.unwrap_err();
     assert_eq!(code(&e).0, Some(404), "{e:?}");
     assert_eq!(code(&e).1.as_deref(), Some("ResourceNotFoundException"));
@@ -629,141 +399,40 @@ async fn disable_stops_enable_resumes_delete_stops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kinesis_and_dynamodb_streams() {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ScalarAttributeType,
-        StreamSpecification, StreamViewType,
-    };
-    use aws_sdk_lambda::types::EventSourcePosition;
-    use base64::Engine as _;
-    let st = start().await;
+    let st = start_moto().await;
     let url = st.edge.url();
 
     // Kinesis.
     let kin = support::kinesis_client(&url);
-    kin.create_stream()
-        .stream_name("clicks")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
-    let stream_arn = kin
-        .describe_stream_summary()
-        .stream_name("clicks")
-        .send()
-        .await
-        .unwrap()
-        .stream_description_summary()
-        .unwrap()
-        .stream_arn()
-        .to_string();
+    let stream_arn = st.stream(&kin, "clicks").await;
     for i in 0..5 {
-        kin.put_record()
-            .stream_name("clicks")
-            .partition_key("p")
-            .data(aws_sdk_kinesis::primitives::Blob::new(
-                json!({ "n": i }).to_string(),
-            ))
-            .send()
-            .await
-            .unwrap();
+        put(&kin, "clicks", "p", &json!({ "n": i }).to_string()).await;
     }
     st.function("kin", "record", 3).await;
     let kin_uuid = st
-        .mapping("kin", &stream_arn, |r| {
-            r.starting_position(EventSourcePosition::TrimHorizon)
-                .batch_size(3)
-        })
+        .trim_horizon_mapping("kin", &stream_arn, |r| r.batch_size(3))
         .await;
 
     // A failing function: one retry, then the batch's metadata goes to the on-failure queue.
-    kin.create_stream()
-        .stream_name("broken")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
-    let broken_arn = stream_arn.replace("stream/clicks", "stream/broken");
+    let broken_arn = st.stream(&kin, "broken").await;
     for i in 0..2 {
-        kin.put_record()
-            .stream_name("broken")
-            .partition_key("p")
-            .data(aws_sdk_kinesis::primitives::Blob::new(format!("{i}")))
-            .send()
-            .await
-            .unwrap();
+        put(&kin, "broken", "p", &i.to_string()).await;
     }
     let (failures, failures_arn) = st.queue("failures", &[]).await;
     st.function("broken", "fail", 3).await;
-    st.mapping("broken", &broken_arn, |r| {
-        r.starting_position(EventSourcePosition::TrimHorizon)
-            .maximum_retry_attempts(1)
-            .destination_config(
-                aws_sdk_lambda::types::DestinationConfig::builder()
-                    .on_failure(
-                        aws_sdk_lambda::types::OnFailure::builder()
-                            .destination(&failures_arn)
-                            .build(),
-                    )
-                    .build(),
-            )
+    st.trim_horizon_mapping("broken", &broken_arn, |r| {
+        r.maximum_retry_attempts(1)
+            .destination_config(on_failure(&failures_arn))
     })
     .await;
 
     // DynamoDB with moto's own streams.
     let ddb = support::dynamodb_client(&url);
-    let table = ddb
-        .create_table()
-        .table_name("orders")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let ddb_stream = table
-        .table_description()
-        .unwrap()
-        .latest_stream_arn()
-        .unwrap()
-        .to_string();
+    let ddb_stream = orders_table(&ddb).await;
     st.function("ddb", "record", 3).await;
-    st.mapping("ddb", &ddb_stream, |r| {
-        r.starting_position(EventSourcePosition::TrimHorizon)
-    })
-    .await;
-    ddb.put_item()
-        .table_name("orders")
-        .item("pk", AttributeValue::S("o1".into()))
-        .item("state", AttributeValue::S("new".into()))
-        .send()
-        .await
-        .unwrap();
-    ddb.put_item()
-        .table_name("orders")
-        .item("pk", AttributeValue::S("o1".into()))
-        .item("state", AttributeValue::S("paid".into()))
-        .send()
-        .await
-        .unwrap();
+    st.trim_horizon_mapping("ddb", &ddb_stream, |r| r).await;
+    put_order(&ddb, "o1", "new").await;
+    put_order(&ddb, "o1", "paid").await;
 
     st.wait_for("kin", "five records", |r| r.len() >= 5).await;
     let batches = st.batches("kin");
@@ -772,10 +441,7 @@ async fn kinesis_and_dynamodb_streams() {
     let ns: Vec<i64> = recs
         .iter()
         .map(|r| {
-            let data = base64::engine::general_purpose::STANDARD
-                .decode(r["kinesis"]["data"].as_str().unwrap())
-                .unwrap();
-            serde_json::from_slice::<Value>(&data).unwrap()["n"]
+            serde_json::from_str::<Value>(&data(r)).unwrap()["n"]
                 .as_i64()
                 .unwrap()
         })
@@ -795,13 +461,7 @@ async fn kinesis_and_dynamodb_streams() {
     );
     let seq = r["kinesis"]["sequenceNumber"].as_str().unwrap();
     assert!(r["eventID"].as_str().unwrap().ends_with(&format!(":{seq}")));
-    let got = st
-        .lambda
-        .get_event_source_mapping()
-        .uuid(&kin_uuid)
-        .send()
-        .await
-        .unwrap();
+    let got = st.get_mapping(&kin_uuid).await;
     assert_eq!(
         got.starting_position(),
         Some(&EventSourcePosition::TrimHorizon)
@@ -823,25 +483,11 @@ async fn kinesis_and_dynamodb_streams() {
     assert_eq!(recs[1]["dynamodb"]["OldImage"]["state"]["S"], "new");
     assert_eq!(recs[1]["dynamodb"]["Keys"]["pk"]["S"], "o1");
 
-    let start = Instant::now();
-    let failure = loop {
-        let got = st
-            .sqs
-            .receive_message()
-            .queue_url(&failures)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        if let Some(m) = got.messages().first() {
-            break serde_json::from_str::<Value>(m.body().unwrap()).unwrap();
-        }
-        assert!(
-            start.elapsed() < WAIT,
-            "no failure record: {:?}",
-            st.batches("broken")
-        );
-    };
+    let failure = st
+        .next_json(&failures, "a failure record", || {
+            format!("{:?}", st.batches("broken"))
+        })
+        .await;
     assert_eq!(st.batches("broken").len(), 2, "one try and one retry");
     assert_eq!(
         failure["requestContext"]["condition"],
@@ -860,40 +506,7 @@ async fn kinesis_and_dynamodb_streams() {
     );
 
     // moto still has every record: its own mapping code (which empties streams) never ran.
-    let streams = support::dynamodbstreams_client(&url);
-    let shard = streams
-        .describe_stream()
-        .stream_arn(&ddb_stream)
-        .send()
-        .await
-        .unwrap()
-        .stream_description()
-        .unwrap()
-        .shards()[0]
-        .shard_id()
-        .unwrap()
-        .to_string();
-    let it = streams
-        .get_shard_iterator()
-        .stream_arn(&ddb_stream)
-        .shard_id(shard)
-        .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .unwrap()
-        .to_string();
-    let got = streams
-        .get_records()
-        .shard_iterator(it)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        got.records().len(),
-        2,
-        "GetRecords still returns the records"
-    );
+    let records = st.read_stream(&ddb_stream).await;
+    assert_eq!(records.len(), 2, "GetRecords still returns the records");
     st.edge.shutdown().await;
 }

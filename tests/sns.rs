@@ -5,8 +5,16 @@
 //!   edge); nothing is delivered before confirmation; after it (via `SubscribeURL` or the
 //!   `ConfirmSubscription` API) exactly one `Notification` POST per `Publish`, with the
 //!   headers; raw delivery; a filter policy dropping a non-matching message; `Unsubscribe`
-//!   stopping delivery; `https` refused at `Subscribe`; the edge subscriptions listed and
+//!   stopping delivery; the edge subscriptions listed and
 //!   described; an SQS subscription on moto still delivered exactly once per message.
+//! - Signatures: the confirmation and notifications (SignatureVersion 1, and 2 after
+//!   `SetTopicAttributes`) verify, with Python's `cryptography`, against the certificate
+//!   fetched from `SigningCertURL`; a changed message does not.
+//! - HTTPS subscriptions: a Python `https` server with a self-signed certificate gets the
+//!   confirmation and the notification (certificates not checked by default); with
+//!   `verify_https = true` it gets nothing.
+//! - `DeliveryPolicy` (retries, `Content-Type`) and `RedrivePolicy`: a failing endpoint gets
+//!   exactly 1 + `numRetries` POSTs, then the message lands in the dead-letter queue.
 //! - Lambda subscriptions: a real python function (run by `[interceptors.lambda]`) gets the
 //!   `Records[].Sns` event, with attributes and moto's MessageId.
 //!
@@ -85,32 +93,39 @@ impl Sink {
         format!("http://{}{path}", self.addr)
     }
 
-    /// The hits on `path` so far.
     fn on(&self, path: &str) -> Vec<Hit> {
-        self.hits
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|h| h.path == path)
-            .cloned()
-            .collect()
+        hits_on(&self.hits, path)
     }
 
-    /// Waits until `path` has `n` hits; fails the test after [`WAIT`].
     async fn wait_for(&self, path: &str, n: usize) -> Vec<Hit> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let hits = self.on(path);
-            if hits.len() >= n {
-                return hits;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{path}: {} of {n} requests within {WAIT:?}: {hits:?}",
-                hits.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        wait_for_hits(&self.hits, path, n).await
+    }
+}
+
+/// The hits on `path` so far.
+fn hits_on(hits: &Mutex<Vec<Hit>>, path: &str) -> Vec<Hit> {
+    hits.lock()
+        .unwrap()
+        .iter()
+        .filter(|h| h.path == path)
+        .cloned()
+        .collect()
+}
+
+/// Waits until `path` has `n` hits; fails the test after [`WAIT`].
+async fn wait_for_hits(hits: &Mutex<Vec<Hit>>, path: &str, n: usize) -> Vec<Hit> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let got = hits_on(hits, path);
+        if got.len() >= n {
+            return got;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{path}: {} of {n} requests within {WAIT:?}: {got:?}",
+            got.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -145,11 +160,12 @@ async fn record(
     Ok(resp)
 }
 
-/// moto_server, and an edge with `sections` in front of it.
-async fn start(sections: &str) -> (MotoServer, Edge, aws_sdk_sns::Client) {
+/// moto_server, and an edge with `sns_keys` (more keys of `[interceptors.sns]`) in front of
+/// it.
+async fn start(sns_keys: &str) -> (MotoServer, Edge, aws_sdk_sns::Client) {
     let moto = MotoServer::start();
     let text = format!(
-        "{}\n[interceptors.sns]\n[interceptors.sns.http_retry]\ndelay = \"50ms\"\n{sections}",
+        "{}\n[interceptors.sns]\n{sns_keys}\n[interceptors.sns.http_retry]\ndelay = \"50ms\"\n",
         support::moto_edge_toml(&moto.url())
     );
     let edge = support::start_edge(&text, Duration::from_secs(60)).await;
@@ -196,20 +212,6 @@ async fn http_subscriptions_confirm_then_get_one_post_per_publish() {
     let topic = support::create_topic(&sns, "orders").await;
     let http = support::client();
 
-    // https: refused (no TLS client), clearly.
-    let err = sns
-        .subscribe()
-        .topic_arn(&topic)
-        .protocol("https")
-        .endpoint("https://example.com/hook")
-        .send()
-        .await
-        .unwrap_err();
-    let text = format!("{err:?}");
-    assert!(
-        text.contains("InvalidParameter") && text.contains("https"),
-        "{text}"
-    );
     // An unknown topic: moto's NotFound.
     let err = sns
         .subscribe()
@@ -467,6 +469,405 @@ async fn failing_http_endpoints_get_the_retry_policy_then_deleted_topics_drop_th
         .await
         .unwrap_err();
     assert!(format!("{err:?}").contains("NotFound"), "{err:?}");
+}
+
+/// Checks an SNS message's signature as a subscriber does (the AWS documentation's recipe,
+/// with Python's `cryptography`, not edgestack's code): argv = certificate file, message file.
+const VERIFY_PY: &str = r#"import base64, json, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+cert = x509.load_pem_x509_certificate(open(sys.argv[1], "rb").read())
+m = json.load(open(sys.argv[2]))
+if m["Type"] == "Notification":
+    fields = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
+else:
+    fields = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
+text = "".join(f"{k}\n{m[k]}\n" for k in fields if k in m)
+digest = hashes.SHA256() if m["SignatureVersion"] == "2" else hashes.SHA1()
+cert.public_key().verify(base64.b64decode(m["Signature"]), text.encode(), padding.PKCS1v15(), digest)
+"#;
+
+/// Whether `message`'s signature verifies against the certificate at its `SigningCertURL`.
+async fn signature_verifies(dir: &TestDir, message: &Value) -> bool {
+    let cert_url = message["SigningCertURL"].as_str().unwrap();
+    let cert = support::client().get(cert_url).send().await.unwrap();
+    assert_eq!(cert.status(), 200, "{cert_url}");
+    let cert = cert.text().await.unwrap();
+    assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"), "{cert}");
+    static FILES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (cert_file, message_file, script) = (
+        dir.path().join(format!("cert-{n}.pem")),
+        dir.path().join(format!("message-{n}.json")),
+        dir.path().join("verify.py"),
+    );
+    std::fs::write(&cert_file, cert).unwrap();
+    std::fs::write(&message_file, message.to_string()).unwrap();
+    std::fs::write(&script, VERIFY_PY).unwrap();
+    let out = std::process::Command::new(edgestack_testkit::deps::python())
+        .arg(&script)
+        .arg(&cert_file)
+        .arg(&message_file)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("InvalidSignature"), "verify.py failed: {err}");
+    }
+    out.status.success()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_are_signed_and_verify_against_the_served_certificate() {
+    let (_moto, _edge, sns) = start("").await;
+    let sink = Sink::start().await;
+    let dir = TestDir::new("sns-signing");
+    let topic = support::create_topic(&sns, "signed").await;
+    subscribe_http(&sns, &topic, &sink.url("/hook")).await;
+    let confirmation = sink.wait_for("/hook", 1).await[0].json();
+    assert_eq!(confirmation["Type"], "SubscriptionConfirmation");
+    assert_eq!(confirmation["SignatureVersion"], "1");
+    assert!(
+        signature_verifies(&dir, &confirmation).await,
+        "{confirmation}"
+    );
+    let url = confirmation["SubscribeURL"].as_str().unwrap();
+    assert_eq!(
+        support::client().get(url).send().await.unwrap().status(),
+        200
+    );
+
+    // Version 1 (SHA1withRSA), with and without a subject.
+    publish(&sns, &topic, "one", None).await;
+    sns.publish()
+        .topic_arn(&topic)
+        .subject("with a subject")
+        .message("two")
+        .send()
+        .await
+        .unwrap();
+    let hits = sink.wait_for("/hook", 3).await;
+    for hit in &hits[1..3] {
+        let n = hit.json();
+        assert_eq!(n["SignatureVersion"], "1");
+        assert!(signature_verifies(&dir, &n).await, "{n}");
+        // A changed message no longer verifies.
+        let mut forged = n.clone();
+        forged["Message"] = Value::String("forged".into());
+        assert!(!signature_verifies(&dir, &forged).await);
+    }
+    assert_eq!(hits[2].json()["Subject"], "with a subject");
+
+    // Version 2 (SHA256withRSA) once the topic says so.
+    sns.set_topic_attributes()
+        .topic_arn(&topic)
+        .attribute_name("SignatureVersion")
+        .attribute_value("2")
+        .send()
+        .await
+        .unwrap();
+    publish(&sns, &topic, "three", None).await;
+    let n = sink.wait_for("/hook", 4).await[3].json();
+    assert_eq!(n["SignatureVersion"], "2");
+    assert!(signature_verifies(&dir, &n).await, "{n}");
+    // And from CreateTopic's attributes.
+    let v2 = sns
+        .create_topic()
+        .name("signed-v2")
+        .attributes("SignatureVersion", "2")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_string();
+    subscribe_http(&sns, &v2, &sink.url("/v2")).await;
+    let c = sink.wait_for("/v2", 1).await[0].json();
+    assert_eq!(c["SignatureVersion"], "2");
+    assert!(signature_verifies(&dir, &c).await, "{c}");
+}
+
+/// An HTTPS subscriber: Python's `http.server` behind TLS with a fresh self-signed
+/// certificate (made with `cryptography`); prints its port, then one JSON line per POST.
+const HTTPS_SINK_PY: &str = r#"import datetime, http.server, json, ssl, sys, tempfile
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+key = ec.generate_private_key(ec.SECP256R1())
+name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+now = datetime.datetime.now(datetime.timezone.utc)
+cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256()))
+d = tempfile.mkdtemp()
+open(d + "/c.pem", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+open(d + "/k.pem", "wb").write(key.private_bytes(serialization.Encoding.PEM,
+    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
+        print(json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}), flush=True)
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(d + "/c.pem", d + "/k.pem")
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+/// The Python HTTPS subscriber, its port, and the requests it printed so far.
+struct HttpsSink {
+    child: std::process::Child,
+    port: u16,
+    hits: Arc<Mutex<Vec<Hit>>>,
+    _dir: TestDir,
+}
+
+impl HttpsSink {
+    fn start() -> HttpsSink {
+        use std::io::BufRead;
+        let dir = TestDir::new("sns-https");
+        let script = dir.path().join("sink.py");
+        std::fs::write(&script, HTTPS_SINK_PY).unwrap();
+        let mut child = std::process::Command::new(edgestack_testkit::deps::python())
+            .arg(&script)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = lines
+            .next()
+            .expect("the https sink printed its port")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
+        let recorded = hits.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line).unwrap();
+                recorded.lock().unwrap().push(Hit {
+                    path: v["path"].as_str().unwrap().to_string(),
+                    headers: serde_json::from_value(v["headers"].clone()).unwrap(),
+                    body: v["body"].as_str().unwrap().to_string(),
+                });
+            }
+        });
+        HttpsSink {
+            child,
+            port,
+            hits,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    async fn wait_for(&self, path: &str, n: usize) -> Vec<Hit> {
+        wait_for_hits(&self.hits, path, n).await
+    }
+}
+
+impl Drop for HttpsSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_subscriptions_deliver_and_verify_https_refuses_self_signed_endpoints() {
+    let (_moto, _edge, sns) = start("").await;
+    let sink = HttpsSink::start();
+    let dir = TestDir::new("sns-https-verify");
+    let topic = support::create_topic(&sns, "secure").await;
+    // The endpoint's scheme must match the protocol.
+    let err = sns
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol("https")
+        .endpoint("http://localhost/x")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:?}").contains("not an https:// URL"),
+        "{err:?}"
+    );
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("https")
+        .endpoint(sink.url("/hook"))
+        .send()
+        .await
+        .unwrap();
+    let c = sink.wait_for("/hook", 1).await[0].clone();
+    assert_eq!(
+        c.header("x-amz-sns-message-type"),
+        "SubscriptionConfirmation"
+    );
+    let c = c.json();
+    let confirmed = support::client()
+        .get(c["SubscribeURL"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    let id = publish(&sns, &topic, "over tls", None).await;
+    let n = sink.wait_for("/hook", 2).await[1].clone();
+    assert_eq!(n.header("x-amz-sns-message-id"), id);
+    let n = n.json();
+    assert_eq!(n["Message"], "over tls");
+    assert!(signature_verifies(&dir, &n).await);
+    let listed = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(&topic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.subscriptions()[0].protocol(), Some("https"));
+
+    // With verify_https the self-signed endpoint gets nothing (the confirmation's tries fail).
+    let (_moto2, edge2, sns2) = start("verify_https = true").await;
+    let topic2 = support::create_topic(&sns2, "checked").await;
+    sns2.subscribe()
+        .topic_arn(&topic2)
+        .protocol("https")
+        .endpoint(sink.url("/checked"))
+        .send()
+        .await
+        .unwrap();
+    // 1 + 3 tries 50 ms apart, each refused at the TLS handshake, then counted as failed.
+    let metrics = format!("{}/_edgestack/metrics", edge2.url());
+    let deadline = Instant::now() + WAIT;
+    while !support::client()
+        .get(&metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains(r#"edgestack_sns_deliveries_total{outcome="failed",protocol="https"} 1"#)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the https confirmation did not fail"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(hits_on(&sink.hits, "/checked").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_policy_retries_then_the_redrive_policy_dead_letters() {
+    let (_moto, edge, sns) = start("").await;
+    let sqs = support::sqs_client(&edge.url());
+    let sink = Sink::start().await;
+    let topic = support::create_topic(&sns, "policies").await;
+    let dlq = support::create_queue(&sqs, "sns-dlq").await;
+    let dlq_arn = support::queue_arn(&sqs, &dlq).await;
+    let policy = r#"{"healthyRetryPolicy":{"numRetries":2,"minDelayTarget":1,"maxDelayTarget":1},"requestPolicy":{"headerContentType":"application/json"}}"#;
+    // Invalid policies are refused at Subscribe.
+    let err = sns
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol("http")
+        .endpoint(sink.url("/fail"))
+        .attributes(
+            "DeliveryPolicy",
+            r#"{"healthyRetryPolicy":{"numRetries":101}}"#,
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("at most 100"), "{err:?}");
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("http")
+        .endpoint(sink.url("/fail"))
+        .attributes("DeliveryPolicy", policy)
+        .attributes(
+            "RedrivePolicy",
+            format!(r#"{{"deadLetterTargetArn":"{dlq_arn}"}}"#),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The confirmation follows the policy: 1 + 2 tries, 1 s apart, as application/json.
+    let tries = sink.wait_for("/fail", 3).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sink.on("/fail").len(), 3);
+    assert!(tries
+        .iter()
+        .all(|t| t.header("content-type") == "application/json"));
+    let token = tries[0].json()["Token"].as_str().unwrap().to_string();
+    let arn = sns
+        .confirm_subscription()
+        .topic_arn(&topic)
+        .token(&token)
+        .send()
+        .await
+        .unwrap()
+        .subscription_arn()
+        .unwrap()
+        .to_string();
+    let attributes = sns
+        .get_subscription_attributes()
+        .subscription_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let attributes = attributes.attributes().unwrap();
+    assert_eq!(attributes["DeliveryPolicy"], policy);
+    assert!(attributes["RedrivePolicy"].contains(&dlq_arn));
+
+    // A notification: 1 + 2 POSTs, then the dead-letter queue gets it.
+    let id = publish(&sns, &topic, "undeliverable", None).await;
+    let deadline = Instant::now() + WAIT;
+    let got = loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .message_attribute_names("All")
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if let Some(m) = got.messages().first() {
+            break m.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing in the dead-letter queue"
+        );
+    };
+    let tries = sink.on("/fail");
+    assert_eq!(tries.len(), 6, "{tries:?}");
+    assert!(tries[3..]
+        .iter()
+        .all(|t| t.header("x-amz-sns-message-id") == id));
+    let body: Value = serde_json::from_str(got.body().unwrap()).unwrap();
+    assert_eq!(body["MessageId"], id.as_str());
+    assert_eq!(body["Message"], "undeliverable");
+    let attrs = got.message_attributes().unwrap();
+    assert_eq!(attrs["ErrorCode"].string_value(), Some("DeliveryFailed"));
+    assert!(attrs["ErrorMessage"]
+        .string_value()
+        .unwrap()
+        .contains("answered 500"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

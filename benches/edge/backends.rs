@@ -134,7 +134,7 @@ impl Workload {
     }
 }
 
-fn get(path: &str) -> Req {
+pub fn get(path: &str) -> Req {
     Req {
         method: "GET",
         path: path.into(),

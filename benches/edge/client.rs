@@ -19,6 +19,12 @@ pub struct Req {
 }
 
 impl Req {
+    /// The head, for a connection that stays open (the callgrind counts).
+    pub fn head_keep_alive(&self, addr: SocketAddr) -> String {
+        let head = self.head(addr, self.body.len() as u64);
+        head.replace("Connection: close\r\n", "")
+    }
+
     fn head(&self, addr: SocketAddr, body_len: u64) -> String {
         let mut h = format!("{} {} HTTP/1.1\r\nHost: {addr}\r\n", self.method, self.path);
         for (k, v) in &self.headers {

@@ -21,6 +21,7 @@
 
 mod backends;
 mod bare;
+mod callgrind;
 mod client;
 mod large;
 mod origin;
@@ -62,6 +63,12 @@ struct Args {
     /// Only the 1 GiB transfers.
     #[arg(long)]
     large_only: bool,
+    /// Also count instructions per request under callgrind (needs valgrind).
+    #[arg(long)]
+    callgrind: bool,
+    /// Only the callgrind counts.
+    #[arg(long)]
+    callgrind_only: bool,
     /// Also write the report to this file.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -141,6 +148,19 @@ fn main() {
         conns: args.conns.clone(),
     };
     eprintln!("edge bench: working in {}", dir.display());
+    let counting = args.callgrind || args.callgrind_only;
+    if counting && !callgrind::available() {
+        panic!("--callgrind needs valgrind: apt-get install valgrind");
+    }
+    if args.callgrind_only {
+        let text = callgrind::render(&callgrind::run(&dir, false));
+        println!("{text}");
+        if let Some(out) = &args.out {
+            std::fs::write(out, &text).expect("write --out file");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let mut rows = Vec::new();
     if !args.large_only {
         for &b in &backends {
@@ -154,7 +174,11 @@ fn main() {
         transfers = t;
         memory = Some(m);
     }
-    let text = report::render(&plan, &rows, &transfers, memory);
+    let mut text = report::render(&plan, &rows, &transfers, memory);
+    if counting {
+        text.push('\n');
+        text.push_str(&callgrind::render(&callgrind::run(&dir, false)));
+    }
     println!("{text}");
     if let Some(out) = &args.out {
         std::fs::write(out, &text).expect("write --out file");

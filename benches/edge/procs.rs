@@ -93,6 +93,20 @@ impl Proc {
         self.check_alive(log);
     }
 
+    /// SIGTERM, then waits up to `timeout` for the exit (SIGKILL after it); the exit status.
+    pub fn stop(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        self.child.wait().ok()
+    }
+
     /// Panics with the log's tail if the process has exited.
     pub fn check_alive(&mut self, log: &Path) {
         if let Ok(Some(status)) = self.child.try_wait() {

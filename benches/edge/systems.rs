@@ -46,7 +46,7 @@ impl System {
         }
     }
 
-    fn file_name(self) -> &'static str {
+    pub fn file_name(self) -> &'static str {
         match self {
             System::Direct => "direct",
             System::EdgestackPlain => "edgestack-plain",
@@ -97,7 +97,8 @@ pub fn edgestack_config(
             "\n[interceptors.chaos]\n\n[interceptors.request-id]\n\n\
              [interceptors.s3-notifications]\n\n\
              [interceptors.dynamodb-streams]\n\n[interceptors.dynamodb-local]\n\n\
-             [interceptors.apigateway]\n\n[interceptors.sqs-urls]\n",
+             [interceptors.apigateway]\n\n[interceptors.sqs-urls]\n\n\
+             [interceptors.lambda]\n\n[interceptors.eventbridge]\n\n[interceptors.sns]\n",
         );
     }
     toml
@@ -159,9 +160,28 @@ pub fn start(system: System, backend: SocketAddr, aws_only: bool, dir: &Path) ->
         };
     }
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let cmd = match system {
+    let cmd = command(system, addr, backend, aws_only, dir);
+    let mut proc = Proc::spawn(system.label(), cmd, &log);
+    proc.wait_listening(addr, &log, Duration::from_secs(30));
+    Proxy {
+        system,
+        addr,
+        proc: Some(proc),
+        log,
+    }
+}
+
+/// The command that runs `system` on `addr` in front of `backend` (not for `Direct`).
+pub fn command(
+    system: System,
+    addr: SocketAddr,
+    backend: SocketAddr,
+    aws_only: bool,
+    dir: &Path,
+) -> Command {
+    match system {
         System::EdgestackPlain | System::Edgestack | System::EdgestackAll => {
-            let conf = dir.join(format!("{}.toml", system.file_name()));
+            let conf = dir.join(format!("{}-{}.toml", system.file_name(), addr.port()));
             std::fs::write(&conf, edgestack_config(system, addr, backend, aws_only))
                 .expect("write edgestack config");
             let mut c = Command::new(env!("CARGO_BIN_EXE_edgestack"));
@@ -181,15 +201,7 @@ pub fn start(system: System, backend: SocketAddr, aws_only: bool, dir: &Path) ->
                 .arg(threads().to_string());
             c
         }
-        System::Direct => unreachable!(),
-    };
-    let mut proc = Proc::spawn(system.label(), cmd, &log);
-    proc.wait_listening(addr, &log, Duration::from_secs(30));
-    Proxy {
-        system,
-        addr,
-        proc: Some(proc),
-        log,
+        System::Direct => unreachable!("nothing runs for direct"),
     }
 }
 

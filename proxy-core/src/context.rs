@@ -42,6 +42,9 @@ pub struct RequestContext {
     pub(crate) background: Background,
     pub(crate) aws_client: Option<AwsClient>,
     pub(crate) aws: Option<AwsRequest>,
+    /// The listeners of the chain that act on this request (see
+    /// [`Listener::acts_on`](crate::Listener::acts_on)), chosen once by [`Chain::select`](crate::Chain::select).
+    pub(crate) acting: crate::chain::Acting,
     /// Typed per-request state, shared by all listeners of this request. Values must be
     /// `Clone + Send + Sync + 'static` (what [`http::Extensions`] asks); use a private type per
     /// listener so listeners do not see each other's state by accident.
@@ -66,6 +69,7 @@ impl RequestContext {
             background,
             aws_client: None,
             aws: None,
+            acting: crate::chain::Acting::ALL,
             extensions: Extensions::new(),
         }
     }
@@ -147,6 +151,16 @@ impl RequestContext {
     /// Listeners read this instead of parsing signatures, `X-Amz-Target` or paths again.
     pub fn aws(&self) -> Option<&AwsRequest> {
         self.aws.as_ref()
+    }
+
+    /// Whether this request is, or may still turn out to be, a call to AWS `service` (an
+    /// unrecognised form `POST` may name it in its body): what most interceptors'
+    /// [`acts_on`](crate::Listener::acts_on) asks.
+    pub fn may_be_service(&self, service: &str) -> bool {
+        match &self.aws {
+            Some(aws) => aws.service == service,
+            None => self.aws_form_pending(),
+        }
     }
 
     /// True when the edge did not recognise the request from its head, but its form body may

@@ -20,7 +20,8 @@
 //! | Method | When |
 //! |---|---|
 //! | [`name`](Listener::name) | Names the listener in logs and in 500 errors. |
-//! | [`body_access(&Parts, &RequestContext)`](Listener::body_access) | On the request head, before anything else: what this listener needs of the bodies of this request, from the head and what the edge detected ([`RequestContext::aws`]). |
+//! | [`acts_on(&Parts, &RequestContext)`](Listener::acts_on) | On the request head, before anything else: whether the listener acts on this request at all. When it says no, none of its other hooks runs for the request, so it costs nothing there. Default: yes. Interceptors of one service say `cx.may_be_service("sns")` ([`RequestContext::may_be_service`]). |
+//! | [`body_access(&Parts, &RequestContext)`](Listener::body_access) | On the request head, after `acts_on`: what this listener needs of the bodies of this request, from the head and what the edge detected ([`RequestContext::aws`]). |
 //! | [`forward_request(&mut Request, &mut RequestContext)`](Listener::forward_request) | Before the upstream is called. May change the method, URI and headers, and the body if it asked to buffer it; answers [`Forward`]. |
 //! | [`return_response(&Parts, &mut Response, &mut RequestContext)`](Listener::return_response) | After the upstream answered, or after a listener answered directly. May change the status and headers, and replace the body. `&Parts` is the request as it was forwarded. |
 //! | [`observe(&Exchange, &RequestContext)`](Listener::observe) | After the client has its answer: the request and response heads, the bodies if some listener asked to observe or buffer them, and the error if the edge answered with one. |

@@ -33,6 +33,7 @@ mod engine;
 mod error;
 pub mod guide;
 pub mod hop;
+pub mod init;
 pub mod lanes;
 mod listener;
 mod log;

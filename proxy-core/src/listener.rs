@@ -66,6 +66,17 @@ pub trait Listener: Send + Sync + 'static {
         std::any::type_name::<Self>()
     }
 
+    /// Whether this listener acts on this request at all, decided from its head and what the
+    /// edge knows of it ([`RequestContext::aws`], [`RequestContext::may_be_service`]), once,
+    /// before [`body_access`](Self::body_access). When it says no, none of the listener's
+    /// hooks runs for the request (no `body_access`, `forward_request`, `return_response` or
+    /// `observe`), so a listener costs nothing on requests it has nothing to do with. Say no
+    /// only when every hook would do nothing; a listener that answers admin paths says yes
+    /// for them. The default is yes.
+    fn acts_on(&self, _req: &Parts, _cx: &RequestContext) -> bool {
+        true
+    }
+
     /// What this listener needs of the bodies of this request, decided from its head alone
     /// and what the edge knows of it ([`RequestContext::aws`]: service, operation, ...).
     /// The engine buffers only when some listener asks for [`BodyMode::Buffer`](crate::BodyMode).

@@ -1,8 +1,9 @@
 //! The `edgestack` command as a function: load a TOML config (or the built-in default: a
 //! managed moto_server behind 127.0.0.1:4566), run the edge until SIGTERM/SIGINT. With every
 //! CLI feature (`--config`, `--check`, `--listen`, `EDGESTACK_CONFIG`, `EDGESTACK_LOG`,
-//! signals, the batched log, `Ready.`), for the interceptors of any registry, so your own
-//! binary with your own interceptors is three lines:
+//! signals, the batched log, `Ready.`, LocalStack's init hooks and environment variables),
+//! for the interceptors of any registry, so your own binary with your own interceptors is
+//! three lines:
 //!
 //! ```no_run
 //! use std::process::ExitCode;
@@ -28,6 +29,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::Interceptors;
 
+mod init;
+mod localstack_env;
 mod log_writer;
 
 /// A LocalStack-style AWS edge in front of real AWS-emulating backends.
@@ -58,9 +61,18 @@ pub fn main(registry: Interceptors) -> ExitCode {
 }
 
 fn run(args: Args, log: log_writer::BatchedStderr, registry: &Interceptors) -> ExitCode {
+    // LocalStack's variables (GATEWAY_LISTEN, SERVICES, LS_LOG, ...), read once, here.
+    let localstack =
+        localstack_env::LocalStackEnv::read(&crate::config::Environment::from_process());
+    let default_filter = localstack
+        .as_ref()
+        .ok()
+        .and_then(|l| l.log_filter.clone())
+        .unwrap_or_else(|| "info".to_string());
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("EDGESTACK_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("EDGESTACK_LOG")
+                .unwrap_or_else(|_| EnvFilter::new(&default_filter)),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(log.clone())
@@ -68,8 +80,30 @@ fn run(args: Args, log: log_writer::BatchedStderr, registry: &Interceptors) -> E
         .try_init()
         .ok();
 
-    let (config, source) = match &args.config {
-        Some(path) => match crate::load_config_file_with(path, registry) {
+    let localstack = match localstack {
+        Ok(l) => l,
+        Err(errors) => {
+            log.flush_now();
+            eprint!("edgestack: LocalStack environment variables: {errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let listen_port = args.listen.first().map(SocketAddr::port);
+    // A file's own values win over LocalStack's variables; the built-in default's do not.
+    let mut unused = Vec::new();
+    let (mut config, source) = match &args.config {
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| {
+                crate::ConfigErrors(vec![crate::ConfigError::new(
+                    "",
+                    format!("cannot read {}: {e}", path.display()),
+                )])
+            })
+            .and_then(|text| {
+                let (text, missing) = localstack.apply(&text, true, listen_port);
+                unused = missing;
+                crate::load_config_with(&text, registry)
+            }) {
             Ok(c) => (c, path.display().to_string()),
             Err(errors) => {
                 log.flush_now();
@@ -88,7 +122,10 @@ fn run(args: Args, log: log_writer::BatchedStderr, registry: &Interceptors) -> E
                     return ExitCode::from(2);
                 }
             };
-            match crate::load_config_with(&crate::default_config_toml(&moto), registry) {
+            let (text, missing) =
+                localstack.apply(&crate::default_config_toml(&moto), false, listen_port);
+            unused = missing;
+            match crate::load_config_with(&text, registry) {
                 Ok(c) => (c, "built-in default (managed moto_server)".to_string()),
                 Err(errors) => {
                     log.flush_now();
@@ -107,18 +144,30 @@ fn run(args: Args, log: log_writer::BatchedStderr, registry: &Interceptors) -> E
         return ExitCode::SUCCESS;
     }
     tracing::info!("configuration: {source}");
+    if let Some(warning) = localstack.warning() {
+        tracing::warn!("{warning}");
+    }
+    if !unused.is_empty() {
+        tracing::warn!(
+            "LocalStack variables without effect in this configuration: {}",
+            unused.join(", ")
+        );
+    }
+    if let (Some(services), Some(_)) = (&localstack.services, &config.settings.aws) {
+        let names: Vec<&str> = services.iter().map(String::as_str).collect();
+        tracing::info!("SERVICES: serving {}", names.join(", "));
+        config.prepend_listener(std::sync::Arc::new(crate::aws::EnabledServices::new(
+            services.iter().cloned(),
+        )));
+    }
+    let hooks = crate::init::InitHooks::discover(&config.init);
+    init::announce(&hooks, &config.init);
     let mut builder = crate::EdgeBuilder::from_config(config);
     if !args.listen.is_empty() {
         builder = builder.listen_on(args.listen);
     }
-    let edge = match builder.start() {
-        Ok(e) => e,
-        Err(e) => {
-            log.flush_now();
-            eprintln!("edgestack: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    // `/_localstack/init` and `/_localstack/init/<stage>`.
+    builder = builder.listener(hooks.listener());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -130,11 +179,38 @@ fn run(args: Args, log: log_writer::BatchedStderr, registry: &Interceptors) -> E
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
-        tokio::select! {
-            _ = announce_ready(&edge) => wait_for_signal().await,
-            _ = wait_for_signal() => {}
+    // Signals are ours from here on: a SIGTERM while BOOT scripts run ends them, not us.
+    let mut signals = {
+        let _context = runtime.enter();
+        init::Signals::new()
+    };
+    if let Some(addr) = init::boot_address(&mut builder, &hooks) {
+        let env = init::script_env(builder.settings().aws.as_ref(), addr);
+        let boot = hooks.run_stage(crate::init::Stage::Boot, &env);
+        let interrupted = runtime.block_on(async {
+            tokio::select! {
+                _ = boot => false,
+                _ = signals.recv() => true,
+            }
+        });
+        if interrupted {
+            tracing::info!("stopped during the boot scripts");
+            return ExitCode::SUCCESS;
         }
+    }
+    let aws = builder.settings().aws.clone();
+    let edge = match builder.start() {
+        Ok(e) => e,
+        Err(e) => {
+            log.flush_now();
+            eprintln!("edgestack: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let env = init::script_env(aws.as_ref(), edge.local_addr());
+    runtime.block_on(async {
+        init::run_until_signal(&edge, &hooks, &env, &mut signals).await;
+        init::shutdown(&hooks, &env, &mut signals).await;
         tracing::info!("stopping: finishing in-flight requests");
         let report = edge.shutdown().await;
         tracing::info!(
@@ -153,19 +229,4 @@ async fn announce_ready(edge: &crate::Edge) {
         tracing::warn!("still waiting for upstreams to come up (see /_localstack/health)");
     }
     println!("Ready.");
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

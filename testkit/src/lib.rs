@@ -8,6 +8,7 @@
 //!   moto is missing.
 //! - [`deps`]: command lines for the installed backends (dynalite, DynamoDB Local,
 //!   moto_server) and the Python with boto3; fails loudly when `scripts/install-deps` has not run.
+//! - [`iam`]: the `CreateRole` query call of a role Lambda functions can run as (moto's IAM).
 //! - [`raw`]: byte-level HTTP/1.1 exchanges, for framing, `100-continue` and keep-alive tests.
 //! - [`pattern`]: deterministic bodies of any size and their SHA-256, without holding them.
 //! - [`Oneshot`]: runs a listener chain over one request against an in-memory upstream
@@ -16,6 +17,7 @@
 
 pub mod deps;
 pub mod fake;
+pub mod iam;
 pub mod moto;
 pub mod oneshot;
 pub mod pattern;

@@ -76,12 +76,10 @@ impl MotoServer {
                     last_err = format!("moto_server exited with {status}: {err}");
                     break;
                 }
-                // Ready, and it is our process that answers (not another test's moto that
-                // took the port first: ours would then have exited).
-                if ready(addr) && {
-                    std::thread::sleep(Duration::from_millis(100));
-                    matches!(child.try_wait(), Ok(None))
-                } {
+                // Ready, and it is our process that listens: another test's moto can take the
+                // port between `free_port` and our bind, and answer while ours (slow to start
+                // under load) has not even tried to bind yet.
+                if listens_on(child.id(), port) && ready(addr) {
                     // Keep stderr from filling its pipe: drain it in the background.
                     if let Some(mut e) = child.stderr.take() {
                         std::thread::spawn(move || {
@@ -120,6 +118,34 @@ impl Drop for MotoServer {
     }
 }
 
+/// True when process `pid` has a socket listening on 127.0.0.1:`port` (or any address), read
+/// from `/proc`: its socket inodes, and the listening entries of `/proc/net/tcp`.
+fn listens_on(pid: u32, port: u16) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let inodes: std::collections::HashSet<String> = fds
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_string_lossy().into_owned();
+            Some(
+                link.strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_string(),
+            )
+        })
+        .collect();
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let port = format!(":{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // sl, local_address, rem_address, st (0A: LISTEN), ..., inode (the 10th field).
+        f.len() > 9 && f[1].ends_with(&port) && f[3] == "0A" && inodes.contains(f[9])
+    })
+}
+
 /// True when `GET /moto-api/` answers.
 fn ready(addr: SocketAddr) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
@@ -133,4 +159,23 @@ fn ready(addr: SocketAddr) -> bool {
     }
     let mut head = [0u8; 12];
     s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_someone_else_listens_on_is_not_ours() {
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = other.local_addr().unwrap().port();
+        // This process listens there; a child that does not is not taken for the listener.
+        assert!(listens_on(std::process::id(), port));
+        let mut child = Command::new("sleep").arg("5").spawn().unwrap();
+        assert!(!listens_on(child.id(), port));
+        let _ = child.kill();
+        let _ = child.wait();
+        drop(other);
+        assert!(!listens_on(std::process::id(), port));
+    }
 }

@@ -221,7 +221,9 @@ impl Oneshot {
             None => &PlainTextErrors,
         };
 
-        // Body needs, from the head and what the edge knows, before any body moves.
+        // Which listeners act, then their body needs, from the head and what the edge knows,
+        // before any body moves.
+        self.chain.select(&parts, &mut cx);
         let mut access = self.chain.body_access(&parts, &cx);
         if form_pass {
             access = access.union(BodyAccess::BUFFER_REQUEST);

@@ -572,25 +572,13 @@ pub fn lambda_client(endpoint: &str) -> aws_sdk_lambda::Client {
 /// Creates `lambda-role` in moto's IAM through the edge at `edge_url` (a raw query call),
 /// failing the test if IAM refuses it. Returns the answer's text (it holds the role's ARN).
 pub async fn create_lambda_role(edge_url: &str) -> String {
-    let policy = serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }],
-    })
-    .to_string();
     let answer = call(
         client()
             .post(edge_url)
             .header("authorization", edgestack_testkit::fake_sigv4("iam"))
-            .form(&[
-                ("Action", "CreateRole"),
-                ("Version", "2010-05-08"),
-                ("RoleName", "lambda-role"),
-                ("AssumeRolePolicyDocument", policy.as_str()),
-            ]),
+            .form(&edgestack_testkit::iam::create_lambda_role_form(
+                "lambda-role",
+            )),
     )
     .await;
     assert_eq!(answer.status, 200, "CreateRole: {}", answer.text());

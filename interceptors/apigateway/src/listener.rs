@@ -184,6 +184,11 @@ impl Listener for ApiGateway {
         crate::NAME
     }
 
+    /// API Gateway calls only (invocations and the control plane).
+    fn acts_on(&self, _req: &Parts, cx: &RequestContext) -> bool {
+        cx.may_be_service("apigateway")
+    }
+
     fn body_access(&self, req: &Parts, cx: &RequestContext) -> BodyAccess {
         if is_invocation(cx.aws()) && address::parse(&req.uri, &req.headers).is_some() {
             BodyAccess::BUFFER_REQUEST
@@ -207,7 +212,9 @@ impl Listener for ApiGateway {
             return Ok(Forward::Continue);
         };
         let request_id = uuid();
-        let result = self.invoke(&inv, req, cx, client, aws, &request_id).await;
+        // Boxed: the invocation's future is large, and the hook's own future is built (and
+        // moved) on every API Gateway call.
+        let result = Box::pin(self.invoke(&inv, req, cx, client, aws, &request_id)).await;
         let mut resp = result.unwrap_or_else(|e| {
             match e.detail() {
                 Some(d) => tracing::warn!(

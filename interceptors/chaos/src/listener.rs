@@ -72,6 +72,11 @@ impl Listener for Chaos {
         vec![api::PREFIX.to_string()]
     }
 
+    /// Its API's paths, and every AWS call (or form that may turn out to be one).
+    fn acts_on(&self, req: &Parts, cx: &RequestContext) -> bool {
+        api::is_api(req.uri.path()) || cx.aws().is_some() || cx.aws_form_pending()
+    }
+
     fn body_access(&self, req: &Parts, cx: &RequestContext) -> BodyAccess {
         if api::is_api(req.uri.path()) {
             return BodyAccess::BUFFER_REQUEST;

@@ -285,6 +285,11 @@ impl Listener for EventBridge {
         crate::NAME
     }
 
+    /// EventBridge calls only.
+    fn acts_on(&self, _req: &Parts, cx: &RequestContext) -> bool {
+        cx.may_be_service("events")
+    }
+
     fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
         match operation(cx) {
             Some("PutEvents" | "TestEventPattern" | "PutRule" | "PutTargets") => {

@@ -539,6 +539,11 @@ impl Listener for Lambda {
         crate::NAME
     }
 
+    /// Lambda calls only.
+    fn acts_on(&self, _req: &Parts, cx: &RequestContext) -> bool {
+        cx.may_be_service("lambda")
+    }
+
     fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
         let Some(aws) = cx.aws().filter(|a| a.service == "lambda") else {
             return BodyAccess::NONE;

@@ -341,6 +341,11 @@ impl Listener for S3Notifications {
         crate::NAME
     }
 
+    /// S3 calls only.
+    fn acts_on(&self, _req: &Parts, cx: &RequestContext) -> bool {
+        cx.may_be_service("s3")
+    }
+
     fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
         let Some(call) = cx.aws().and_then(request::classify) else {
             return BodyAccess::NONE;

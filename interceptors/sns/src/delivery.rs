@@ -7,18 +7,23 @@
 //! notification the worker checks that the subscription is still there and confirmed, so
 //! `Unsubscribe` (or `DeleteTopic`) also stops what was already queued.
 //!
-//! - HTTP: a `POST` to the endpoint (2xx delivered; 429, 5xx and transport errors retried per
-//!   [`HttpRetry`]; other statuses refused);
+//! - HTTP/HTTPS: a `POST` to the endpoint (2xx delivered; 429, 5xx and transport errors
+//!   retried; other statuses refused); `https://` with reqwest over rustls (certificates
+//!   checked against Mozilla's roots only with `verify_https`), no redirects followed;
 //! - Lambda: an async `Invoke` (`X-Amz-Invocation-Type: Event`) through the edge, so the
 //!   lambda interceptor runs the function;
 //! - SQS (queues on another upstream than moto's SNS): `GetQueueUrl`, then `SendMessage`
 //!   (query protocol) to the upstream that serves SQS.
 //!
-//! Lambda and SQS are retried per [`Retry`] while the target is down or throttling. The
+//! Lambda and SQS are retried per [`Retry`] while the target is down or throttling; HTTP per
+//! the subscription's `DeliveryPolicy`, else [`HttpRetry`]. A delivery that failed for good
+//! goes to the subscription's `RedrivePolicy` dead-letter queue when it has one (SQS
+//! `SendMessage`: the body as the subscriber would have got it, with `ErrorCode` and
+//! `ErrorMessage` message attributes). Envelopes are signed on the first try, off the request path. The
 //! lanes are the edge's [`edgestack_core::Lanes`].
 
 use std::{
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -27,13 +32,16 @@ use edgestack_core::{
     async_trait,
     aws::{is_retryable_status, AwsClient},
     http::{self, Method},
-    lanes::{self, Failure},
+    lanes::{self, Failure, Outcome},
     Background,
 };
 
 use crate::{
+    message::Payload,
     metrics::Metrics,
+    policy::DeliveryPolicy,
     settings::{HttpRetry, Retry, Settings},
+    signing::Signer,
     subscriptions::{Protocol, Store},
 };
 
@@ -64,7 +72,11 @@ pub struct Job {
     /// More `SendMessage` fields (SQS): message attributes, group and deduplication ids.
     pub params: Vec<(String, String)>,
     /// The body.
-    pub body: String,
+    pub body: Payload,
+    /// The subscription's `DeliveryPolicy` (HTTP), when it has one.
+    pub delivery_policy: Option<DeliveryPolicy>,
+    /// The subscription's dead-letter queue (an SQS ARN), when it has one.
+    pub dead_letter_queue: Option<String>,
 }
 
 /// The delivery lanes of one interceptor.
@@ -81,6 +93,9 @@ struct Shared {
     retry: Retry,
     http_timeout: Duration,
     store: Arc<Store>,
+    signer: Signer,
+    /// The client for `https://` endpoints.
+    https: reqwest::Client,
 }
 
 /// One queued job and the client to send it with.
@@ -88,6 +103,15 @@ struct Sending {
     job: Job,
     client: AwsClient,
     shared: Arc<Shared>,
+    /// The body as sent (signed), made on the first try.
+    body: OnceLock<String>,
+}
+
+impl Sending {
+    fn body(&self) -> &str {
+        self.body
+            .get_or_init(|| self.job.body.render(&self.shared.signer))
+    }
 }
 
 impl Lanes {
@@ -100,6 +124,8 @@ impl Lanes {
                 retry: settings.retry,
                 http_timeout: settings.http_timeout,
                 store,
+                signer: Signer::new(),
+                https: https_client(settings),
             }),
         }
     }
@@ -117,6 +143,7 @@ impl Lanes {
             job,
             client: client.clone(),
             shared: self.shared.clone(),
+            body: OnceLock::new(),
         };
         self.lanes.push(lane, sending, background);
     }
@@ -127,11 +154,12 @@ impl lanes::Delivery for Sending {
     type Error = String;
 
     async fn attempt(&self) -> Result<(), Failure> {
-        let (client, job) = (&self.client, &self.job);
+        let (client, job, body) = (&self.client, &self.job, self.body());
         match job.protocol {
-            Protocol::Http => post(client, job, self.shared.http_timeout).await,
-            Protocol::Lambda => invoke(client, job).await,
-            Protocol::Sqs => send_message(client, job).await,
+            Protocol::Http => post(client, job, body, self.shared.http_timeout).await,
+            Protocol::Https => post_https(&self.shared.https, job, body).await,
+            Protocol::Lambda => invoke(client, job, body).await,
+            Protocol::Sqs => send_message(client, &job.endpoint, body, &job.params).await,
         }
     }
 
@@ -146,15 +174,65 @@ impl lanes::Delivery for Sending {
         self.job.protocol.as_str()
     }
 
-    /// HTTP per [`HttpRetry`], Lambda and SQS per [`Retry`].
+    /// HTTP per the subscription's `DeliveryPolicy`, else [`HttpRetry`]; Lambda and SQS
+    /// per [`Retry`].
     fn retry(&self, attempts: u32, _queued_at: Instant) -> Option<Duration> {
         let shared = &self.shared;
-        match self.job.protocol {
-            Protocol::Http => {
-                (attempts <= shared.http_retry.retries).then_some(shared.http_retry.delay)
+        let default = (shared.http_retry.retries, shared.http_retry.delay);
+        match (self.job.protocol, &self.job.delivery_policy) {
+            (Protocol::Http | Protocol::Https, Some(policy)) => policy.delay(attempts, default),
+            (Protocol::Http | Protocol::Https, None) => {
+                (attempts <= default.0).then_some(default.1)
             }
-            Protocol::Lambda | Protocol::Sqs => shared.retry.next(attempts),
+            (Protocol::Lambda | Protocol::Sqs, _) => shared.retry.next(attempts),
         }
+    }
+
+    /// A notification that failed for good goes to the subscription's dead-letter queue,
+    /// if it has one (a few tries; then it is counted as failed).
+    async fn give_up(&self, failure: &Failure<String>, attempts: u32) -> Outcome {
+        let (Some(dlq), Kind::Notification) = (&self.job.dead_letter_queue, self.job.kind) else {
+            return Outcome::Failed;
+        };
+        let why = failure.reason().clone();
+        let attributes = [
+            ("MessageAttribute.1.Name", "ErrorCode"),
+            ("MessageAttribute.1.Value.DataType", "String"),
+            ("MessageAttribute.1.Value.StringValue", "DeliveryFailed"),
+            ("MessageAttribute.2.Name", "ErrorMessage"),
+            ("MessageAttribute.2.Value.DataType", "String"),
+        ];
+        let mut params: Vec<(String, String)> = attributes
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        params.push((
+            "MessageAttribute.2.Value.StringValue".into(),
+            format!("{} after {attempts} tries: {why}", self.describe()),
+        ));
+        for tries in 1..=3u32 {
+            match send_message(&self.client, dlq, self.body(), &params).await {
+                Ok(()) => {
+                    tracing::info!(
+                        "sns: {} failed ({why}); sent to dead-letter queue {dlq}",
+                        self.describe()
+                    );
+                    return Outcome::DeadLettered;
+                }
+                Err(Failure::Retry(e)) if tries < 3 => {
+                    tracing::debug!("sns: dead-letter queue {dlq}: {e}; trying again");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(tries))).await;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "sns: {} failed ({why}) and its dead-letter queue {dlq} refused it: {e}",
+                        self.describe()
+                    );
+                    return Outcome::Failed;
+                }
+            }
+        }
+        Outcome::Failed
     }
 
     /// Whether the job may still go out: a notification while the subscription exists and
@@ -169,7 +247,7 @@ impl lanes::Delivery for Sending {
 }
 
 /// A `POST` of the job to its HTTP endpoint.
-async fn post(client: &AwsClient, job: &Job, timeout: Duration) -> Result<(), Failure> {
+async fn post(client: &AwsClient, job: &Job, body: &str, timeout: Duration) -> Result<(), Failure> {
     let mut req = http::Request::builder()
         .method(Method::POST)
         .uri(job.endpoint.as_str());
@@ -177,7 +255,7 @@ async fn post(client: &AwsClient, job: &Job, timeout: Duration) -> Result<(), Fa
         req = req.header(*name, value.as_str());
     }
     let req = req
-        .body(Bytes::from(job.body.clone()))
+        .body(Bytes::from(body.to_string()))
         .map_err(|e| Failure::Refused(e.to_string()))?;
     match client.http(req, timeout, 64 * 1024).await {
         Ok(resp) if resp.status().is_success() => Ok(()),
@@ -194,15 +272,64 @@ async fn post(client: &AwsClient, job: &Job, timeout: Duration) -> Result<(), Fa
     }
 }
 
+/// The client of `https://` deliveries: rustls, Mozilla's roots (checked only with
+/// `verify_https`), the section's timeout, no redirects, no proxy from the environment.
+fn https_client(settings: &Settings) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .danger_accept_invalid_certs(!settings.verify_https)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(settings.http_timeout)
+        .build()
+        // Only a broken TLS backend fails here, and rustls with ring is compiled in.
+        .expect("the https client builds")
+}
+
+/// A `POST` of the job to its `https://` endpoint.
+async fn post_https(client: &reqwest::Client, job: &Job, body: &str) -> Result<(), Failure> {
+    let mut req = client.post(job.endpoint.as_str());
+    for (name, value) in &job.headers {
+        req = req.header(*name, value.as_str());
+    }
+    match req.body(body.to_string()).send().await {
+        Ok(resp) if resp.status().is_success() => Ok(()),
+        Ok(resp) if is_retryable_status(resp.status()) => Err(Failure::Retry(format!(
+            "answered {}",
+            resp.status().as_u16()
+        ))),
+        Ok(resp) => Err(Failure::Refused(format!(
+            "answered {}",
+            resp.status().as_u16()
+        ))),
+        Err(e) if e.is_builder() => Err(Failure::Refused(e.to_string())),
+        // Connection, TLS (a certificate refused with `verify_https`) and timeout errors: the
+        // endpoint may be fixed, as AWS retries them.
+        Err(e) => Err(Failure::Retry(error_chain(&e))),
+    }
+}
+
+/// An error with its sources ("error sending request: ...: invalid peer certificate").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// An async `Invoke` of the function, through the edge.
-async fn invoke(client: &AwsClient, job: &Job) -> Result<(), Failure> {
+async fn invoke(client: &AwsClient, job: &Job, body: &str) -> Result<(), Failure> {
     let name: String = form_urlencoded::byte_serialize(job.endpoint.as_bytes()).collect();
     let req = http::Request::builder()
         .method(Method::POST)
         .uri(format!("/2015-03-31/functions/{name}/invocations"))
         .header("x-amz-invocation-type", "Event")
         .header("content-type", "application/json")
-        .body(Bytes::from(job.body.clone()))
+        .body(Bytes::from(body.to_string()))
         .map_err(|e| Failure::Refused(e.to_string()))?;
     let sent = client
         .send_via_edge("lambda", &job.region, req, 1 << 20)
@@ -210,14 +337,17 @@ async fn invoke(client: &AwsClient, job: &Job) -> Result<(), Failure> {
     sorted(sent, "Invoke").map(drop)
 }
 
-/// `SendMessage` to the queue (an ARN), through the upstream that serves SQS.
-async fn send_message(client: &AwsClient, job: &Job) -> Result<(), Failure> {
-    let parts: Vec<&str> = job.endpoint.splitn(6, ':').collect();
+/// `SendMessage` of `body` (with more `params`) to `queue` (an ARN), through the upstream
+/// that serves SQS.
+async fn send_message(
+    client: &AwsClient,
+    queue: &str,
+    body: &str,
+    more: &[(String, String)],
+) -> Result<(), Failure> {
+    let parts: Vec<&str> = queue.splitn(6, ':').collect();
     let [_, _, _, region, account, name] = parts[..] else {
-        return Err(Failure::Refused(format!(
-            "not a queue ARN: {}",
-            job.endpoint
-        )));
+        return Err(Failure::Refused(format!("not a queue ARN: {queue}")));
     };
     let answer = client
         .query(
@@ -229,14 +359,10 @@ async fn send_message(client: &AwsClient, job: &Job) -> Result<(), Failure> {
         )
         .await;
     let answer = sorted(answer, "GetQueueUrl")?;
-    let url = queue_url_of(answer.body()).ok_or_else(|| {
-        Failure::Refused(format!(
-            "GetQueueUrl for {} named no QueueUrl",
-            job.endpoint
-        ))
-    })?;
-    let mut params: Vec<(&str, &str)> = vec![("QueueUrl", &url), ("MessageBody", &job.body)];
-    params.extend(job.params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let url = queue_url_of(answer.body())
+        .ok_or_else(|| Failure::Refused(format!("GetQueueUrl for {queue} named no QueueUrl")))?;
+    let mut params: Vec<(&str, &str)> = vec![("QueueUrl", &url), ("MessageBody", body)];
+    params.extend(more.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let sent = client
         .query("sqs", region, "SendMessage", "2012-11-05", &params)
         .await;

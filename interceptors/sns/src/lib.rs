@@ -8,11 +8,11 @@
 //!   subscription and, for each `Publish`/`PublishBatch` moto accepted, invokes the function
 //!   asynchronously (through the edge, so the lambda interceptor runs it) with the
 //!   `Records[].Sns` event, retried while Lambda is down or throttling.
-//! - **HTTP subscriptions** (`http://` only; `https` is refused at `Subscribe`: the edge has
-//!   no TLS client): a real confirmation handshake (`SubscriptionConfirmation` POST, then
+//! - **HTTP and HTTPS subscriptions** (`https://` over rustls; certificates checked only
+//!   with `verify_https`): a real confirmation handshake (`SubscriptionConfirmation` POST, then
 //!   `SubscribeURL` or `ConfirmSubscription`), then one `Notification` POST per message with
-//!   the `x-amz-sns-*` headers, raw delivery, and AWS's default retry policy (3 retries,
-//!   20 s apart, configurable).
+//!   the `x-amz-sns-*` headers, raw delivery, and the subscription's `DeliveryPolicy` or AWS's
+//!   default retry policy (3 retries, 20 s apart, configurable).
 //! - **SQS subscriptions to queues moto does not hold** (SQS routed to another upstream than
 //!   SNS): the edge keeps them and sends each message with `SendMessage` to that upstream
 //!   (the JSON envelope, or the message with its attributes as SQS message attributes for
@@ -21,12 +21,18 @@
 //! - **Filter policies** (`FilterPolicy`, `FilterPolicyScope` attributes or body) on both,
 //!   with the EventBridge matcher of [`edgestack_events::Pattern`].
 //!
-//! Not signed: `Signature` is the placeholder [`message::UNSIGNED`] and `SigningCertURL`
-//! names a path that serves no certificate. Other protocols (email, sms, application,
-//! firehose) are left to moto.
+//! - **Signatures**: every envelope is signed as SNS signs it (`SignatureVersion` 1 or 2, per
+//!   the topic's attribute set through the edge) with a fixed, public key whose certificate
+//!   the edge serves at `SigningCertURL` (see [`signing`]).
+//! - **Delivery and redrive policies**: an HTTP subscription's `DeliveryPolicy` (retries and
+//!   `Content-Type`) and any subscription's `RedrivePolicy` dead-letter queue (see [`policy`]).
+//!
+//! Other protocols (email, sms, application, firehose) are left to moto.
 //!
 //! - [`message`]: published messages, filter policies, the JSON subscribers receive;
 //! - [`subscriptions`]: the edge-owned subscriptions;
+//! - [`signing`]: message signatures and the certificate;
+//! - [`policy`]: `DeliveryPolicy` and `RedrivePolicy`;
 //! - [`delivery`]: ordered, bounded, retried delivery per subscription;
 //! - [`settings`]: the `[interceptors.sns]` section;
 //! - [`metrics`]: delivered/failed/dropped/filtered counters and the queue gauge.
@@ -45,7 +51,9 @@ pub mod delivery;
 mod listener;
 pub mod message;
 pub mod metrics;
+pub mod policy;
 pub mod settings;
+pub mod signing;
 pub mod subscriptions;
 
 pub use listener::Sns;

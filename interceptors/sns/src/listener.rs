@@ -1,9 +1,9 @@
 //! The listener: answers the subscription calls for edge-owned subscriptions, and fans out
 //! what moto accepted.
 //!
-//! - `forward_request`: `Subscribe` with protocol `lambda` or `http`, or `sqs` when SQS is
-//!   served by another upstream than SNS, is answered here (the topic checked with moto's
-//!   `GetTopicAttributes`; `https` refused: the edge has no TLS client);
+//! - `forward_request`: `Subscribe` with protocol `lambda`, `http` or `https`, or `sqs` when
+//!   SQS is served by another upstream than SNS, is answered here (the topic checked with
+//!   moto's `GetTopicAttributes`); the signing certificate is served at its path;
 //!   `ConfirmSubscription`, `Unsubscribe`, `Get/SetSubscriptionAttributes` are answered here
 //!   when they name an edge subscription or token, else go to moto. Every other protocol, and
 //!   SQS subscriptions to queues on moto itself, stay with moto, which keeps delivering to
@@ -11,7 +11,8 @@
 //! - `return_response` (2xx from moto): `Publish`/`PublishBatch` queue one delivery per
 //!   confirmed edge subscription of the topic whose filter policy passes, with moto's
 //!   MessageId, before the client is answered; `ListSubscriptions(ByTopic)` get the edge
-//!   subscriptions appended (on their last page); `DeleteTopic` drops them.
+//!   subscriptions appended (on their last page); `DeleteTopic` drops them; `CreateTopic` and
+//!   `SetTopicAttributes` record a topic's `SignatureVersion`.
 
 use std::sync::Arc;
 
@@ -30,7 +31,9 @@ use crate::{
     delivery::{Job, Kind, Lanes},
     message::{self, escape, parse_form, Params, Published, Scope, Urls},
     metrics::Metrics,
+    policy::{self, DeliveryPolicy},
     settings::Settings,
+    signing::{CERT_PATH, CERT_PEM},
     subscriptions::{Protocol, Store, Subscription},
 };
 
@@ -44,6 +47,8 @@ const READ_ANSWER: &[&str] = &[
 
 /// The operations whose fields the listener reads.
 const READ_REQUEST: &[&str] = &[
+    "CreateTopic",
+    "SetTopicAttributes",
     "Subscribe",
     "ConfirmSubscription",
     "Unsubscribe",
@@ -104,20 +109,16 @@ impl Sns {
         account: &str,
         cx: &RequestContext,
     ) -> Result<Option<Response>, AwsError> {
-        let protocol =
-            match param(params, "Protocol").to_ascii_lowercase().as_str() {
-                "lambda" => Protocol::Lambda,
-                "http" => Protocol::Http,
-                // moto delivers to its own queues (nothing twice); the edge only to queues on
-                // another upstream, which moto cannot reach.
-                "sqs" if !sqs_elsewhere(cx) => return Ok(None),
-                "sqs" => Protocol::Sqs,
-                "https" => return Err(invalid(
-                    "Invalid parameter: Endpoint: https endpoints are not supported by edgestack \
-                     (it has no TLS client); subscribe an http:// endpoint",
-                )),
-                _ => return Ok(None),
-            };
+        let protocol = match param(params, "Protocol").to_ascii_lowercase().as_str() {
+            "lambda" => Protocol::Lambda,
+            "http" => Protocol::Http,
+            "https" => Protocol::Https,
+            // moto delivers to its own queues (nothing twice); the edge only to queues on
+            // another upstream, which moto cannot reach.
+            "sqs" if !sqs_elsewhere(cx) => return Ok(None),
+            "sqs" => Protocol::Sqs,
+            _ => return Ok(None),
+        };
         let topic = param(params, "TopicArn");
         let Some((region, topic_account)) = arn_region_account(topic, "sns") else {
             return Err(invalid("Invalid parameter: TopicArn"));
@@ -132,13 +133,16 @@ impl Sns {
                     ))
                 }
             },
-            Protocol::Http => {
-                let ok = endpoint.starts_with("http://")
+            Protocol::Http | Protocol::Https => {
+                let scheme = protocol.as_str();
+                let ok = endpoint.starts_with(&format!("{scheme}://"))
                     && endpoint
                         .parse::<edgestack_core::http::Uri>()
                         .is_ok_and(|u| u.host().is_some());
                 if !ok {
-                    return Err(invalid("Invalid parameter: Endpoint: not an http:// URL"));
+                    return Err(invalid(format!(
+                        "Invalid parameter: Endpoint: not an {scheme}:// URL"
+                    )));
                 }
                 region.clone()
             }
@@ -202,12 +206,15 @@ impl Sns {
             },
             protocol,
             endpoint,
-            confirmed: protocol != Protocol::Http,
-            token: (protocol == Protocol::Http)
+            confirmed: !protocol.is_http(),
+            token: protocol
+                .is_http()
                 .then(|| format!("{}{}", message::uuid(), message::uuid()).replace('-', "")),
             raw: false,
             filter_policy: None,
             scope: Scope::MessageAttributes,
+            delivery_policy: None,
+            redrive_policy: None,
         };
         for n in 1..=20 {
             let Some(key) = params.get(&format!("Attributes.entry.{n}.key")) else {
@@ -225,9 +232,16 @@ impl Sns {
             protocol.as_str(),
             sub.endpoint
         );
-        if let (Protocol::Http, Some(token)) = (protocol, &sub.token) {
+        if let (true, Some(token)) = (protocol.is_http(), &sub.token) {
             let message_id = message::uuid();
-            let body = message::http_confirmation(&message_id, topic, token, &message::now(), urls);
+            let body = message::http_confirmation(
+                &message_id,
+                topic,
+                token,
+                &message::now(),
+                self.store.signature_version(topic),
+                urls,
+            );
             self.lanes.push(
                 Job {
                     subscription: sub.arn.clone(),
@@ -240,13 +254,15 @@ impl Sns {
                         ("x-amz-sns-message-type", "SubscriptionConfirmation".into()),
                         ("x-amz-sns-message-id", message_id),
                         ("x-amz-sns-topic-arn", topic.to_string()),
-                        ("content-type", "text/plain; charset=UTF-8".into()),
+                        ("content-type", content_type(&sub)),
                         (
                             "user-agent",
                             "Amazon Simple Notification Service Agent".into(),
                         ),
                     ],
                     body,
+                    delivery_policy: sub.delivery_policy.clone().map(|(_, p)| p),
+                    dead_letter_queue: None,
                 },
                 client,
                 cx.background(),
@@ -325,6 +341,8 @@ impl Sns {
                     s.raw = sub.raw;
                     s.filter_policy = sub.filter_policy;
                     s.scope = sub.scope;
+                    s.delivery_policy = sub.delivery_policy;
+                    s.redrive_policy = sub.redrive_policy;
                 });
                 Ok(Some(xml_answer("SetSubscriptionAttributes", None, cx)))
             }
@@ -335,7 +353,8 @@ impl Sns {
     /// Queues the deliveries of what moto accepted.
     fn fan_out(&self, n: &Noted, answer: &str, client: &AwsClient, cx: &RequestContext) {
         let timestamp = message::now();
-        for p in message::published(&n.op, &n.params, answer, &timestamp) {
+        for mut p in message::published(&n.op, &n.params, answer, &timestamp) {
+            p.signature_version = self.store.signature_version(&p.topic_arn);
             for sub in self.store.of_topic(Some(&p.topic_arn)) {
                 if !sub.confirmed {
                     continue;
@@ -363,13 +382,13 @@ impl Sns {
                     .map(|(r, _)| r)
                     .unwrap_or_default(),
             ),
-            Protocol::Http => {
+            Protocol::Http | Protocol::Https => {
                 let mut headers = vec![
                     ("x-amz-sns-message-type", "Notification".to_string()),
                     ("x-amz-sns-message-id", p.message_id.clone()),
                     ("x-amz-sns-topic-arn", p.topic_arn.clone()),
                     ("x-amz-sns-subscription-arn", sub.arn.clone()),
-                    ("content-type", "text/plain; charset=UTF-8".to_string()),
+                    ("content-type", content_type(sub)),
                     (
                         "user-agent",
                         "Amazon Simple Notification Service Agent".to_string(),
@@ -421,7 +440,33 @@ impl Sns {
             headers,
             params,
             body,
+            delivery_policy: sub.delivery_policy.clone().map(|(_, p)| p),
+            dead_letter_queue: sub.redrive_policy.clone().map(|(_, q)| q),
         })
+    }
+
+    /// Records a topic's `SignatureVersion` from a `CreateTopic` (attribute entries, the
+    /// topic ARN from moto's answer) or `SetTopicAttributes` that moto accepted.
+    fn note_signature_version(&self, n: &Noted, resp: &Response) {
+        if n.op == "SetTopicAttributes" {
+            if param(&n.params, "AttributeName") == "SignatureVersion" {
+                let topic = param(&n.params, "TopicArn");
+                self.store
+                    .set_signature_version(topic, param(&n.params, "AttributeValue"));
+            }
+            return;
+        }
+        let version = (1..=20).find_map(|i| {
+            let key = n.params.get(&format!("Attributes.entry.{i}.key"))?;
+            (key == "SignatureVersion")
+                .then(|| n.params.get(&format!("Attributes.entry.{i}.value")))
+                .flatten()
+        });
+        let Some(version) = version else { return };
+        let answer = resp.body().bytes().map(|b| String::from_utf8_lossy(b));
+        if let Some(topic) = answer.and_then(|a| message::xml_text(&a, "TopicArn")) {
+            self.store.set_signature_version(&topic, version);
+        }
     }
 
     /// moto's `List*` answer with the edge subscriptions appended (on the last page).
@@ -459,6 +504,16 @@ impl Listener for Sns {
         crate::NAME
     }
 
+    /// The signing certificate `SigningCertURL` names.
+    fn admin_paths(&self) -> Vec<String> {
+        vec![CERT_PATH.to_string()]
+    }
+
+    /// SNS calls (query protocol: maybe still in a form body) and the certificate's path.
+    fn acts_on(&self, req: &Parts, cx: &RequestContext) -> bool {
+        cx.may_be_service("sns") || req.uri.path() == CERT_PATH
+    }
+
     fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
         let Some(aws) = cx.aws() else {
             return if cx.aws_form_pending() {
@@ -471,7 +526,7 @@ impl Listener for Sns {
             return BodyAccess::NONE;
         }
         match aws.operation.as_deref() {
-            Some(op) if READ_ANSWER.contains(&op) => BodyAccess::BUFFER_BOTH,
+            Some(op) if READ_ANSWER.contains(&op) || op == "CreateTopic" => BodyAccess::BUFFER_BOTH,
             Some(op) if READ_REQUEST.contains(&op) => BodyAccess::BUFFER_REQUEST,
             Some(_) => BodyAccess::NONE,
             None => BodyAccess::BUFFER_BOTH,
@@ -483,6 +538,9 @@ impl Listener for Sns {
         req: &mut Request,
         cx: &mut RequestContext,
     ) -> Result<Forward, ListenerError> {
+        if req.uri().path() == CERT_PATH {
+            return Ok(Forward::Respond(certificate()));
+        }
         let Some(aws) = cx.aws().filter(|a| a.service == "sns") else {
             return Ok(Forward::Continue);
         };
@@ -503,7 +561,11 @@ impl Listener for Sns {
         let urls = Urls {
             edge: edge_url(req, cx),
         };
-        if op == "DeleteTopic" || READ_ANSWER.contains(&op.as_str()) {
+        if matches!(
+            op.as_str(),
+            "DeleteTopic" | "CreateTopic" | "SetTopicAttributes"
+        ) || READ_ANSWER.contains(&op.as_str())
+        {
             cx.extensions.insert(Noted { op, params, urls });
             return Ok(Forward::Continue);
         }
@@ -524,6 +586,10 @@ impl Listener for Sns {
             return Ok(());
         };
         if !resp.status().is_success() {
+            return Ok(());
+        }
+        if n.op == "CreateTopic" || n.op == "SetTopicAttributes" {
+            self.note_signature_version(&n, resp);
             return Ok(());
         }
         if n.op == "DeleteTopic" {
@@ -565,6 +631,24 @@ impl Listener for Sns {
 
 /// Applies one subscription attribute (Subscribe's `Attributes` or
 /// `SetSubscriptionAttributes`).
+/// The signing certificate, as `SigningCertURL` serves it.
+fn certificate() -> Response {
+    let mut resp = response(StatusCode::OK, CERT_PEM);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-x509-ca-cert"),
+    );
+    resp
+}
+
+/// The `Content-Type` of an HTTP subscription's POSTs: its delivery policy's, else SNS's.
+fn content_type(sub: &Subscription) -> String {
+    sub.delivery_policy
+        .as_ref()
+        .and_then(|(_, p)| p.content_type.clone())
+        .unwrap_or_else(|| "text/plain; charset=UTF-8".to_string())
+}
+
 fn set_attribute(sub: &mut Subscription, name: &str, value: &str) -> Result<(), AwsError> {
     match name {
         "RawMessageDelivery" => {
@@ -595,10 +679,29 @@ fn set_attribute(sub: &mut Subscription, name: &str, value: &str) -> Result<(), 
                 invalid("Invalid parameter: FilterPolicyScope: must be MessageAttributes or MessageBody")
             })?;
         }
+        "DeliveryPolicy" if sub.protocol.is_http() => {
+            sub.delivery_policy = if value.trim().is_empty() {
+                None
+            } else {
+                let policy = DeliveryPolicy::parse(value)
+                    .map_err(|e| invalid(format!("Invalid parameter: {e}")))?;
+                Some((value.to_string(), policy))
+            };
+        }
+        "RedrivePolicy" => {
+            sub.redrive_policy = if value.trim().is_empty() {
+                None
+            } else {
+                let queue = policy::dead_letter_queue(value)
+                    .map_err(|e| invalid(format!("Invalid parameter: {e}")))?;
+                Some((value.to_string(), queue))
+            };
+        }
         other => {
             return Err(invalid(format!(
                 "Invalid parameter: AttributeName: edgestack does not support {other} on {} subscriptions \
-                 (supported: RawMessageDelivery, FilterPolicy, FilterPolicyScope)",
+                 (supported: RawMessageDelivery, FilterPolicy, FilterPolicyScope, RedrivePolicy, \
+                 and DeliveryPolicy on http/https)",
                 sub.protocol.as_str()
             )))
         }
@@ -714,6 +817,8 @@ mod tests {
             raw: false,
             filter_policy: None,
             scope: Scope::MessageAttributes,
+            delivery_policy: None,
+            redrive_policy: None,
         };
         assert!(set_attribute(&mut sub, "RawMessageDelivery", "true").is_err());
         assert!(set_attribute(&mut sub, "FilterPolicy", "{\"a\":[\"b\"]}").is_ok());
@@ -721,8 +826,29 @@ mod tests {
         assert!(set_attribute(&mut sub, "FilterPolicy", "{\"a\":\"b\"}").is_err());
         assert!(set_attribute(&mut sub, "FilterPolicyScope", "MessageBody").is_ok());
         assert_eq!(sub.scope, Scope::MessageBody);
+        // DeliveryPolicy is for HTTP subscriptions only.
         assert!(set_attribute(&mut sub, "DeliveryPolicy", "{}").is_err());
         assert!(set_attribute(&mut sub, "FilterPolicy", "").is_ok());
         assert!(sub.filter_policy.is_none());
+        let dlq = r#"{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:1:dlq"}"#;
+        assert!(set_attribute(&mut sub, "RedrivePolicy", dlq).is_ok());
+        assert_eq!(
+            sub.redrive_policy.as_ref().unwrap().1,
+            "arn:aws:sqs:us-east-1:1:dlq"
+        );
+        assert!(set_attribute(&mut sub, "RedrivePolicy", "{}").is_err());
+        sub.protocol = Protocol::Http;
+        let policy = r#"{"healthyRetryPolicy":{"numRetries":1}}"#;
+        assert!(set_attribute(&mut sub, "DeliveryPolicy", policy).is_ok());
+        assert!(set_attribute(
+            &mut sub,
+            "DeliveryPolicy",
+            r#"{"healthyRetryPolicy":{"numRetries":101}}"#
+        )
+        .is_err());
+        assert!(sub
+            .attributes()
+            .iter()
+            .any(|(k, v)| *k == "DeliveryPolicy" && v == policy));
     }
 }

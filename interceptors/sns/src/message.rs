@@ -2,20 +2,15 @@
 //! fields, filter policies, the HTTP `Notification` / `SubscriptionConfirmation` JSON and the
 //! Lambda `Records[].Sns` event.
 //!
-//! Signatures: edgestack does not sign. `Signature` is the placeholder [`UNSIGNED`] and
-//! `SigningCertURL` points at an edge path that serves no certificate, so a subscriber that
-//! verifies signatures fails loudly instead of trusting a fake one.
+//! Envelopes are built on the request path without their `Signature`; the delivery lane signs
+//! them ([`Payload::render`], see [`crate::signing`]) when it first sends them.
 
 use std::collections::HashMap;
 
 use edgestack_events::Pattern;
 use serde_json::{json, Map, Value};
 
-/// The `Signature` every message carries: edgestack does not sign SNS messages.
-pub const UNSIGNED: &str = "EDGESTACK-UNSIGNED";
-
-/// The path (on the edge) `SigningCertURL` names; nothing is served there.
-pub const CERT_PATH: &str = "/_edgestack/sns/no-signing-certificate.pem";
+use crate::signing::{Signer, CERT_PATH};
 
 /// Form fields (query string and body) by name; a repeated name keeps its last value.
 pub type Params = HashMap<String, String>;
@@ -57,6 +52,8 @@ pub struct Published {
     pub group_id: Option<String>,
     /// `MessageDeduplicationId` (FIFO topics).
     pub dedup_id: Option<String>,
+    /// The topic's `SignatureVersion`: "1" (SHA1withRSA, the default) or "2" (SHA256withRSA).
+    pub signature_version: &'static str,
 }
 
 impl Published {
@@ -203,6 +200,7 @@ pub fn published(op: &str, params: &Params, answer: &str, timestamp: &str) -> Ve
         dedup_id: params
             .get(&format!("{prefix}MessageDeduplicationId"))
             .cloned(),
+        signature_version: "1",
     };
     if op == "Publish" {
         return match xml_text(answer, "MessageId") {
@@ -301,7 +299,54 @@ fn enc(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-/// The `Notification` body (JSON) HTTP and SQS subscribers get, or the message itself for
+/// What a subscriber receives. Envelopes are signed by [`Payload::render`], off the request
+/// path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// Sent as it is (raw delivery).
+    Text(String),
+    /// An SNS envelope (`Notification`, `SubscriptionConfirmation`), without its `Signature`.
+    Envelope(Map<String, Value>),
+    /// The Lambda event of one envelope (whose URL fields are spelled `…Url`).
+    LambdaEvent {
+        /// `EventSubscriptionArn`.
+        subscription_arn: String,
+        /// `Records[0].Sns`, without its `Signature`.
+        sns: Map<String, Value>,
+    },
+}
+
+impl Payload {
+    /// The text to send, signed with `signer`.
+    pub fn render(&self, signer: &Signer) -> String {
+        match self {
+            Payload::Text(text) => text.clone(),
+            Payload::Envelope(envelope) => {
+                let mut envelope = envelope.clone();
+                signer.sign(&mut envelope);
+                Value::Object(envelope).to_string()
+            }
+            Payload::LambdaEvent {
+                subscription_arn,
+                sns,
+            } => {
+                let mut sns = sns.clone();
+                signer.sign(&mut sns);
+                json!({
+                    "Records": [{
+                        "EventSource": "aws:sns",
+                        "EventVersion": "1.0",
+                        "EventSubscriptionArn": subscription_arn,
+                        "Sns": sns,
+                    }]
+                })
+                .to_string()
+            }
+        }
+    }
+}
+
+/// What HTTP and SQS subscribers get: the `Notification` envelope, or the message itself for
 /// raw delivery. `protocol` picks the text of a `MessageStructure=json` message.
 pub fn notification(
     p: &Published,
@@ -309,10 +354,10 @@ pub fn notification(
     sub_arn: &str,
     raw: bool,
     urls: &Urls,
-) -> String {
+) -> Payload {
     let text = p.text_for(protocol);
     if raw {
-        return text;
+        return Payload::Text(text);
     }
     let mut m = Map::new();
     m.insert("Type".into(), "Notification".into());
@@ -323,25 +368,25 @@ pub fn notification(
     }
     m.insert("Message".into(), text.into());
     m.insert("Timestamp".into(), p.timestamp.clone().into());
-    m.insert("SignatureVersion".into(), "1".into());
-    m.insert("Signature".into(), UNSIGNED.into());
+    m.insert("SignatureVersion".into(), p.signature_version.into());
     m.insert("SigningCertURL".into(), urls.cert().into());
     m.insert("UnsubscribeURL".into(), urls.unsubscribe(sub_arn).into());
     if !p.attributes.is_empty() {
         m.insert("MessageAttributes".into(), p.attributes_json());
     }
-    Value::Object(m).to_string()
+    Payload::Envelope(m)
 }
 
-/// The HTTP `SubscriptionConfirmation` body (JSON).
+/// The HTTP `SubscriptionConfirmation` envelope.
 pub fn http_confirmation(
     message_id: &str,
     topic_arn: &str,
     token: &str,
     timestamp: &str,
+    signature_version: &str,
     urls: &Urls,
-) -> String {
-    json!({
+) -> Payload {
+    let envelope = json!({
         "Type": "SubscriptionConfirmation",
         "MessageId": message_id,
         "Token": token,
@@ -351,36 +396,36 @@ pub fn http_confirmation(
         ),
         "SubscribeURL": urls.subscribe(topic_arn, token),
         "Timestamp": timestamp,
-        "SignatureVersion": "1",
-        "Signature": UNSIGNED,
+        "SignatureVersion": signature_version,
         "SigningCertURL": urls.cert(),
-    })
-    .to_string()
+    });
+    match envelope {
+        Value::Object(m) => Payload::Envelope(m),
+        _ => unreachable!("json! of an object"),
+    }
 }
 
 /// The Lambda event: `{"Records":[{"EventSource":"aws:sns",...,"Sns":{...}}]}`.
-pub fn lambda_event(p: &Published, sub_arn: &str, urls: &Urls) -> String {
-    json!({
-        "Records": [{
-            "EventSource": "aws:sns",
-            "EventVersion": "1.0",
-            "EventSubscriptionArn": sub_arn,
-            "Sns": {
-                "Type": "Notification",
-                "MessageId": p.message_id,
-                "TopicArn": p.topic_arn,
-                "Subject": p.subject,
-                "Message": p.text_for("lambda"),
-                "Timestamp": p.timestamp,
-                "SignatureVersion": "1",
-                "Signature": UNSIGNED,
-                "SigningCertUrl": urls.cert(),
-                "UnsubscribeUrl": urls.unsubscribe(sub_arn),
-                "MessageAttributes": p.attributes_json(),
-            }
-        }]
-    })
-    .to_string()
+pub fn lambda_event(p: &Published, sub_arn: &str, urls: &Urls) -> Payload {
+    let sns = json!({
+        "Type": "Notification",
+        "MessageId": p.message_id,
+        "TopicArn": p.topic_arn,
+        "Subject": p.subject,
+        "Message": p.text_for("lambda"),
+        "Timestamp": p.timestamp,
+        "SignatureVersion": p.signature_version,
+        "SigningCertUrl": urls.cert(),
+        "UnsubscribeUrl": urls.unsubscribe(sub_arn),
+        "MessageAttributes": p.attributes_json(),
+    });
+    let Value::Object(sns) = sns else {
+        unreachable!("json! of an object")
+    };
+    Payload::LambdaEvent {
+        subscription_arn: sub_arn.to_string(),
+        sns,
+    }
 }
 
 /// A random version-4 UUID.
@@ -493,17 +538,27 @@ mod tests {
             timestamp: "t".into(),
             group_id: None,
             dedup_id: None,
+            signature_version: "1",
         };
         let urls = Urls {
             edge: "http://e".into(),
         };
-        let ev: Value = serde_json::from_str(&lambda_event(&p, "s", &urls)).unwrap();
+        let signer = Signer::new();
+        let ev: Value =
+            serde_json::from_str(&lambda_event(&p, "s", &urls).render(&signer)).unwrap();
         assert_eq!(ev["Records"][0]["Sns"]["Message"], "l");
         assert_eq!(ev["Records"][0]["Sns"]["Subject"], Value::Null);
-        let n: Value = serde_json::from_str(&notification(&p, "http", "s", false, &urls)).unwrap();
+        assert!(ev["Records"][0]["Sns"]["Signature"].as_str().unwrap().len() > 300);
+        let n: Value =
+            serde_json::from_str(&notification(&p, "http", "s", false, &urls).render(&signer))
+                .unwrap();
         assert_eq!(n["Message"], "d");
         assert!(n.get("Subject").is_none());
-        assert_eq!(notification(&p, "http", "s", true, &urls), "d");
+        assert_eq!(n["SigningCertURL"], format!("http://e{CERT_PATH}"));
+        assert_eq!(
+            notification(&p, "http", "s", true, &urls).render(&signer),
+            "d"
+        );
         assert_eq!(uuid().len(), 36);
         assert_eq!(escape("<a&'>"), "&lt;a&amp;&apos;&gt;");
     }

@@ -27,7 +27,7 @@ impl Metrics {
             deliveries: IntCounterVec::new(
                 Opts::new(
                     "edgestack_sns_deliveries_total",
-                    "SNS deliveries to edge-owned subscriptions by protocol (lambda, http) and outcome (delivered, failed, dropped, filtered)",
+                    "SNS deliveries to edge-owned subscriptions by protocol (lambda, http, https, sqs) and outcome (delivered, failed, dead_lettered, dropped, filtered)",
                 ),
                 &["protocol", "outcome"],
             )

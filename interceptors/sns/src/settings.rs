@@ -5,6 +5,7 @@
 //! queue_capacity = 10000          # deliveries waiting, all subscriptions together
 //! max_subscriptions = 10000       # edge-owned subscriptions (Lambda and HTTP), all topics
 //! http_timeout = "15s"            # one POST to an HTTP subscriber
+//! verify_https = false            # check https endpoints' certificates (Mozilla's roots)
 //! [interceptors.sns.http_retry]   # AWS's default HTTP/S delivery policy
 //! retries = 3                     # tries after the first one
 //! delay = "20s"                   # wait between two tries
@@ -32,6 +33,10 @@ pub struct Settings {
     /// How long one POST to an HTTP subscriber may take.
     #[serde(with = "humantime_serde")]
     pub http_timeout: Duration,
+    /// Whether `https://` endpoints must present a certificate that chains to Mozilla's root
+    /// CAs (as AWS requires). Off by default: local endpoints mostly have self-signed or
+    /// locally trusted certificates; the connection is encrypted either way.
+    pub verify_https: bool,
     /// How failed HTTP deliveries are tried again.
     pub http_retry: HttpRetry,
     /// How failed Lambda and SQS deliveries are tried again.
@@ -44,6 +49,7 @@ impl Default for Settings {
             queue_capacity: 10_000,
             max_subscriptions: 10_000,
             http_timeout: Duration::from_secs(15),
+            verify_https: false,
             http_retry: HttpRetry::default(),
             retry: Retry::default(),
         }

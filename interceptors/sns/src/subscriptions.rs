@@ -3,13 +3,16 @@
 //! managed moto_server's state, and rendered into moto's `ListSubscriptions` answers.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, RwLock},
 };
 
 use edgestack_events::Pattern;
 
-use crate::message::{escape, Scope};
+use crate::{
+    message::{escape, Scope},
+    policy::DeliveryPolicy,
+};
 
 /// The protocols the edge delivers to itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,16 +21,24 @@ pub enum Protocol {
     Lambda,
     /// An `http://` endpoint.
     Http,
+    /// An `https://` endpoint.
+    Https,
     /// An SQS queue on another upstream than the SNS one (moto delivers to its own).
     Sqs,
 }
 
 impl Protocol {
+    /// HTTP or HTTPS: confirmed by a handshake, delivered by POST.
+    pub fn is_http(self) -> bool {
+        matches!(self, Protocol::Http | Protocol::Https)
+    }
+
     /// The SNS protocol name (and metrics label).
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Lambda => "lambda",
             Protocol::Http => "http",
+            Protocol::Https => "https",
             Protocol::Sqs => "sqs",
         }
     }
@@ -56,6 +67,10 @@ pub struct Subscription {
     pub filter_policy: Option<(String, Arc<Pattern>)>,
     /// `FilterPolicyScope`.
     pub scope: Scope,
+    /// `DeliveryPolicy` as given, and checked (HTTP).
+    pub delivery_policy: Option<(String, DeliveryPolicy)>,
+    /// `RedrivePolicy` as given, and its dead-letter queue's ARN.
+    pub redrive_policy: Option<(String, String)>,
 }
 
 impl Subscription {
@@ -84,6 +99,12 @@ impl Subscription {
             a.push(("FilterPolicy", text.clone()));
             a.push(("FilterPolicyScope", self.scope.as_str().to_string()));
         }
+        if let Some((text, _)) = &self.delivery_policy {
+            a.push(("DeliveryPolicy", text.clone()));
+        }
+        if let Some((text, _)) = &self.redrive_policy {
+            a.push(("RedrivePolicy", text.clone()));
+        }
         a
     }
 
@@ -104,9 +125,35 @@ impl Subscription {
 #[derive(Debug, Default)]
 pub struct Store {
     subs: RwLock<BTreeMap<String, Subscription>>,
+    /// Topics whose `SignatureVersion` is "2" (set through this edge); the rest sign with 1.
+    signature_versions: RwLock<HashMap<String, &'static str>>,
 }
 
 impl Store {
+    /// The `SignatureVersion` of `topic`'s messages: "2" once set so through this edge, else
+    /// "1" (SNS's default).
+    pub fn signature_version(&self, topic: &str) -> &'static str {
+        self.signature_versions
+            .read()
+            .expect("not poisoned")
+            .get(topic)
+            .copied()
+            .unwrap_or("1")
+    }
+
+    /// Records `topic`'s `SignatureVersion` ("1" or "2"; anything else is ignored).
+    pub fn set_signature_version(&self, topic: &str, version: &str) {
+        let version = match version.trim() {
+            "1" => "1",
+            "2" => "2",
+            _ => return,
+        };
+        self.signature_versions
+            .write()
+            .expect("not poisoned")
+            .insert(topic.to_string(), version);
+    }
+
     /// The subscription with this ARN.
     pub fn get(&self, arn: &str) -> Option<Subscription> {
         self.subs.read().expect("not poisoned").get(arn).cloned()
@@ -165,6 +212,10 @@ impl Store {
         let mut subs = self.subs.write().expect("not poisoned");
         let before = subs.len();
         subs.retain(|_, s| s.topic_arn != topic);
+        self.signature_versions
+            .write()
+            .expect("not poisoned")
+            .remove(topic);
         before - subs.len()
     }
 

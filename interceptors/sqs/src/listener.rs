@@ -78,6 +78,11 @@ impl Listener for SqsUrls {
         crate::URLS
     }
 
+    /// Calls whose queue URLs it may rewrite (SQS; query protocol: maybe still in a form body).
+    fn acts_on(&self, _req: &Parts, cx: &RequestContext) -> bool {
+        select::may_rewrite(cx.aws(), cx.aws_form_pending())
+    }
+
     fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
         if select::may_rewrite(cx.aws(), cx.aws_form_pending()) {
             BodyAccess::BUFFER_RESPONSE

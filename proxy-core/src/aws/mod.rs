@@ -11,11 +11,13 @@
 //!   listeners return; [`AwsErrors`] answers the edge's own errors the same way, so SDKs raise
 //!   typed errors;
 //! - listeners for the conventions around it: [`FormAction`] (operation names of query-protocol
-//!   calls), [`Cors`], [`S3PathStyle`] (virtual-host to path-style rewrite per upstream).
+//!   calls), [`Cors`], [`S3PathStyle`] (virtual-host to path-style rewrite per upstream),
+//!   [`EnabledServices`] (LocalStack's `SERVICES`: other services get its "not enabled" error).
 
 mod client;
 mod cors;
 pub mod detect;
+mod enabled;
 mod error;
 mod errors;
 mod form;
@@ -28,6 +30,7 @@ pub mod sigv4;
 pub use client::{is_retryable_status, AwsClient, CallError};
 pub use cors::{Cors, CorsSettings};
 pub use detect::{AwsRequest, Detection, Signature, DEFAULT_ACCOUNT};
+pub use enabled::EnabledServices;
 pub use error::{AwsError, DYNAMODB_ERROR_PREFIX};
 pub use errors::{error_code, AwsErrors};
 pub use form::FormAction;

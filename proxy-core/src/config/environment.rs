@@ -37,6 +37,11 @@ impl Environment {
         self.vars.get(name).map(String::as_str)
     }
 
+    /// Every variable, as `(name, value)`, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The value of `name` when it is set and not blank (LocalStack reads an empty value as
     /// unset).
     pub fn non_empty(&self, name: &str) -> Option<&str> {

@@ -18,17 +18,22 @@
 //! default = "moto"             # every AWS service without its own key
 //! dynamodb = "ddb"             # any AWS service name as a key
 //! [interceptors.request-id]    # enabled by its presence; empty = defaults
+//! [init]                       # init hooks besides /etc/localstack/init ($EDGESTACK_INIT_DIR)
+//! dir = "./init"               # holds boot.d/, start.d/, ready.d/, shutdown.d/
+//! timeout = "2m"               # per script
 //! ```
 //!
 //! Interceptors run in the order their sections appear in the file.
 
 mod environment;
+mod init;
 mod registry;
 mod schema;
 
 use std::{fmt, net::SocketAddr};
 
 pub use environment::Environment;
+pub use init::InitSettings;
 pub use registry::{EmptySection, Interceptors, IntoConfigErrors};
 
 use crate::{
@@ -116,9 +121,17 @@ pub struct Config {
     pub settings: Settings,
     /// Interceptors, in file order.
     pub chain: Chain,
+    /// `[init]`: where init hooks are found (see [`crate::init`]).
+    pub init: InitSettings,
 }
 
 impl Config {
+    /// Puts `listener` first in [`chain`](Self::chain), before the file's interceptors (the
+    /// edge's built-in listeners still come before it).
+    pub fn prepend_listener(&mut self, listener: std::sync::Arc<dyn crate::Listener>) {
+        self.chain.prepend(vec![listener]);
+    }
+
     /// Parses and validates `text`. Interceptor sections are built by `interceptors`; a section
     /// it does not know is an error. Interceptors that read environment variables read the
     /// process's, as it is now.
@@ -152,6 +165,7 @@ impl Config {
         let service_routes = std::mem::take(&mut routes_section.services);
         let (routes, rule_origin) = route_table(routes_section, &mut errors);
         let aws = aws_settings(sections.aws, service_routes, &routes, env, &mut errors);
+        let init = init::init_settings(sections.init, env, &mut errors);
         let settings = Settings {
             server,
             upstreams,
@@ -176,7 +190,11 @@ impl Config {
             }
         }
         if errors.is_empty() {
-            Ok(Config { settings, chain })
+            Ok(Config {
+                settings,
+                chain,
+                init,
+            })
         } else {
             Err(ConfigErrors(errors))
         }

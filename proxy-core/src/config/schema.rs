@@ -162,6 +162,7 @@ pub(super) struct Sections {
     pub routes: Option<Routes>,
     pub aws: Option<Aws>,
     pub interceptors: Vec<(String, toml::Value)>,
+    pub init: Option<super::init::InitSection>,
 }
 
 /// Reads each section on its own, collecting every error.
@@ -181,9 +182,10 @@ pub(super) fn split(file: toml::Table, errors: &mut Vec<ConfigError>) -> Section
                 }
             }
             "interceptors" => out.interceptors = table(&key, value, errors).into_iter().collect(),
+            "init" => out.init = section(&key, value, errors),
             _ => errors.push(ConfigError::new(
                 key,
-                "unknown section (expected server, aws, upstreams, routes, interceptors)",
+                "unknown section (expected server, aws, upstreams, routes, interceptors, init)",
             )),
         }
     }

@@ -516,3 +516,51 @@ fn every_unknown_key_is_reported_next_to_bad_values() {
         .unwrap();
     assert!(read_timeout.contains("soon"), "{read_timeout}");
 }
+
+#[test]
+fn init_section_and_its_environment_variable() {
+    use std::{path::PathBuf, time::Duration};
+    let load = |text: &str, env: &[(&str, &str)]| {
+        Config::from_toml_with_env(
+            text,
+            &registry(),
+            &Environment::from_pairs(env.iter().copied()),
+        )
+    };
+    let none = load("", &[]).unwrap();
+    assert_eq!(none.init, InitSettings::default());
+    assert_eq!(none.init.timeout, Duration::from_secs(600));
+    let c = load("[init]\ndir = \"./hooks\"\ntimeout = \"2s\"\n", &[]).unwrap();
+    assert_eq!(c.init.dir, Some(PathBuf::from("./hooks")));
+    assert_eq!(c.init.timeout, Duration::from_secs(2));
+    // The variable gives the directory when the file does not; the file wins.
+    let var = [(InitSettings::DIR_VAR, "/tmp/from-env")];
+    let c = load("", &var).unwrap();
+    assert_eq!(c.init.dir, Some(PathBuf::from("/tmp/from-env")));
+    let c = load("[init]\ndir = \"/from/file\"\n", &var).unwrap();
+    assert_eq!(c.init.dir, Some(PathBuf::from("/from/file")));
+    let c = load("", &[(InitSettings::DIR_VAR, " ")]).unwrap();
+    assert_eq!(c.init.dir, None, "blank means unset");
+    // Every mistake at its key.
+    let errors = load("[init]\ndir = \"\"\ntimeout = \"0s\"\nscripts = 1\n", &[])
+        .unwrap_err()
+        .to_string();
+    for key in [
+        "init.dir: ",
+        "init.timeout: ",
+        "init.scripts: unknown field",
+    ] {
+        assert!(errors.contains(key), "{key} missing in:\n{errors}");
+    }
+    let errors = load("[init]\ntimeout = \"soon\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(errors.contains("init.timeout: "), "{errors}");
+    let errors = load("[init]\ntimeout = \"25h\"\n", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("init.timeout: must be more than 0 and at most 24h"),
+        "{errors}"
+    );
+}

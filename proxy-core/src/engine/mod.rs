@@ -464,6 +464,7 @@ impl ProxyHttp for Adapter {
         }
 
         let parts = session.req_header().as_owned_parts();
+        engine.chain.select(&parts, &mut cx);
         ctx.access = engine.chain.body_access(&parts, &cx);
         if parts.headers.contains_key(header::UPGRADE) {
             // After a 101 the connection carries another protocol: only pingora's streaming

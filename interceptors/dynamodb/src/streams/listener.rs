@@ -406,6 +406,11 @@ impl Listener for DynamoDbStreams {
         crate::STREAMS
     }
 
+    /// DynamoDB and DynamoDB Streams calls only.
+    fn acts_on(&self, _req: &Parts, cx: &RequestContext) -> bool {
+        protocol::api(cx).is_some() || cx.aws_form_pending()
+    }
+
     fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
         match protocol::api(cx) {
             Some((Api::Streams, _)) => BodyAccess::BUFFER_REQUEST,

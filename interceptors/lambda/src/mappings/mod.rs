@@ -355,15 +355,22 @@ fn start_poller(
     let started = bg.spawn_service("lambda event source mapping", move |stopping| async move {
         let poll = async {
             match &config.source {
-                SourceKind::Sqs { .. } => sqs::run(config.clone(), status, client).await,
+                // Stopped between batches: a batch being invoked is finished and deleted
+                // (cut off after the invoke, it would come back and run twice).
+                SourceKind::Sqs { .. } => sqs::run(config.clone(), status, client, &stop).await,
+                // A stream batch may be retried without end: stopped where it is, from its
+                // checkpoint on the next start.
                 SourceKind::Kinesis { .. } | SourceKind::DynamoDb => {
-                    streams::run(config.clone(), status, client).await
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = streams::run(config.clone(), status, client) => {}
+                    }
                 }
             }
         };
+        // The edge stopping ends every poller where it is.
         tokio::select! {
             _ = stopping.wait() => {}
-            _ = stop.cancelled() => {}
             _ = poll => {}
         }
         tracing::debug!(target: "edgestack::lambda", "event source mapping {}: poller stopped", config.uuid);

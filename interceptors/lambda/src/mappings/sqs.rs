@@ -18,7 +18,9 @@
 //!    so they come back in order), and payload chunks after a failed one are not sent.
 //!
 //! One batch is in flight at a time per mapping. Errors talking to SQS back off from 1 s to
-//! 10 s.
+//! 10 s. Disabling, updating or deleting the mapping stops the poller between batches: a
+//! batch being invoked is finished (and its messages deleted on success), so it does not
+//! come back and run twice; what is being gathered comes back after its visibility timeout.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -28,6 +30,7 @@ use std::{
 
 use edgestack_core::aws::AwsClient;
 use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
 
 use super::{
     backoff, invoke, item_failures, json_call,
@@ -47,7 +50,12 @@ const RECEIVE_LIMIT: usize = 12 * 1024 * 1024;
 
 /// Polls until the task is dropped (the mapping disabled, changed or deleted, the edge
 /// stopping).
-pub async fn run(config: Arc<MappingConfig>, status: Arc<Status>, client: AwsClient) {
+pub async fn run(
+    config: Arc<MappingConfig>,
+    status: Arc<Status>,
+    client: AwsClient,
+    stop: &CancellationToken,
+) {
     let SourceKind::Sqs {
         queue_url, fifo, ..
     } = &config.source
@@ -57,7 +65,13 @@ pub async fn run(config: Arc<MappingConfig>, status: Arc<Status>, client: AwsCli
     let first_delay = Duration::from_secs(1);
     let mut delay = first_delay;
     loop {
-        match gather(&config, &client, queue_url).await {
+        // Stopped while gathering: what was received comes back after its visibility
+        // timeout. Once a batch is gathered it is processed to the end (invoke, then delete).
+        let gathered = tokio::select! {
+            _ = stop.cancelled() => return,
+            g = gather(&config, &client, queue_url) => g,
+        };
+        match gathered {
             Ok(batch) => {
                 delay = first_delay;
                 if !batch.is_empty() {
@@ -66,7 +80,10 @@ pub async fn run(config: Arc<MappingConfig>, status: Arc<Status>, client: AwsCli
             }
             Err(e) => {
                 tracing::warn!(target: "edgestack::lambda", "event source mapping {}: ReceiveMessage on {}: {e}; retrying in {delay:?}", config.uuid, config.source_arn);
-                tokio::time::sleep(delay).await;
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
                 delay = backoff(delay, Duration::from_secs(10));
             }
         }
@@ -122,7 +139,19 @@ async fn gather(
         let want = (target - batch.len()).min(10) as u32;
         let wait = match first_at {
             None => LONG_POLL,
-            Some(at) => window.saturating_sub(at.elapsed()).as_secs_f64().ceil() as u64,
+            Some(at) => {
+                // `WaitTimeSeconds` is whole seconds: long-poll the whole seconds left, then
+                // wait out the fraction and take what is there with a last short poll, so
+                // the batch goes out when the window closes (rounding up kept it waiting up
+                // to a second longer).
+                let left = window.saturating_sub(at.elapsed());
+                if left < Duration::from_secs(1) {
+                    tokio::time::sleep(left).await;
+                    0
+                } else {
+                    left.as_secs()
+                }
+            }
         };
         let got = match receive(config, client, queue_url, want, wait).await {
             Ok(got) => got,
@@ -137,6 +166,11 @@ async fn gather(
             if ids.insert(m.id.clone()) {
                 size += m.size;
                 batch.push(m);
+            } else if let Some(old) = batch.iter_mut().find(|o| o.id == m.id) {
+                // Received again (its visibility timeout ran out within the window): SQS
+                // deletes a message only with its newest receipt handle.
+                size = size - old.size + m.size;
+                *old = m;
             }
         }
         if batch.is_empty() {

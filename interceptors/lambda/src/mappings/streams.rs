@@ -14,9 +14,11 @@
 //! - a batch is retried until it succeeds (strictly in order: the shard waits), up to
 //!   `MaximumRetryAttempts` (−1: no limit), split in two on each function error with
 //!   `BisectBatchOnFunctionError` (splits use no retries), records older than
-//!   `MaximumRecordAgeInSeconds` dropped; a batch given up on goes, as metadata, to
-//!   `DestinationConfig.OnFailure`; with `ReportBatchItemFailures` the retry starts at the
-//!   lowest reported sequence number; a throttled invocation is retried without counting.
+//!   `MaximumRecordAgeInSeconds` dropped (a DynamoDB time on a whole minute counts as a
+//!   minute later: DynamoDB Local rounds them down to the minute); a batch given up on
+//!   goes, as metadata, to `DestinationConfig.OnFailure`; with `ReportBatchItemFailures`
+//!   the retry starts at the lowest reported sequence number; a throttled invocation is
+//!   retried without counting.
 //!
 //! Checkpoints are kept per shard in memory, across restarts of the poller (updates,
 //! disable/enable), not across edge restarts. `ParallelizationFactor` is treated as 1.
@@ -434,7 +436,7 @@ async fn deliver(
                 let max_age = config.max_record_age as f64;
                 let expired = records
                     .iter()
-                    .take_while(|r| r.arrival > 0.0 && now - r.arrival > max_age)
+                    .take_while(|r| r.arrival > 0.0 && now - latest_arrival(r, kinesis) > max_age)
                     .count();
                 if expired > 0 {
                     let rest = records.split_off(expired);
@@ -521,5 +523,50 @@ async fn deliver(
             tokio::time::sleep(retry_delay).await;
             retry_delay = backoff(retry_delay, Duration::from_secs(5));
         }
+    }
+}
+
+/// The latest time record `r` can have arrived, for `MaximumRecordAgeInSeconds`. AWS
+/// rounds DynamoDB's `ApproximateCreationDateTime` down to the second, but DynamoDB Local
+/// rounds it down to the minute: a DynamoDB time on a whole minute may be up to 60 s early,
+/// and taken as it is, a record written late in a minute would count as a minute older than
+/// it is (dropped as `RecordAgeExceeded` seconds after it was written). Such a record gets
+/// the benefit of the doubt; Kinesis arrival times are exact.
+fn latest_arrival(r: &StreamRecord, kinesis: bool) -> f64 {
+    if !kinesis && r.arrival % 60.0 == 0.0 {
+        r.arrival + 60.0
+    } else {
+        r.arrival
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(arrival: f64) -> StreamRecord {
+        StreamRecord {
+            sequence: "1".into(),
+            arrival,
+            record: Value::Null,
+            filter_view: Value::Null,
+            size: 0,
+        }
+    }
+
+    #[test]
+    fn minute_rounded_dynamodb_times_are_not_taken_as_older() {
+        assert_eq!(
+            latest_arrival(&record(1_700_000_040.0), false),
+            1_700_000_100.0
+        );
+        assert_eq!(
+            latest_arrival(&record(1_700_000_041.0), false),
+            1_700_000_041.0
+        );
+        assert_eq!(
+            latest_arrival(&record(1_700_000_040.0), true),
+            1_700_000_040.0
+        );
     }
 }
