@@ -428,3 +428,38 @@ async fn config_dir_wins_and_a_script_over_its_time_limit_is_killed() {
     assert!(!marks.path().join("leaked").exists());
     assert_eq!(edge.terminate(), Some(0), "{}", edge.log.join("\n"));
 }
+
+/// A plain proxy (`[aws] enabled = false`) forwards every path untouched, LocalStack's admin
+/// paths included: `/_localstack/init` reaches the upstream (init scripts still run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_proxy_forwards_the_init_path() {
+    let up = edgestack_testkit::FakeUpstream::start();
+    let dir = TestDir::new("init-plain");
+    script(
+        dir.path(),
+        "ready.d/01-mark.sh",
+        &format!("touch {}/ran\n", dir.path().display()),
+        false,
+    );
+    let conf = dir.path().join("plain.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n[aws]\nenabled = false\n\
+             [upstreams.up]\nurl = \"{}\"\n[routes]\ndefault = \"up\"\n[init]\ndir = \"{}\"\n",
+            up.url(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = edgestack_bin();
+    cmd.arg("--config").arg(&conf);
+    let mut e = Edgestack::start(cmd);
+    assert_eq!(e.ready_line(), "Ready.");
+    let answer = call(client().get(format!("{}/_localstack/init", e.url()))).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.text(), "fake upstream");
+    e.wait_for_line("init READY 01-mark.sh: SUCCESSFUL");
+    assert!(dir.path().join("ran").exists());
+    assert_eq!(e.terminate(), Some(0));
+}

@@ -166,8 +166,11 @@ fn run(args: Args, log: log_writer::BatchedStderr, registry: &Interceptors) -> E
     if !args.listen.is_empty() {
         builder = builder.listen_on(args.listen);
     }
-    // `/_localstack/init` and `/_localstack/init/<stage>`.
-    builder = builder.listener(hooks.listener());
+    // `/_localstack/init` and `/_localstack/init/<stage>`, on the AWS edge only: a plain
+    // proxy forwards every path untouched (and keeps its listener-free fast path).
+    if builder.settings().aws.is_some() {
+        builder = builder.listener(hooks.listener());
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
