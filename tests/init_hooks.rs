@@ -8,16 +8,13 @@
 mod support;
 
 use std::{
-    io::{BufRead, BufReader},
     os::unix::fs::PermissionsExt,
     path::Path,
-    process::{Command, Stdio},
-    sync::mpsc,
     time::{Duration, Instant},
 };
 
 use edgestack_testkit::moto::{moto_server_path, MotoServer};
-use support::{call, client, edgestack_bin, s3_client, Running, TestDir};
+use support::{call, client, edgestack_bin, s3_client, EdgestackProcess as Edgestack, TestDir};
 
 /// Writes `rel` under `dir` (creating its directory), executable when `exec`.
 fn script(dir: &Path, rel: &str, text: &str, exec: bool) {
@@ -36,102 +33,6 @@ fn require(program: &str, install: &str) {
         found,
         "{program} is not on PATH; the init-hook tests need it. Install it with: {install}"
     );
-}
-
-/// A running `edgestack`, its log lines (stderr) as they come, and its address.
-struct Edgestack {
-    child: Running,
-    lines: mpsc::Receiver<String>,
-    log: Vec<String>,
-    addr: std::net::SocketAddr,
-}
-
-impl Edgestack {
-    /// Starts `cmd` and waits for its `listening on` line.
-    fn start(mut cmd: Command) -> Edgestack {
-        let mut child = cmd
-            .env("EDGESTACK_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map(Running)
-            .unwrap();
-        let (tx, lines) = mpsc::channel::<String>();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut e = Edgestack {
-            child,
-            lines,
-            log: Vec::new(),
-            addr: "0.0.0.0:0".parse().unwrap(),
-        };
-        e.addr = loop {
-            let line = e.next_line();
-            if let Some(a) = line.split("listening on http://").nth(1) {
-                break a.trim().parse().unwrap();
-            }
-        };
-        e
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn next_line(&mut self) -> String {
-        let l = self
-            .lines
-            .recv_timeout(Duration::from_secs(90))
-            .unwrap_or_else(|_| panic!("no more log lines; so far:\n{}", self.log.join("\n")));
-        self.log.push(l.clone());
-        l
-    }
-
-    /// Reads log lines until one contains `want`; returns its index in the log.
-    fn wait_for_line(&mut self, want: &str) -> usize {
-        loop {
-            if let Some(i) = self.log.iter().position(|l| l.contains(want)) {
-                return i;
-            }
-            self.next_line();
-        }
-    }
-
-    /// The first stdout line (`Ready.`).
-    fn ready_line(&mut self) -> String {
-        let out = self.child.stdout.take().unwrap();
-        BufReader::new(out).lines().next().unwrap().unwrap()
-    }
-
-    /// SIGTERM, then the exit status (within 60 s).
-    fn terminate(&mut self) -> Option<i32> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                // The rest of the log, for the assertions on it.
-                while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(500)) {
-                    self.log.push(l);
-                }
-                return s.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "edgestack did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 /// `GET path` on the edge, as JSON (status 200 expected).

@@ -6,17 +6,14 @@
 
 mod support;
 
-use std::{
-    io::{BufRead, BufReader},
-    net::SocketAddr,
-    process::{Command, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
+use std::{net::SocketAddr, process::Command};
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use edgestack_testkit::{free_port, moto::moto_server_path};
-use support::{call, client, dynamodb_client, edgestack_bin, s3_client, sqs_client, Running};
+use support::{
+    call, client, dynamodb_client, edgestack_bin, s3_client, sqs_client,
+    EdgestackProcess as Edgestack,
+};
 
 /// Every LocalStack variable the tests set or that could leak in from the caller's
 /// environment and change what they see.
@@ -46,72 +43,6 @@ fn edgestack_with(vars: &[(&str, &str)]) -> Command {
     cmd
 }
 
-/// A running `edgestack` and its log lines (stderr) as they come.
-struct Edgestack {
-    child: Running,
-    lines: mpsc::Receiver<String>,
-    log: Vec<String>,
-}
-
-impl Edgestack {
-    fn start(mut cmd: Command) -> Edgestack {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map(Running)
-            .unwrap();
-        let (tx, lines) = mpsc::channel::<String>();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Edgestack {
-            child,
-            lines,
-            log: Vec::new(),
-        }
-    }
-
-    /// Reads log lines until one contains `want`; returns it.
-    fn wait_for_line(&mut self, want: &str) -> String {
-        loop {
-            if let Some(l) = self.log.iter().find(|l| l.contains(want)) {
-                return l.clone();
-            }
-            let l = self
-                .lines
-                .recv_timeout(Duration::from_secs(90))
-                .unwrap_or_else(|_| {
-                    panic!("no line with {want:?}; the log:\n{}", self.log.join("\n"))
-                });
-            self.log.push(l);
-        }
-    }
-
-    /// The address of the `listening on` line.
-    fn listening(&mut self) -> SocketAddr {
-        let line = self.wait_for_line("listening on http://");
-        line.split("listening on http://")
-            .nth(1)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    }
-
-    /// Waits for `Ready.` on stdout.
-    fn ready(&mut self) {
-        let out = self.child.stdout.take().unwrap();
-        let first = BufReader::new(out).lines().next().unwrap().unwrap();
-        assert_eq!(first, "Ready.", "log:\n{}", self.log.join("\n"));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_localstack_style_environment_configures_the_edge() {
     let port = free_port();
@@ -126,15 +57,15 @@ async fn a_localstack_style_environment_configures_the_edge() {
     ]));
 
     // GATEWAY_LISTEN: where it listens.
-    assert_eq!(edge.listening(), gateway.parse::<SocketAddr>().unwrap());
+    assert_eq!(edge.addr, gateway.parse::<SocketAddr>().unwrap());
     // An unimplemented variable: named in the one warning.
-    let warning = edge.wait_for_line("LocalStack variables edgestack does not implement");
+    let warning = edge.line_with("LocalStack variables edgestack does not implement");
     assert!(warning.contains("WARN"), "{warning}");
     assert!(
         warning.ends_with("does not implement: PERSISTENCE"),
         "{warning}"
     );
-    edge.ready();
+    assert_eq!(edge.ready_line(), "Ready.", "log:\n{}", edge.log.join("\n"));
     let base = format!("http://{gateway}");
 
     // SERVICES: S3 is served...
@@ -177,7 +108,7 @@ async fn a_localstack_style_environment_configures_the_edge() {
     // DEFAULT_REGION: the region of a call that names none (an unsigned object read).
     let a = call(client().get(format!("{base}/ls-env/missing-key"))).await;
     assert_eq!(a.status, 404, "{}", a.text());
-    let line = edge.wait_for_line("AWS s3.GetObject");
+    let line = edge.line_with("AWS s3.GetObject");
     assert!(line.contains("region=eu-west-2"), "{line}");
 
     // DISABLE_CORS_HEADERS: no CORS headers, on the edge's own answers or the backend's.
@@ -229,8 +160,8 @@ fn listen_flag_and_a_files_values_win() {
     let (gateway, flag) = (free_port(), free_port());
     let mut cmd = edgestack_with(&[("GATEWAY_LISTEN", &format!("127.0.0.1:{gateway}"))]);
     cmd.args(["--listen", &format!("127.0.0.1:{flag}")]);
-    let mut edge = Edgestack::start(cmd);
-    assert_eq!(edge.listening().port(), flag);
+    let edge = Edgestack::start(cmd);
+    assert_eq!(edge.addr.port(), flag);
     // Without DISABLE_CORS_HEADERS, the edge's answers have CORS headers.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -267,10 +198,10 @@ fn listen_flag_and_a_files_values_win() {
     ]);
     cmd.arg("--config").arg(&config);
     let mut edge = Edgestack::start(cmd);
-    let addr = edge.listening();
+    let addr = edge.addr;
     assert_eq!(addr.port(), file_port);
     // The region of an unsigned call (its backend is down: 502, logged with the region).
     rt.block_on(call(client().get(format!("http://{addr}/bucket/key"))));
-    let line = edge.wait_for_line("AWS s3.GetObject");
+    let line = edge.line_with("AWS s3.GetObject");
     assert!(line.contains("region=sa-east-1"), "{line}");
 }

@@ -205,6 +205,31 @@ async fn subscribe_http(sns: &aws_sdk_sns::Client, topic: &str, url: &str) -> St
     out.subscription_arn().unwrap().to_string()
 }
 
+/// Confirms the subscription `token` names; its ARN.
+async fn confirm(sns: &aws_sdk_sns::Client, topic: &str, token: &str) -> String {
+    sns.confirm_subscription()
+        .topic_arn(topic)
+        .token(token)
+        .send()
+        .await
+        .unwrap()
+        .subscription_arn()
+        .unwrap()
+        .to_string()
+}
+
+/// The attributes of subscription `arn`.
+async fn subscription_attributes(sns: &aws_sdk_sns::Client, arn: &str) -> HashMap<String, String> {
+    sns.get_subscription_attributes()
+        .subscription_arn(arn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()
+        .clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_subscriptions_confirm_then_get_one_post_per_publish() {
     let (_moto, edge, sns) = start("").await;
@@ -315,23 +340,8 @@ async fn http_subscriptions_confirm_then_get_one_post_per_publish() {
         .as_str()
         .unwrap()
         .to_string();
-    let raw_arn = sns
-        .confirm_subscription()
-        .topic_arn(&topic)
-        .token(token)
-        .send()
-        .await
-        .unwrap()
-        .subscription_arn()
-        .unwrap()
-        .to_string();
-    let attrs = sns
-        .get_subscription_attributes()
-        .subscription_arn(&raw_arn)
-        .send()
-        .await
-        .unwrap();
-    let attrs = attrs.attributes().unwrap();
+    let raw_arn = confirm(&sns, &topic, &token).await;
+    let attrs = subscription_attributes(&sns, &raw_arn).await;
     assert_eq!(attrs["RawMessageDelivery"], "true");
     assert_eq!(attrs["PendingConfirmation"], "false");
     assert_eq!(attrs["Protocol"], "http");
@@ -434,16 +444,7 @@ async fn failing_http_endpoints_get_the_retry_policy_then_deleted_topics_drop_th
     assert_eq!(sink.on("/fail").len(), 4);
     let token = tries[0].json()["Token"].as_str().unwrap().to_string();
     assert!(tries.iter().all(|t| t.json()["Token"] == token.as_str()));
-    let arn = sns
-        .confirm_subscription()
-        .topic_arn(&topic)
-        .token(&token)
-        .send()
-        .await
-        .unwrap()
-        .subscription_arn()
-        .unwrap()
-        .to_string();
+    let arn = confirm(&sns, &topic, &token).await;
     let id = publish(&sns, &topic, "retried", None).await;
     let tries = sink.wait_for("/fail", 8).await;
     tokio::time::sleep(QUIET).await;
@@ -814,23 +815,8 @@ async fn delivery_policy_retries_then_the_redrive_policy_dead_letters() {
         .iter()
         .all(|t| t.header("content-type") == "application/json"));
     let token = tries[0].json()["Token"].as_str().unwrap().to_string();
-    let arn = sns
-        .confirm_subscription()
-        .topic_arn(&topic)
-        .token(&token)
-        .send()
-        .await
-        .unwrap()
-        .subscription_arn()
-        .unwrap()
-        .to_string();
-    let attributes = sns
-        .get_subscription_attributes()
-        .subscription_arn(&arn)
-        .send()
-        .await
-        .unwrap();
-    let attributes = attributes.attributes().unwrap();
+    let arn = confirm(&sns, &topic, &token).await;
+    let attributes = subscription_attributes(&sns, &arn).await;
     assert_eq!(attributes["DeliveryPolicy"], policy);
     assert!(attributes["RedrivePolicy"].contains(&dlq_arn));
 

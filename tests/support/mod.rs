@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::{
+    io::BufRead,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -489,6 +490,122 @@ impl std::ops::Deref for Running {
 impl std::ops::DerefMut for Running {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.0
+    }
+}
+
+/// A running `edgestack` binary: its log lines (stderr) as they come, and the address of its
+/// `listening on` line.
+pub struct EdgestackProcess {
+    /// The process.
+    pub child: Running,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// The log lines read so far.
+    pub log: Vec<String>,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+}
+
+impl EdgestackProcess {
+    /// Starts `cmd` and waits for its `listening on` line.
+    pub fn start(mut cmd: std::process::Command) -> EdgestackProcess {
+        let mut child = cmd
+            .env("EDGESTACK_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map(Running)
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel::<String>();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut e = EdgestackProcess {
+            child,
+            lines,
+            log: Vec::new(),
+            addr: "0.0.0.0:0".parse().unwrap(),
+        };
+        e.addr = loop {
+            let line = e.next_line();
+            if let Some(a) = line.split("listening on http://").nth(1) {
+                break a.trim().parse().unwrap();
+            }
+        };
+        e
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn next_line(&mut self) -> String {
+        let l = self
+            .lines
+            .recv_timeout(std::time::Duration::from_secs(90))
+            .unwrap_or_else(|_| panic!("no more log lines; so far:\n{}", self.log.join("\n")));
+        self.log.push(l.clone());
+        l
+    }
+
+    /// Reads log lines until one contains `want`; returns its index in the log.
+    pub fn wait_for_line(&mut self, want: &str) -> usize {
+        loop {
+            if let Some(i) = self.log.iter().position(|l| l.contains(want)) {
+                return i;
+            }
+            self.next_line();
+        }
+    }
+
+    /// Reads log lines until one contains `want`; returns that line.
+    pub fn line_with(&mut self, want: &str) -> String {
+        let i = self.wait_for_line(want);
+        self.log[i].clone()
+    }
+
+    /// The first stdout line (`Ready.`).
+    pub fn ready_line(&mut self) -> String {
+        let out = self.child.stdout.take().unwrap();
+        std::io::BufReader::new(out)
+            .lines()
+            .next()
+            .unwrap()
+            .unwrap()
+    }
+
+    /// SIGTERM, then the exit status (within 60 s).
+    pub fn terminate(&mut self) -> Option<i32> {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                // The rest of the log, for the assertions on it.
+                while let Ok(l) = self
+                    .lines
+                    .recv_timeout(std::time::Duration::from_millis(500))
+                {
+                    self.log.push(l);
+                }
+                return s.code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "edgestack did not stop on SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 }
 

@@ -258,17 +258,21 @@ async fn post(client: &AwsClient, job: &Job, body: &str, timeout: Duration) -> R
         .body(Bytes::from(body.to_string()))
         .map_err(|e| Failure::Refused(e.to_string()))?;
     match client.http(req, timeout, 64 * 1024).await {
-        Ok(resp) if resp.status().is_success() => Ok(()),
-        Ok(resp) if is_retryable_status(resp.status()) => Err(Failure::Retry(format!(
-            "answered {}",
-            resp.status().as_u16()
-        ))),
-        Ok(resp) => Err(Failure::Refused(format!(
-            "answered {}",
-            resp.status().as_u16()
-        ))),
+        Ok(resp) => answered(resp.status()),
         Err(e) if e.is_retryable() => Err(Failure::Retry(e.to_string())),
         Err(e) => Err(Failure::Refused(e.to_string())),
+    }
+}
+
+/// An HTTP/HTTPS endpoint's answer: 2xx delivered; 429 and 5xx worth another try; anything
+/// else refused.
+fn answered(status: http::StatusCode) -> Result<(), Failure> {
+    if status.is_success() {
+        Ok(())
+    } else if is_retryable_status(status) {
+        Err(Failure::Retry(format!("answered {}", status.as_u16())))
+    } else {
+        Err(Failure::Refused(format!("answered {}", status.as_u16())))
     }
 }
 
@@ -293,15 +297,7 @@ async fn post_https(client: &reqwest::Client, job: &Job, body: &str) -> Result<(
         req = req.header(*name, value.as_str());
     }
     match req.body(body.to_string()).send().await {
-        Ok(resp) if resp.status().is_success() => Ok(()),
-        Ok(resp) if is_retryable_status(resp.status()) => Err(Failure::Retry(format!(
-            "answered {}",
-            resp.status().as_u16()
-        ))),
-        Ok(resp) => Err(Failure::Refused(format!(
-            "answered {}",
-            resp.status().as_u16()
-        ))),
+        Ok(resp) => answered(resp.status()),
         Err(e) if e.is_builder() => Err(Failure::Refused(e.to_string())),
         // Connection, TLS (a certificate refused with `verify_https`) and timeout errors: the
         // endpoint may be fixed, as AWS retries them.
