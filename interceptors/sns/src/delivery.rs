@@ -94,8 +94,9 @@ struct Shared {
     http_timeout: Duration,
     store: Arc<Store>,
     signer: Signer,
-    /// The client for `https://` endpoints.
-    https: reqwest::Client,
+    /// The client for `https://` endpoints, made on the first one (not at start-up).
+    https: OnceLock<reqwest::Client>,
+    verify_https: bool,
 }
 
 /// One queued job and the client to send it with.
@@ -125,7 +126,8 @@ impl Lanes {
                 http_timeout: settings.http_timeout,
                 store,
                 signer: Signer::new(),
-                https: https_client(settings),
+                https: OnceLock::new(),
+                verify_https: settings.verify_https,
             }),
         }
     }
@@ -157,7 +159,13 @@ impl lanes::Delivery for Sending {
         let (client, job, body) = (&self.client, &self.job, self.body());
         match job.protocol {
             Protocol::Http => post(client, job, body, self.shared.http_timeout).await,
-            Protocol::Https => post_https(&self.shared.https, job, body).await,
+            Protocol::Https => {
+                let shared = &self.shared;
+                let client = shared
+                    .https
+                    .get_or_init(|| https_client(shared.verify_https, shared.http_timeout));
+                post_https(client, job, body).await
+            }
             Protocol::Lambda => invoke(client, job, body).await,
             Protocol::Sqs => send_message(client, &job.endpoint, body, &job.params).await,
         }
@@ -278,13 +286,13 @@ fn answered(status: http::StatusCode) -> Result<(), Failure> {
 
 /// The client of `https://` deliveries: rustls, Mozilla's roots (checked only with
 /// `verify_https`), the section's timeout, no redirects, no proxy from the environment.
-fn https_client(settings: &Settings) -> reqwest::Client {
+fn https_client(verify_https: bool, timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .use_rustls_tls()
-        .danger_accept_invalid_certs(!settings.verify_https)
+        .danger_accept_invalid_certs(!verify_https)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .timeout(settings.http_timeout)
+        .timeout(timeout)
         .build()
         // Only a broken TLS backend fails here, and rustls with ring is compiled in.
         .expect("the https client builds")

@@ -35,16 +35,6 @@ const RESPONSE_LIMIT: usize = 4 * 1024 * 1024;
 /// timeout (15 minutes) and a little.
 const VIA_EDGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60 + 30);
 
-/// A loopback address for a listen address that means "all interfaces".
-fn reachable(ip: std::net::IpAddr) -> std::net::IpAddr {
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    match ip {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        other => other,
-    }
-}
-
 /// Why a side call got no response.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
@@ -143,7 +133,7 @@ impl AwsClient {
         edge_addr: Option<std::net::SocketAddr>,
     ) -> Self {
         let edge = edge_addr.map(|a| {
-            let addr = std::net::SocketAddr::new(reachable(a.ip()), a.port());
+            let addr = crate::upstream::reachable(a);
             let up = Upstream {
                 name: UpstreamName::new("edgestack"),
                 url: format!("http://{addr}"),

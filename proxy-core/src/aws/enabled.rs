@@ -7,7 +7,7 @@
 use std::{collections::BTreeSet, sync::Arc};
 
 use async_trait::async_trait;
-use http::StatusCode;
+use http::{request::Parts, StatusCode};
 
 use super::AwsError;
 use crate::{
@@ -50,6 +50,11 @@ impl EnabledServices {
 impl Listener for EnabledServices {
     fn name(&self) -> &str {
         "aws-enabled-services"
+    }
+
+    /// AWS calls (or forms that may turn out to be one); nothing else is its business.
+    fn acts_on(&self, _req: &Parts, cx: &RequestContext) -> bool {
+        cx.aws().is_some() || cx.aws_form_pending()
     }
 
     async fn forward_request(

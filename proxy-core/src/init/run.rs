@@ -7,7 +7,7 @@
 //! processes it started in the background running; their output is still logged.
 
 use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -45,7 +45,7 @@ impl ScriptEnv {
         access_key_id: &str,
         secret_access_key: &str,
     ) -> ScriptEnv {
-        let addr = reachable(addr);
+        let addr = crate::upstream::reachable(addr);
         let url = format!("http://{addr}");
         let host = addr.to_string();
         ScriptEnv {
@@ -76,19 +76,6 @@ impl ScriptEnv {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
-    }
-}
-
-/// `addr` as a client reaches it: the loopback address instead of an unspecified one.
-fn reachable(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
-        }
-        _ => addr,
     }
 }
 

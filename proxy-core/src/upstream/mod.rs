@@ -174,6 +174,21 @@ fn parse_url(url: &str) -> Result<SocketAddr, String> {
     prefer_ipv4(addrs).ok_or_else(|| format!("\"{url}\": host \"{host}\" has no address"))
 }
 
+/// Where to reach a listen address from this machine: an address that means "all interfaces"
+/// (`0.0.0.0`, `[::]`) is reached at the loopback address of its family.
+pub(crate) fn reachable(addr: SocketAddr) -> SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
+        _ => addr,
+    }
+}
+
 /// The address to use of those a name resolved to. Local emulators mostly listen on
 /// 127.0.0.1 only, while `localhost` often resolves to ::1 first: an IPv4 address when the
 /// name has one.
