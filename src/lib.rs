@@ -97,10 +97,14 @@ pub fn default_config_toml(moto_server: &std::path::Path) -> String {
 [server]
 listen = ["127.0.0.1:4566"]
 
+# S3 reaches moto in path style only (the edge moves a virtual host's bucket into the path),
+# and moto reads no bucket from the Host: LocalStack's names (localhost.localstack.cloud,
+# s3.localhost.localstack.cloud) would otherwise look like bucket hosts to it.
 [upstreams.moto]
 command = [{program}, "-H", "127.0.0.1", "-p", "{{port}}"]
-env = {{ MOTO_ACCOUNT_ID = "000000000000" }}
+env = {{ MOTO_ACCOUNT_ID = "000000000000", S3_IGNORE_SUBDOMAIN_BUCKETNAME = "true" }}
 ready = {{ http = "/moto-api/" }}
+s3_path_style = true
 
 [routes]
 default = "moto"

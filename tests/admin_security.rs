@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 
 const FAULTS: &str = "/_localstack/chaos/faults";
 const EFFECTS: &str = "/_localstack/chaos/effects";
+const RESET: &str = "/_localstack/state/reset";
 const EVIL: &str = "http://evil.example";
 const APP: &str = "http://localhost:3000";
 
@@ -176,10 +177,18 @@ fn evil_origin_requests_are_refused_and_change_nothing() {
     // `Origin: null` (sandboxed frames, file: pages) is not a listed origin either.
     let r = call(&edge, "POST", FAULTS, &[("Origin", "null")], "[]");
     assert_eq!(r.status, 403);
+    // Nor is everything reset by one (the reset would drop the rule set through the API).
+    let r = call(&edge, "POST", RESET, &simple, "");
+    assert_eq!(r.status, 403);
+    assert_no_cors(&r, "reset");
+    assert_eq!(preflight(&edge, RESET, EVIL, "POST").status, 403);
     assert_eq!(
         faults(&edge),
         serde_json::from_str::<Value>(&rules()).unwrap()
     );
+    // Without Origin (a test suite's own call) the reset goes through.
+    assert_eq!(call(&edge, "POST", RESET, &[], "").status, 200);
+    assert_eq!(faults(&edge), json!([]));
     edge.shutdown_blocking();
 }
 
@@ -297,6 +306,16 @@ fn admin_token_is_required_when_set() {
     // Unknown admin paths too: the token is asked for before anything else answers.
     let r = call(&edge, "DELETE", "/_edgestack/whatever", &[], "");
     assert_eq!(r.status, 401);
+    // The state reset as well.
+    assert_eq!(call(&edge, "POST", RESET, &[], "").status, 401);
+    let r = call(
+        &edge,
+        "POST",
+        RESET,
+        &[("x-edgestack-admin-token", "s3cr3t")],
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(
         faults(&edge),
         json!([]),

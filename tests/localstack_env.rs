@@ -28,6 +28,7 @@ const LOCALSTACK_VARS: &[&str] = &[
     "DEBUG",
     "LS_LOG",
     "PERSISTENCE",
+    "SQS_ENDPOINT_STRATEGY",
     "EDGESTACK_CONFIG",
 ];
 
@@ -68,6 +69,21 @@ async fn a_localstack_style_environment_configures_the_edge() {
     assert_eq!(edge.ready_line(), "Ready.", "log:\n{}", edge.log.join("\n"));
     let base = format!("http://{gateway}");
 
+    // Health in LocalStack's words: served services "available" until their first call,
+    // the others "disabled"; HEAD answers too.
+    let health = || async {
+        call(client().get(format!("{base}/_localstack/health")))
+            .await
+            .json()
+    };
+    let h = health().await;
+    assert_eq!(h["services"]["s3"], "available", "{h}");
+    assert_eq!(h["services"]["sqs"], "available", "{h}");
+    assert_eq!(h["services"]["dynamodb"], "disabled", "{h}");
+    assert_eq!(h["services"]["lambda"], "disabled", "{h}");
+    let head = call(client().head(format!("{base}/_localstack/health"))).await;
+    assert_eq!(head.status, 200);
+
     // SERVICES: S3 is served...
     let s3 = s3_client(&base);
     s3.create_bucket().bucket("ls-env").send().await.unwrap();
@@ -104,6 +120,10 @@ async fn a_localstack_style_environment_configures_the_edge() {
         )
     );
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(501));
+    let h = health().await;
+    assert_eq!(h["services"]["s3"], "running", "{h}");
+    assert_eq!(h["services"]["sqs"], "running", "{h}");
+    assert_eq!(h["services"]["dynamodb"], "disabled", "{h}");
 
     // DEFAULT_REGION: the region of a call that names none (an unsigned object read).
     let a = call(client().get(format!("{base}/ls-env/missing-key"))).await;
@@ -204,4 +224,84 @@ fn listen_flag_and_a_files_values_win() {
     rt.block_on(call(client().get(format!("http://{addr}/bucket/key"))));
     let line = edge.line_with("AWS s3.GetObject");
     assert!(line.contains("region=sa-east-1"), "{line}");
+}
+
+/// `SQS_ENDPOINT_STRATEGY`: for each strategy, the queue URL handed out has LocalStack's
+/// shape, and boto3 uses it both ways real SDKs do (its origin as the endpoint, as the
+/// JavaScript SDK does; a signed query-protocol POST to the URL itself, as the Java v1 and
+/// .NET SDKs do): both messages arrive. With the standard strategy, S3 is used through
+/// `<bucket>.s3.localhost.localstack.cloud`, `s3.localhost.localstack.cloud` (ListBuckets)
+/// and `localhost.localstack.cloud` in path style too (moto, left to itself, reads the
+/// first label of the last two as a bucket). The names are resolved in the client.
+#[test]
+fn queue_urls_of_every_endpoint_strategy_and_s3_virtual_hosts_work() {
+    let cases = [
+        (
+            "standard",
+            None,
+            "http://sqs.eu-west-1.localhost.localstack.cloud:{port}",
+        ),
+        (
+            "domain",
+            None,
+            "http://eu-west-1.queue.localhost.localstack.cloud:{port}",
+        ),
+        ("path", None, "http://127.0.0.1:{port}/queue/eu-west-1"),
+        ("dynamic", None, "http://127.0.0.1:{port}"),
+        (
+            "off",
+            Some("localhost.localstack.cloud"),
+            "http://localhost.localstack.cloud:{port}",
+        ),
+    ];
+    std::thread::scope(|scope| {
+        for (strategy, host, want) in cases {
+            scope.spawn(move || {
+                let port = free_port();
+                let gateway = format!("127.0.0.1:{port}");
+                let mut vars = vec![
+                    ("GATEWAY_LISTEN", gateway.as_str()),
+                    ("SQS_ENDPOINT_STRATEGY", strategy),
+                ];
+                vars.extend(host.map(|h| ("LOCALSTACK_HOST", h)));
+                let mut edge = Edgestack::start(edgestack_with(&vars));
+                assert_eq!(edge.ready_line(), "Ready.", "{strategy}");
+                let queue = format!("strategy-{strategy}");
+                let mut cmd = Command::new(edgestack_testkit::deps::python());
+                cmd.arg(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/clients/localstack_hosts.py"
+                ))
+                .arg(port.to_string())
+                .arg(&queue);
+                if strategy == "standard" {
+                    cmd.arg("virtual-host-bucket");
+                }
+                let out = cmd.output().expect("run localstack_hosts.py");
+                assert!(
+                    out.status.success(),
+                    "{strategy}: {}\nedge log:\n{}",
+                    String::from_utf8_lossy(&out.stderr),
+                    edge.log.join("\n")
+                );
+                let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                let want = format!(
+                    "{}/000000000000/{queue}",
+                    want.replace("{port}", &port.to_string())
+                );
+                assert_eq!(got["url"], want.as_str(), "{strategy}");
+                assert_eq!(got["posted"], 200, "{strategy}");
+                assert_eq!(
+                    got["bodies"],
+                    serde_json::json!(["posted to the queue URL", "sent to the queue URL's host"]),
+                    "{strategy}"
+                );
+                if strategy == "standard" {
+                    assert_eq!(got["object"], "through the virtual host", "{got}");
+                    assert_eq!(got["buckets"], serde_json::json!(["virtual-host-bucket"]));
+                    assert_eq!(got["path_style_keys"], serde_json::json!(["k.txt"]));
+                }
+            });
+        }
+    });
 }

@@ -1146,3 +1146,36 @@ fn settings_are_checked() {
         ],
     );
 }
+
+/// `[aws] external_url` (LocalStack's `LOCALSTACK_HOST`): the URLs the edge hands out name
+/// it, not the host this client used: the confirmation's `SubscribeURL` and
+/// `SigningCertURL`, and the queue URLs of `[interceptors.sqs-urls]`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handed_out_urls_follow_the_edges_external_url() {
+    let moto = MotoServer::start();
+    let public = "http://localstack.example.test:4566";
+    let text = format!(
+        "{}\n[aws]\nexternal_url = \"{public}/\"\n[interceptors.sns]\n[interceptors.sqs-urls]\n",
+        support::moto_edge_toml(&moto.url())
+    );
+    let edge = support::start_edge(&text, Duration::from_secs(60)).await;
+    let sns = support::sns_client(&edge.url());
+    let sink = Sink::start().await;
+    let topic = support::create_topic(&sns, "public-url").await;
+    subscribe_http(&sns, &topic, &sink.url("/hook")).await;
+    let c = sink.wait_for("/hook", 1).await.remove(0).json();
+    let subscribe_url = c["SubscribeURL"].as_str().unwrap();
+    assert!(
+        subscribe_url.starts_with(&format!("{public}/?Action=ConfirmSubscription&")),
+        "{subscribe_url}"
+    );
+    assert!(
+        c["SigningCertURL"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{public}/_edgestack/sns/")),
+        "{c}"
+    );
+    let queue = support::create_queue(&support::sqs_client(&edge.url()), "public-url").await;
+    assert_eq!(queue, format!("{public}/123456789012/public-url"));
+}

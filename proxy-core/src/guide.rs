@@ -27,6 +27,7 @@
 //! | [`observe(&Exchange, &RequestContext)`](Listener::observe) | After the client has its answer: the request and response heads, the bodies if some listener asked to observe or buffer them, and the error if the edge answered with one. |
 //! | [`metrics`](Listener::metrics) | Once, when the edge starts: the listener's own Prometheus metrics, served with the edge's at `/_edgestack/metrics` (use [`crate::prometheus`]). |
 //! | [`admin_paths`](Listener::admin_paths) | Once, when the edge starts: paths under `/_localstack/` or `/_edgestack/` the listener answers itself (exact, or a prefix ending in `/`), like the chaos API's `/_localstack/chaos/`. The AWS edge answers 404 for the ones no listener claims. |
+//! | [`reset`](Listener::reset) | On `POST /_localstack/state/reset` (AWS edge), for every configured listener at once, before the backends are reset: forget the state kept at run time (caches of the backend's data, rules or subscriptions added through an API, pending deliveries, running processes); what the configuration set stays. An error is reported in the reset's answer under the listener's name. Default: nothing to forget. |
 //!
 //! [`Request`] and [`Response`] are `http::Request<Body>` and `http::Response<Body>`: listeners
 //! see only `http` and `bytes` types, never pingora's. [`response(status, body)`](crate::response)

@@ -15,7 +15,8 @@
 //! deliveries; past that a delivery is dropped, logged and counted. When the edge stops,
 //! shutdown waits (up to its drain timeout) for the lanes to empty; what a cancelled worker
 //! (or one never started: the edge was stopping, or too many background jobs) leaves behind
-//! is logged and counted as dropped.
+//! is logged and counted as dropped. [`Lanes::clear`] drops every delivery at once (a state
+//! reset), including the ones being tried or waiting for their next try.
 //!
 //! Every outcome goes to an [`Observer`] ([`LaneMetrics`] counts them in Prometheus), so
 //! each interceptor keeps its own metric names and labels. [`Retry`] is the usual backoff
@@ -25,7 +26,10 @@ use std::{
     collections::{HashMap, VecDeque},
     fmt,
     future::Future,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -188,6 +192,10 @@ struct Inner<D> {
     capacity: usize,
     state: Mutex<State<D>>,
     observer: Box<dyn Observer>,
+    /// Bumped by [`Lanes::clear`]: a job pushed before is no longer delivered.
+    epoch: AtomicU64,
+    /// Wakes the workers waiting for a retry when the lanes are cleared.
+    cleared: tokio::sync::Notify,
 }
 
 struct State<D> {
@@ -200,6 +208,8 @@ struct State<D> {
 struct Job<D> {
     delivery: D,
     queued_at: Instant,
+    /// [`Inner::epoch`] when it was pushed.
+    epoch: u64,
 }
 
 impl<D: Delivery> Lanes<D> {
@@ -215,8 +225,38 @@ impl<D: Delivery> Lanes<D> {
                     queued: 0,
                 }),
                 observer: Box::new(observer),
+                epoch: AtomicU64::new(0),
+                cleared: tokio::sync::Notify::new(),
             }),
         }
+    }
+
+    /// Drops every delivery queued (a state reset): the waiting ones at once, the ones being
+    /// tried before their next try (a try under way is not interrupted, a wait for the next
+    /// one is). Each is counted as dropped. Returns how many were queued.
+    pub fn clear(&self) -> usize {
+        let inner = &self.inner;
+        let mut state = inner.state.lock().expect("not poisoned");
+        inner.epoch.fetch_add(1, Ordering::SeqCst);
+        let mut removed = Vec::new();
+        for queue in state.lanes.values_mut() {
+            // The front job is its worker's: the worker skips it and takes it off the lane.
+            removed.extend(queue.drain(1..));
+        }
+        let queued = state.queued;
+        state.queued -= removed.len();
+        drop(state);
+        inner.cleared.notify_waiters();
+        for job in &removed {
+            inner
+                .observer
+                .outcome(job.delivery.label(), Outcome::Dropped);
+        }
+        inner.observer.queued(-(removed.len() as i64));
+        if queued > 0 {
+            tracing::info!("{}: cleared; {queued} delivery(ies) dropped", inner.name);
+        }
+        queued
     }
 
     /// Deliveries waiting in all lanes (the ones being tried included).
@@ -245,6 +285,7 @@ impl<D: Delivery> Lanes<D> {
         let job = Arc::new(Job {
             delivery,
             queued_at: Instant::now(),
+            epoch: inner.epoch.load(Ordering::SeqCst),
         });
         if let Some(queue) = state.lanes.get_mut(&lane) {
             queue.push_back(job);
@@ -291,6 +332,11 @@ impl<D: Delivery> Inner<D> {
         let label = d.label();
         let mut attempts = 0u32;
         loop {
+            if job.epoch != self.epoch.load(Ordering::SeqCst) {
+                tracing::debug!("{name}: {} was cleared; dropped", d.describe());
+                self.observer.outcome(label, Outcome::Dropped);
+                return;
+            }
             if !d.wanted() {
                 tracing::debug!("{name}: {} is no longer wanted; skipped", d.describe());
                 return;
@@ -339,7 +385,14 @@ impl<D: Delivery> Inner<D> {
                 );
             }
             self.observer.retried(label);
-            tokio::time::sleep(wait).await;
+            let cleared = self.cleared.notified();
+            if job.epoch != self.epoch.load(Ordering::SeqCst) {
+                continue;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = cleared => {}
+            }
         }
     }
 }
@@ -660,6 +713,49 @@ mod tests {
         f.settle().await;
         assert_eq!(f.outcomes().len(), 3);
         assert_eq!(f.log.tried.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn clear_drops_what_waits_and_what_is_retried() {
+        let f = Fixture::new(10, 10, tokio::runtime::Handle::current());
+        let gate = Arc::new(Semaphore::new(0));
+        // Lane a: the front is being tried (held at the gate), two wait behind it.
+        f.push("a", 0, Act::Gate(gate.clone()), 1);
+        f.push("a", 1, Act::Ok, 1);
+        f.push("a", 2, Act::Ok, 1);
+        // Lane b: retried for ever.
+        f.push("b", 0, Act::Flaky(u32::MAX), u32::MAX);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(f.lanes.clear(), 4);
+        assert_eq!(
+            f.outcomes()
+                .iter()
+                .filter(|(_, o)| *o == Outcome::Dropped)
+                .count(),
+            2,
+            "the two waiting in lane a at once"
+        );
+        // The try under way ends as it ends; nothing after it is tried.
+        gate.add_permits(1);
+        // (Not `settle`: the background takes no more jobs once drained.)
+        for _ in 0..500 {
+            if f.lanes.queued() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(f.lanes.queued(), 0);
+        let tried = f.log.tried.lock().unwrap().clone();
+        assert!(
+            !tried.contains(&("a", 1)) && !tried.contains(&("a", 2)),
+            "{tried:?}"
+        );
+        assert!(f.outcomes().contains(&("b", Outcome::Dropped)));
+        // A lane works as before after a clear.
+        f.push("a", 3, Act::Ok, 1);
+        f.settle().await;
+        assert!(f.outcomes().contains(&("a", Outcome::Delivered)));
+        assert!(f.log.tried.lock().unwrap().contains(&("a", 3)));
     }
 
     #[tokio::test]

@@ -61,5 +61,5 @@ pub use serde_json;
 pub use settings::{AwsSettings, ServerSettings, Settings, DEFAULT_BODY_LIMIT};
 pub use upstream::{
     managed::{BackendState, ManagedSpec, ReadyProbe, RestartPolicy, Supervisor},
-    Timeouts, Upstream, UpstreamName,
+    ResetMethod, Timeouts, Upstream, UpstreamName,
 };

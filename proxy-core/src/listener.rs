@@ -3,7 +3,9 @@
 //! A *listener* here is an interceptor in the sense of LocalStack's `ProxyListener`, **not** a
 //! socket acceptor. Each one gets two hooks around the upstream call, `forward_request` before
 //! it and `return_response` after it, plus an `observe` hook that runs once the client has its
-//! answer. Listeners run as an ordered chain; see [`Chain`](crate::Chain) for the exact rules.
+//! answer, and a `reset` hook that forgets the listener's state on
+//! `POST /_localstack/state/reset`. Listeners run as an ordered chain; see
+//! [`Chain`](crate::Chain) for the exact rules.
 
 use async_trait::async_trait;
 use http::request::Parts;
@@ -126,6 +128,18 @@ pub trait Listener: Send + Sync + 'static {
     /// [`RequestContext::background`]). Bodies are present when any listener of the chain
     /// asked to observe or buffer them (needs are combined per request).
     async fn observe(&self, _exchange: &Exchange<'_>, _cx: &RequestContext) {}
+
+    /// Forget the state this listener keeps, as LocalStack's state reset does: caches of the
+    /// backend's data, rules or subscriptions added at run time, pending deliveries, running
+    /// function environments. Called on `POST /_localstack/state/reset`, before the backends
+    /// are reset; configuration is not state (what the config file set stays).
+    ///
+    /// Called for every listener of the chain, concurrently; an error is reported in the
+    /// reset's answer (500) under the listener's [`name`](Self::name), and does not stop the
+    /// others. The default does nothing.
+    async fn reset(&self) -> Result<(), ListenerError> {
+        Ok(())
+    }
 }
 
 /// A response with this status and a complete body, for [`Forward::Respond`].

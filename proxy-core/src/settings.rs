@@ -1,7 +1,7 @@
 //! The validated, typed settings of an edge, whether built from TOML or in code.
 
 use std::{
-    collections::HashSet,
+    collections::{BTreeMap, HashSet},
     net::{IpAddr, SocketAddr},
     time::Duration,
 };
@@ -10,7 +10,7 @@ use crate::{
     aws::{self, CorsSettings, ServiceRoutes},
     config::ConfigError,
     routing::RouteTable,
-    upstream::{Upstream, UpstreamName},
+    upstream::{ResetMethod, Upstream, UpstreamName},
 };
 
 /// Default buffer limit for bodies a listener asks to see whole: 16 MiB.
@@ -89,6 +89,10 @@ pub struct Settings {
     /// `[aws]`: the AWS edge (service detection and routing, AWS-shaped errors, CORS, health
     /// and metrics). `None` makes a plain reverse proxy.
     pub aws: Option<AwsSettings>,
+    /// How upstreams' state is reset on `POST /_localstack/state/reset`, for those where it
+    /// is set (`[upstreams.NAME] reset`); see [`reset_method`](Self::reset_method) for the
+    /// others.
+    pub resets: BTreeMap<UpstreamName, ResetMethod>,
 }
 
 /// The AWS edge's settings (`[aws]` plus the service keys of `[routes]`).
@@ -108,6 +112,15 @@ pub struct AwsSettings {
     /// `GET`/`HEAD` under `/_localstack/` and `/_edgestack/`) need `Authorization: Bearer
     /// <token>` or `x-edgestack-admin-token: <token>`, else 401.
     pub admin_token: Option<String>,
+    /// The AWS services served (`[aws] services`, LocalStack's `SERVICES`), expanded by
+    /// [`expand_services`](crate::aws::expand_services); `None`: all. A call to another
+    /// service gets LocalStack's "not enabled" error, and health shows it `disabled`.
+    pub enabled_services: Option<std::collections::BTreeSet<String>>,
+    /// The URL clients reach the edge at (`[aws] external_url`, LocalStack's
+    /// `LOCALSTACK_HOST`), normalised by [`public_url`](crate::aws::public_url): the start of
+    /// the URLs the edge hands out (queue URLs, SNS `SubscribeURL`s). `None`: the `Host` the
+    /// client used.
+    pub external_url: Option<String>,
 }
 
 impl Default for AwsSettings {
@@ -119,11 +132,25 @@ impl Default for AwsSettings {
             access_key_id: aws::DEFAULT_CREDENTIALS.0.to_string(),
             secret_access_key: aws::DEFAULT_CREDENTIALS.1.to_string(),
             admin_token: None,
+            enabled_services: None,
+            external_url: None,
         }
     }
 }
 
 impl Settings {
+    /// How `upstream`'s state is reset: as set in [`resets`](Self::resets), else derived
+    /// from its managed command ([`ResetMethod::for_command`]: moto_server, in-memory
+    /// dynalite and DynamoDB Local), else [`ResetMethod::None`].
+    pub fn reset_method(&self, upstream: &Upstream) -> ResetMethod {
+        self.resets.get(&upstream.name).copied().unwrap_or_else(|| {
+            upstream
+                .process
+                .as_ref()
+                .map_or(ResetMethod::None, |p| ResetMethod::for_command(&p.command))
+        })
+    }
+
     /// Every problem with these settings, each with where it is.
     pub fn validate(&self) -> Vec<ConfigError> {
         let names: Vec<&str> = self.upstreams.iter().map(|u| u.name.as_str()).collect();
@@ -225,6 +252,25 @@ impl Settings {
                     format!("upstreams.{}", u.name),
                     "defined more than once",
                 ));
+            }
+        }
+        for (name, method) in &self.resets {
+            let managed = self
+                .upstreams
+                .iter()
+                .find(|u| &u.name == name)
+                .map(|u| u.process.is_some());
+            match (managed, method) {
+                (None, _) if !declared.contains(&name.as_str()) => errors.push(ConfigError::new(
+                    format!("upstreams.{name}.reset"),
+                    "set for an upstream that is not defined",
+                )),
+                (Some(false), ResetMethod::Restart) => errors.push(ConfigError::new(
+                    format!("upstreams.{name}.reset"),
+                    "\"restart\" is only for a managed upstream (command = [...]): edgestack \
+                     cannot restart a backend it does not run (use \"moto\" or \"none\")",
+                )),
+                _ => {}
             }
         }
         let known = |name: &UpstreamName| declared.contains(&name.as_str());

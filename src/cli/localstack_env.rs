@@ -6,15 +6,17 @@
 //! | Variable | Becomes |
 //! |---|---|
 //! | `GATEWAY_LISTEN` | `server.listen` (`--listen` still wins) |
-//! | `LOCALSTACK_HOST` | `[interceptors.sqs-urls] external_url` (`http://host:port`) |
+//! | `LOCALSTACK_HOST` | `[aws] external_url` (`http://host:port`): queue URLs, SNS URLs |
+//! | `SQS_ENDPOINT_STRATEGY` | `[interceptors.sqs-urls] endpoint_strategy` |
 //! | `DEFAULT_REGION` | `[aws] default_region` |
 //! | `DISABLE_CORS_HEADERS` | `[aws.cors] enabled = false` |
 //! | `DISABLE_CORS_CHECKS` | `[aws.cors] allowed_origins = ["*"]` |
 //! | `EXTRA_CORS_ALLOWED_ORIGINS` | added to `[aws.cors] allowed_origins` |
 //! | `DEBUG`, `LS_LOG` | the log filter, when `EDGESTACK_LOG` is not set |
-//! | `SERVICES` | only those services served ([`EnabledServices`](crate::aws::EnabledServices)) |
+//! | `SERVICES` | `[aws] services` (only those served; health shows the others `disabled`) |
 //!
-//! Precedence: with a configuration file (`--config`, `EDGESTACK_CONFIG`), a value the file
+//! `LOCALSTACK_<NAME>` counts as `<NAME>` for these variables ([`with_prefixed_aliases`]), as
+//! the `localstack` CLI passes them. Precedence: with a configuration file (`--config`, `EDGESTACK_CONFIG`), a value the file
 //! sets wins over the variable; with the built-in default configuration the variables win.
 //! [`LocalStackEnv::apply`] does this on the TOML table, before it is validated.
 
@@ -163,7 +165,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "SQS_DISABLE_CLOUDWATCH_METRICS",
     "SQS_ENABLE_MESSAGE_RETENTION_PERIOD",
     // Not implemented yet: LocalStack's queue URL shapes (issue 21, part 3).
-    "SQS_ENDPOINT_STRATEGY",
     "SQS_PORT_EXTERNAL",
     "STEPFUNCTIONS_LAMBDA_ENDPOINT",
     "STRICT_SERVICE_LOADING",
@@ -191,37 +192,49 @@ const READ_BY_INTERCEPTORS: &[(&str, &str)] = &[
     ("LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT", "lambda"),
 ];
 
-/// LocalStack's composite service names (`bootstrap.py`'s `API_COMPOSITES`).
-const COMPOSITES: &[(&str, &[&str])] = &[
-    (
-        "serverless",
-        &[
-            "cloudformation",
-            "cloudwatch",
-            "iam",
-            "sts",
-            "lambda",
-            "dynamodb",
-            "apigateway",
-            "s3",
-        ],
-    ),
-    ("cognito", &["cognito-idp", "cognito-identity"]),
-    ("timestream", &["timestream-write", "timestream-query"]),
+/// The variables [`LocalStackEnv::read`] maps onto the configuration.
+const HANDLED: &[&str] = &[
+    "GATEWAY_LISTEN",
+    "LOCALSTACK_HOST",
+    "DEFAULT_REGION",
+    "DISABLE_CORS_HEADERS",
+    "DISABLE_CORS_CHECKS",
+    "EXTRA_CORS_ALLOWED_ORIGINS",
+    "DEBUG",
+    "LS_LOG",
+    "SERVICES",
+    "SQS_ENDPOINT_STRATEGY",
 ];
 
-/// The services each one needs to work (`bootstrap.py`'s `API_DEPENDENCIES`), enabled with it.
-const DEPENDENCIES: &[(&str, &[&str])] = &[
-    ("dynamodb", &["dynamodbstreams"]),
-    ("dynamodbstreams", &["kinesis"]),
-    ("es", &["opensearch"]),
-    ("cloudformation", &["s3", "sts"]),
-    ("lambda", &["s3", "sts"]),
-    ("firehose", &["kinesis"]),
-    ("transcribe", &["s3"]),
-    ("secretsmanager", &["kms", "lambda"]),
-    ("ssm", &["secretsmanager"]),
-];
+/// `env` with LocalStack's prefixed spellings read as the variables they name: the
+/// `localstack` CLI hands `LOCALSTACK_<NAME>` to its container as `<NAME>`, so
+/// `LOCALSTACK_SERVICES=s3` means `SERVICES=s3` (for LocalStack's own variables; one that
+/// starts with `LOCALSTACK_` itself, like `LOCALSTACK_HOST`, stays what it is). The
+/// unprefixed variable wins when both are set.
+pub(crate) fn with_prefixed_aliases(env: Environment) -> Environment {
+    let known = |n: &str| {
+        HANDLED.contains(&n)
+            || NOT_IMPLEMENTED.contains(&n)
+            || READ_BY_INTERCEPTORS.iter().any(|(v, _)| *v == n)
+    };
+    let aliases: Vec<(String, String)> = env
+        .iter()
+        .filter(|(name, _)| !known(name))
+        .filter_map(|(name, value)| {
+            let plain = name.strip_prefix("LOCALSTACK_")?;
+            (known(plain) && env.get(plain).is_none())
+                .then(|| (plain.to_string(), value.to_string()))
+        })
+        .collect();
+    if aliases.is_empty() {
+        return env;
+    }
+    Environment::from_pairs(
+        env.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain(aliases),
+    )
+}
 
 /// LocalStack's edge port, when `LOCALSTACK_HOST` names none and nothing else tells.
 const DEFAULT_PORT: u16 = 4566;
@@ -243,6 +256,8 @@ pub(crate) struct LocalStackEnv {
     pub extra_origins: Vec<String>,
     /// The log filter from `LS_LOG` (else `DEBUG`), in `EnvFilter` syntax.
     pub log_filter: Option<String>,
+    /// `SQS_ENDPOINT_STRATEGY`, checked.
+    pub sqs_endpoint_strategy: Option<String>,
     /// `SERVICES`, composites and dependencies resolved.
     pub services: Option<BTreeSet<String>>,
     /// The set variables edgestack does not implement, sorted.
@@ -305,6 +320,17 @@ impl LocalStackEnv {
             None if debug => Some(log_filter("debug").unwrap_or_default()),
             None => None,
         };
+        if let Some(v) = env.non_empty("SQS_ENDPOINT_STRATEGY") {
+            let v = v.trim().to_ascii_lowercase();
+            if ["standard", "domain", "path", "dynamic", "off"].contains(&v.as_str()) {
+                out.sqs_endpoint_strategy = Some(v);
+            } else {
+                errors.push(ConfigError::env(
+                    "SQS_ENDPOINT_STRATEGY",
+                    format!("\"{v}\" is not one of standard, domain, path, dynamic, off"),
+                ));
+            }
+        }
         if let Some(v) = env.non_empty("SERVICES") {
             out.services = parse_services(v)
                 .map_err(|e| errors.push(ConfigError::env("SERVICES", e)))
@@ -402,21 +428,47 @@ impl LocalStackEnv {
             }
         }
         let mut missing = Vec::new();
+        if let Some(services) = &self.services {
+            if aws_edge(&file) {
+                let list = services.iter().map(|s| s.clone().into()).collect();
+                put(
+                    &mut file,
+                    &["aws", "services"],
+                    toml::Value::Array(list),
+                    file_wins,
+                );
+            } else {
+                missing.push("SERVICES needs the AWS edge ([aws] enabled = false)".to_string());
+            }
+        }
         if let Some((host, port)) = &self.host {
             let port = port.or(listen_port).or_else(|| first_listen_port(&file));
             let authority = match port {
                 Some(p) if p != 0 => format!("{host}:{p}"),
                 _ => format!("{host}:{DEFAULT_PORT}"),
             };
-            if enabled(&file, "sqs-urls") {
+            if aws_edge(&file) {
                 put(
                     &mut file,
-                    &["interceptors", "sqs-urls", "external_url"],
+                    &["aws", "external_url"],
                     format!("http://{authority}").into(),
                     file_wins,
                 );
             } else {
-                missing.push("LOCALSTACK_HOST needs [interceptors.sqs-urls]".to_string());
+                missing
+                    .push("LOCALSTACK_HOST needs the AWS edge ([aws] enabled = false)".to_string());
+            }
+        }
+        if let Some(strategy) = &self.sqs_endpoint_strategy {
+            if enabled(&file, "sqs-urls") {
+                put(
+                    &mut file,
+                    &["interceptors", "sqs-urls", "endpoint_strategy"],
+                    strategy.clone().into(),
+                    file_wins,
+                );
+            } else {
+                missing.push("SQS_ENDPOINT_STRATEGY needs [interceptors.sqs-urls]".to_string());
             }
         }
         for (name, by) in &self.read_by_interceptors {
@@ -435,6 +487,14 @@ impl LocalStackEnv {
             }
         }
     }
+}
+
+/// True unless the table turns the AWS edge off (`[aws] enabled = false`).
+fn aws_edge(file: &toml::Table) -> bool {
+    file.get("aws")
+        .and_then(|a| a.get("enabled"))
+        .and_then(toml::Value::as_bool)
+        != Some(false)
 }
 
 /// True when the table enables `[interceptors.name]`.
@@ -577,43 +637,25 @@ fn log_filter(v: &str) -> Result<String, String> {
 }
 
 /// `SERVICES`: comma-separated names (a `:port` or `=port` after one is dropped, as
-/// LocalStack does), composites expanded, dependencies added. An unknown name is an error.
+/// LocalStack does), read by [`expand_services`](crate::aws::expand_services): composites
+/// expanded, dependencies added. An unknown name is an error.
 fn parse_services(v: &str) -> Result<BTreeSet<String>, String> {
-    let mut stack: Vec<String> = Vec::new();
-    let mut unknown = Vec::new();
-    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let name = item.split([':', '=']).next().unwrap_or("").trim();
-        let name = name.to_ascii_lowercase();
-        let composite = COMPOSITES.iter().any(|(c, _)| *c == name);
-        if !composite {
-            if let Err(e) = crate::aws::services::check_name(&name) {
-                unknown.push(e);
-                continue;
-            }
-        }
-        stack.push(name);
-    }
-    if !unknown.is_empty() {
-        return Err(unknown.join("; "));
-    }
-    let mut out = BTreeSet::new();
-    while let Some(s) = stack.pop() {
-        if out.contains(&s) {
-            continue;
-        }
-        if let Some((_, parts)) = COMPOSITES.iter().find(|(c, _)| *c == s) {
-            stack.extend(parts.iter().map(|p| p.to_string()));
-            continue;
-        }
-        if let Some((_, deps)) = DEPENDENCIES.iter().find(|(d, _)| *d == s) {
-            stack.extend(deps.iter().map(|p| p.to_string()));
-        }
-        out.insert(s);
-    }
-    if out.is_empty() {
+    let names: Vec<&str> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| item.split([':', '=']).next().unwrap_or("").trim())
+        .collect();
+    if names.is_empty() {
         return Err("no service given".into());
     }
-    Ok(out)
+    crate::aws::expand_services(&names).map_err(|unknown| {
+        unknown
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
 }
 
 #[cfg(test)]
@@ -704,6 +746,8 @@ external_url = "http://file.test:1"
             ("DISABLE_CORS_HEADERS", "1"),
             ("DISABLE_CORS_CHECKS", "true"),
             ("LOCALSTACK_HOST", "edge.test:4600"),
+            ("SQS_ENDPOINT_STRATEGY", "Domain"),
+            ("SERVICES", "sqs"),
         ])
         .unwrap();
         // A file's values stay.
@@ -721,12 +765,28 @@ external_url = "http://file.test:1"
         );
         // ... and what it leaves unset comes from the variables.
         let t = applied(&env, "[interceptors.sqs-urls]\n", true);
+        assert_eq!(
+            t["aws"]["external_url"].as_str(),
+            Some("http://edge.test:4600")
+        );
+        assert_eq!(
+            t["interceptors"]["sqs-urls"]["endpoint_strategy"].as_str(),
+            Some("domain")
+        );
+        assert_eq!(t["aws"]["services"][0].as_str(), Some("sqs"));
+        let (_, missing) = env.apply("[aws]\nenabled = false\n", true, None);
+        assert!(
+            missing
+                .iter()
+                .any(|m| m.starts_with("SERVICES needs the AWS edge")),
+            "{missing:?}"
+        );
         assert_eq!(t["server"]["listen"][0].as_str(), Some("127.0.0.1:4600"));
         assert_eq!(t["aws"]["default_region"].as_str(), Some("ap-south-1"));
         assert_eq!(t["aws"]["cors"]["enabled"].as_bool(), Some(false));
         assert_eq!(t["aws"]["cors"]["allowed_origins"][0].as_str(), Some("*"));
         assert_eq!(
-            t["interceptors"]["sqs-urls"]["external_url"].as_str(),
+            t["aws"]["external_url"].as_str(),
             Some("http://edge.test:4600")
         );
         // The built-in default gives way to the variables.
@@ -735,7 +795,7 @@ external_url = "http://file.test:1"
         assert_eq!(t["aws"]["default_region"].as_str(), Some("ap-south-1"));
         assert_eq!(t["aws"]["cors"]["enabled"].as_bool(), Some(false));
         assert_eq!(
-            t["interceptors"]["sqs-urls"]["external_url"].as_str(),
+            t["aws"]["external_url"].as_str(),
             Some("http://edge.test:4600")
         );
         // Interceptors keep their order.
@@ -790,7 +850,7 @@ external_url = "http://file.test:1"
         let text = "[server]\nlisten = [\"127.0.0.1:4999\"]\n[interceptors.sqs-urls]\n";
         let t = applied(&env, text, true);
         assert_eq!(
-            t["interceptors"]["sqs-urls"]["external_url"].as_str(),
+            t["aws"]["external_url"].as_str(),
             Some("http://localhost.localstack.cloud:4999")
         );
         let (out, _) = env.apply(text, true, Some(4700));
@@ -800,13 +860,16 @@ external_url = "http://file.test:1"
         );
         let t = applied(&env, "[interceptors.sqs-urls]\n", true);
         assert_eq!(
-            t["interceptors"]["sqs-urls"]["external_url"].as_str(),
+            t["aws"]["external_url"].as_str(),
             Some("http://localhost.localstack.cloud:4566")
         );
-        // No sqs-urls: not enabled behind the file's back, and said so.
-        let (out, missing) = env.apply("", true, None);
-        assert!(!out.contains("sqs-urls"));
-        assert_eq!(missing, ["LOCALSTACK_HOST needs [interceptors.sqs-urls]"]);
+        // A plain proxy hands out no URLs: said so.
+        let (out, missing) = env.apply("[aws]\nenabled = false\n", true, None);
+        assert!(!out.contains("external_url"));
+        assert_eq!(
+            missing,
+            ["LOCALSTACK_HOST needs the AWS edge ([aws] enabled = false)"]
+        );
         assert_eq!(
             errors_at(&[("LOCALSTACK_HOST", "http://x/")]),
             ["$LOCALSTACK_HOST"]
@@ -904,7 +967,7 @@ external_url = "http://file.test:1"
         let env = read(&[
             ("PERSISTENCE", "1"),
             ("LAMBDA_EXECUTOR", "docker"),
-            ("SQS_ENDPOINT_STRATEGY", "path"),
+            ("SQS_PORT_EXTERNAL", "4567"),
             ("USE_SSL", ""),
             ("DYNAMODB_ERROR_PROBABILITY", "0.5"),
             ("LAMBDA_KEEPALIVE_MS", "1000"),
@@ -915,7 +978,7 @@ external_url = "http://file.test:1"
         assert_eq!(
             env.warning().unwrap(),
             "LocalStack variables edgestack does not implement: LAMBDA_EXECUTOR, PERSISTENCE, \
-             SQS_ENDPOINT_STRATEGY"
+             SQS_PORT_EXTERNAL"
         );
         // Read by interceptors: no warning, unless their interceptor is missing.
         let (_, missing) = env.apply("[interceptors.chaos]\n[interceptors.lambda]\n", true, None);
@@ -931,6 +994,7 @@ external_url = "http://file.test:1"
             ("LOCALSTACK_HOST", "a b"),
             ("SERVICES", "nothing"),
             ("LS_LOG", "x"),
+            ("SQS_ENDPOINT_STRATEGY", "regional"),
         ]);
         assert_eq!(
             errors,
@@ -938,8 +1002,39 @@ external_url = "http://file.test:1"
                 "$GATEWAY_LISTEN",
                 "$LOCALSTACK_HOST",
                 "$LS_LOG",
+                "$SQS_ENDPOINT_STRATEGY",
                 "$SERVICES"
             ]
+        );
+    }
+
+    #[test]
+    fn prefixed_spellings_are_aliases() {
+        let env = with_prefixed_aliases(Environment::from_pairs([
+            ("LOCALSTACK_SERVICES", "s3"),
+            ("LOCALSTACK_DEBUG", "1"),
+            ("DEBUG", "0"),
+            ("LOCALSTACK_HOST", "edge.test"),
+            ("LOCALSTACK_HOSTNAME", "legacy"),
+            ("LOCALSTACK_DYNAMODB_ERROR_PROBABILITY", "0.5"),
+            ("LOCALSTACK_AUTH_TOKEN", "x"),
+            ("LOCALSTACK_ANYTHING", "y"),
+        ]));
+        assert_eq!(env.get("SERVICES"), Some("s3"));
+        assert_eq!(env.get("DEBUG"), Some("0"), "the unprefixed one wins");
+        assert_eq!(env.get("DYNAMODB_ERROR_PROBABILITY"), Some("0.5"));
+        assert_eq!(
+            env.get("HOST"),
+            None,
+            "LOCALSTACK_HOST is a variable of its own"
+        );
+        assert_eq!(env.get("HOSTNAME"), None);
+        assert_eq!(env.get("AUTH_TOKEN"), None);
+        assert_eq!(env.get("ANYTHING"), None);
+        let read = LocalStackEnv::read(&env).unwrap();
+        assert_eq!(
+            read.services.unwrap().into_iter().collect::<Vec<_>>(),
+            ["s3"]
         );
     }
 

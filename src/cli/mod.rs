@@ -61,9 +61,10 @@ pub fn main(registry: Interceptors) -> ExitCode {
 }
 
 fn run(args: Args, log: log_writer::BatchedStderr, registry: &Interceptors) -> ExitCode {
-    // LocalStack's variables (GATEWAY_LISTEN, SERVICES, LS_LOG, ...), read once, here.
-    let localstack =
-        localstack_env::LocalStackEnv::read(&crate::config::Environment::from_process());
+    // LocalStack's variables (GATEWAY_LISTEN, SERVICES, LS_LOG, ...), read once, here; the
+    // interceptors that honour some of them read the same snapshot.
+    let env = localstack_env::with_prefixed_aliases(crate::config::Environment::from_process());
+    let localstack = localstack_env::LocalStackEnv::read(&env);
     let default_filter = localstack
         .as_ref()
         .ok()
@@ -91,7 +92,7 @@ fn run(args: Args, log: log_writer::BatchedStderr, registry: &Interceptors) -> E
     let listen_port = args.listen.first().map(SocketAddr::port);
     // A file's own values win over LocalStack's variables; the built-in default's do not.
     let mut unused = Vec::new();
-    let (mut config, source) = match &args.config {
+    let (config, source) = match &args.config {
         Some(path) => match std::fs::read_to_string(path)
             .map_err(|e| {
                 crate::ConfigErrors(vec![crate::ConfigError::new(
@@ -102,7 +103,7 @@ fn run(args: Args, log: log_writer::BatchedStderr, registry: &Interceptors) -> E
             .and_then(|text| {
                 let (text, missing) = localstack.apply(&text, true, listen_port);
                 unused = missing;
-                crate::load_config_with(&text, registry)
+                crate::Config::from_toml_with_env(&text, registry, &env)
             }) {
             Ok(c) => (c, path.display().to_string()),
             Err(errors) => {
@@ -125,7 +126,7 @@ fn run(args: Args, log: log_writer::BatchedStderr, registry: &Interceptors) -> E
             let (text, missing) =
                 localstack.apply(&crate::default_config_toml(&moto), false, listen_port);
             unused = missing;
-            match crate::load_config_with(&text, registry) {
+            match crate::Config::from_toml_with_env(&text, registry, &env) {
                 Ok(c) => (c, "built-in default (managed moto_server)".to_string()),
                 Err(errors) => {
                     log.flush_now();
@@ -153,12 +154,14 @@ fn run(args: Args, log: log_writer::BatchedStderr, registry: &Interceptors) -> E
             unused.join(", ")
         );
     }
-    if let (Some(services), Some(_)) = (&localstack.services, &config.settings.aws) {
+    if let Some(services) = config
+        .settings
+        .aws
+        .as_ref()
+        .and_then(|a| a.enabled_services.as_ref())
+    {
         let names: Vec<&str> = services.iter().map(String::as_str).collect();
-        tracing::info!("SERVICES: serving {}", names.join(", "));
-        config.prepend_listener(std::sync::Arc::new(crate::aws::EnabledServices::new(
-            services.iter().cloned(),
-        )));
+        tracing::info!("serving only {}", names.join(", "));
     }
     let hooks = crate::init::InitHooks::discover(&config.init);
     init::announce(&hooks, &config.init);

@@ -17,7 +17,8 @@
 //! `/_aws/execute-api/{api}/{stage}/{path}` ([`address`]). The edge then:
 //!
 //! 1. reads the API's resources, methods, integrations and stages from the routed upstream
-//!    ([`control`], cached; changes through the edge drop the cache);
+//!    ([`control`], cached; changes through the edge and `POST /_localstack/state/reset`
+//!    drop the cache);
 //! 2. picks the resource (literal over `{param}` over `{param+}`, [`resources`]) and method
 //!    (or `ANY`), checks `x-api-key` when the method requires one (an enabled key in a usage
 //!    plan of that stage), and answers misses as API Gateway does ([`gateway`]);

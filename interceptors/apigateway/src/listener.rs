@@ -189,6 +189,12 @@ impl Listener for ApiGateway {
         cx.may_be_service("apigateway")
     }
 
+    /// The cached control plane (APIs, stages, API keys) is forgotten.
+    async fn reset(&self) -> Result<(), ListenerError> {
+        self.control.invalidate();
+        Ok(())
+    }
+
     fn body_access(&self, req: &Parts, cx: &RequestContext) -> BodyAccess {
         if is_invocation(cx.aws()) && address::parse(&req.uri, &req.headers).is_some() {
             BodyAccess::BUFFER_REQUEST

@@ -16,6 +16,8 @@
 //!   `DYNAMODB_READ_ERROR_PROBABILITY` / `DYNAMODB_WRITE_ERROR_PROBABILITY` (or the section's
 //!   keys of the same names) set them at start ([`settings`]). This replaces the former
 //!   `[interceptors.dynamodb-errors]`.
+//! - `POST /_localstack/state/reset` drops the rules and effects set through the API and puts
+//!   back the configured ones.
 //!
 //! Needs the AWS edge (service detection); on a plain proxy it only serves the API.
 

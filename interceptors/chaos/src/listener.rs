@@ -1,6 +1,6 @@
 //! The listener: the Chaos API's calls are answered, every AWS call is delayed by the
 //! latency effect, and a call a rule fires for gets the rule's error instead of reaching
-//! its upstream.
+//! its upstream. A state reset puts back the rules and effects the configuration set.
 
 use std::{sync::Arc, time::Duration};
 
@@ -15,7 +15,7 @@ use http::StatusCode;
 use crate::{
     api,
     inject::{self, Batch, Throttled},
-    rules::{Effects, Live},
+    rules::{Effects, FaultRule, Live},
     settings::Settings,
 };
 
@@ -23,6 +23,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Chaos {
     live: Arc<Live>,
+    /// The rules and effects the configuration set, which a state reset puts back.
+    configured: Arc<(Vec<FaultRule>, Effects)>,
 }
 
 impl Chaos {
@@ -52,6 +54,7 @@ impl Chaos {
             latency: settings.latency,
         };
         Ok(Chaos {
+            configured: Arc::new((rules.clone(), effects)),
             live: Arc::new(Live::new(rules, effects)),
         })
     }
@@ -70,6 +73,14 @@ impl Listener for Chaos {
 
     fn admin_paths(&self) -> Vec<String> {
         vec![api::PREFIX.to_string()]
+    }
+
+    /// Faults and effects set through the API are dropped; the configured ones are back.
+    async fn reset(&self) -> Result<(), ListenerError> {
+        let (rules, effects) = &*self.configured;
+        self.live.replace(rules.clone())?;
+        self.live.set_effects(*effects);
+        Ok(())
     }
 
     /// Its API's paths, and every AWS call (or form that may turn out to be one).
@@ -234,6 +245,21 @@ mod tests {
                 .rules()
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn a_reset_puts_back_what_the_configuration_set() {
+        let s: Settings =
+            serde_json::from_str(r#"{"faults": [{"service": "s3"}], "latency": 5}"#).unwrap();
+        let chaos = Chaos::with_env(s, &Environment::default()).unwrap();
+        let configured = chaos.live().rules();
+        let added: FaultRule = serde_json::from_value(json!({"service": "sqs"})).unwrap();
+        chaos.live().add(vec![added]).unwrap();
+        chaos.live().remove(&configured);
+        chaos.live().set_effects(Effects { latency: 900 });
+        chaos.reset().await.unwrap();
+        assert_eq!(chaos.live().rules(), configured);
+        assert_eq!(chaos.live().effects(), Effects { latency: 5 });
     }
 
     fn cx(aws: AwsRequest) -> RequestContext {

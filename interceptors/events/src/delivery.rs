@@ -151,6 +151,11 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
+    /// Forgets the cached queue URLs (a state reset: the queues may be gone).
+    pub fn forget_all(&self) {
+        self.queue_urls.lock().expect("not poisoned").clear();
+    }
+
     /// Sends `d` once.
     pub async fn deliver(&self, client: &AwsClient, d: &Delivery) -> Result<(), Failure> {
         let t = &d.target;

@@ -154,6 +154,13 @@ impl Lanes {
         self.lanes.queued()
     }
 
+    /// Drops every delivery waiting or being retried and the cached queue URLs (a state
+    /// reset); returns how many deliveries there were.
+    pub fn clear(&self) -> usize {
+        self.deliverer.forget_all();
+        self.lanes.clear()
+    }
+
     /// Queues each delivery at the end of its target's lane, in order, starting the lane's
     /// worker on `background` if it has none.
     pub fn push(&self, deliveries: Vec<Delivery>, client: &AwsClient, background: &Background) {

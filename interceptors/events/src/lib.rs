@@ -36,6 +36,9 @@
 //! enabled = true
 //! ```
 //!
+//! `POST /_localstack/state/reset` forgets the cached rules, drops the deliveries not yet
+//! made and disarms the scheduled rules (read again once the backend's are gone).
+//!
 //! It needs the AWS edge (service detection and the edge's `AwsClient`); on a plain proxy it
 //! lets every request through untouched.
 //!

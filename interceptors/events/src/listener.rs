@@ -290,6 +290,16 @@ impl Listener for EventBridge {
         cx.may_be_service("events")
     }
 
+    /// The cached rules and targets are forgotten, the deliveries not yet made dropped, and
+    /// the scheduler disarms every rule (it reads them again at its next refresh or rule
+    /// change, once the backend has been reset).
+    async fn reset(&self) -> Result<(), ListenerError> {
+        self.rules.invalidate();
+        self.lanes.clear();
+        self.scheduler.reset();
+        Ok(())
+    }
+
     fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
         match operation(cx) {
             Some("PutEvents" | "TestEventPattern" | "PutRule" | "PutTargets") => {

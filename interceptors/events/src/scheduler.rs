@@ -41,6 +41,9 @@ struct State {
     regions: BTreeSet<String>,
     /// Set when a rule changed: read the rules again now.
     dirty: bool,
+    /// Set by a state reset: disarm every rule; read them again at the next refresh or
+    /// rule change (not now: the backend is being reset right after).
+    reset: bool,
 }
 
 /// One armed rule.
@@ -111,6 +114,16 @@ impl Scheduler {
         }
     }
 
+    /// A state reset: every armed rule is dropped; the rules are read again at the next
+    /// refresh, or at once when a rule changes.
+    pub fn reset(&self) {
+        let mut s = self.state.lock().expect("not poisoned");
+        s.reset = true;
+        s.dirty = false;
+        drop(s);
+        self.wake.notify_one();
+    }
+
     /// A rule changed: read the rules again.
     pub fn changed(&self) {
         self.state.lock().expect("not poisoned").dirty = true;
@@ -123,6 +136,10 @@ impl Scheduler {
         loop {
             let (dirty, regions) = {
                 let mut s = self.state.lock().expect("not poisoned");
+                if std::mem::take(&mut s.reset) {
+                    armed.clear();
+                    last_read = Some(tokio::time::Instant::now());
+                }
                 let dirty = std::mem::take(&mut s.dirty);
                 (dirty, s.regions.iter().cloned().collect::<Vec<_>>())
             };

@@ -30,6 +30,10 @@
 //! idle_timeout = "10m"
 //! ```
 //!
+//! `POST /_localstack/state/reset` deletes every event source mapping (stopping its poller),
+//! stops the function environments and forgets the resolved functions; the code cache on
+//! disk stays.
+//!
 //! It needs the AWS edge (service detection and the edge's [`AwsClient`]); on a plain proxy
 //! it lets every request through untouched.
 //!

@@ -544,6 +544,24 @@ impl Listener for Lambda {
         cx.may_be_service("lambda")
     }
 
+    /// Every event source mapping is deleted and its poller stopped, every idle function
+    /// environment stopped (a busy one once its invocation ends), and the resolved functions
+    /// and captured layer versions forgotten. The code cache on disk stays (it is by
+    /// `CodeSha256`: the same code is not extracted again).
+    async fn reset(&self) -> Result<(), ListenerError> {
+        let mappings = self.mappings.clear();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.runner.forget_layers();
+        let stopped = self.runner.pools().reset();
+        tracing::debug!(target: "edgestack::lambda",
+            "reset: {mappings} event source mapping(s) deleted, {stopped} environment(s) stopped");
+        Ok(())
+    }
+
     fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
         let Some(aws) = cx.aws().filter(|a| a.service == "lambda") else {
             return BodyAccess::NONE;

@@ -65,6 +65,8 @@ struct State {
     /// Bumped when a function's code or configuration changes: leases of an older
     /// generation do not go back to the pool.
     generation: HashMap<String, u64>,
+    /// Bumped by [`Pools::reset`]: no lease taken before goes back to the pool.
+    epoch: u64,
     next_env: u64,
     reaper: bool,
 }
@@ -83,6 +85,8 @@ pub struct Lease {
     function: String,
     fingerprint: String,
     generation: u64,
+    /// [`State::epoch`] when it was taken.
+    epoch: u64,
     /// The warm environment, when one was idle.
     pub env: Option<Environment>,
     /// The id to give a new environment.
@@ -157,6 +161,7 @@ impl Pools {
                 function: f.name.clone(),
                 fingerprint,
                 generation: s.generation.get(&f.name).copied().unwrap_or(0),
+                epoch: s.epoch,
                 env,
                 env_id: s.next_env,
                 done: false,
@@ -182,8 +187,9 @@ impl Pools {
                 *n = n.saturating_sub(1);
             }
             let current = s.generation.get(&lease.function).copied().unwrap_or(0);
+            let fresh = current == lease.generation && lease.epoch == s.epoch;
             match env.take() {
-                Some(e) if current == lease.generation && e.is_alive() => {
+                Some(e) if fresh && e.is_alive() => {
                     s.idle
                         .entry(std::mem::take(&mut lease.fingerprint))
                         .or_default()
@@ -252,6 +258,24 @@ impl Pools {
             .filter(|i| i.function == function)
             .filter_map(|i| i.env.pid())
             .collect()
+    }
+
+    /// Stops every idle environment, and every busy one once its invocation ends (a state
+    /// reset: the functions are gone). Returns how many were stopped now.
+    pub fn reset(&self) -> usize {
+        let all: Vec<Idle> = {
+            let mut s = self.lock();
+            s.epoch += 1;
+            let all: Vec<Idle> = s.idle.drain().flat_map(|(_, v)| v).collect();
+            s.alive = s.alive.saturating_sub(all.len());
+            all
+        };
+        let n = all.len();
+        for i in all {
+            tracing::debug!(target: "edgestack::lambda", "{}: environment #{} stopped (reset)", i.function, i.env.id());
+            self.stopped(&i.function);
+        }
+        n
     }
 
     /// Stops every environment (the edge is stopping).
@@ -367,6 +391,7 @@ impl Drop for Lease {
                 function: std::mem::take(&mut self.function),
                 fingerprint: std::mem::take(&mut self.fingerprint),
                 generation: self.generation,
+                epoch: self.epoch,
                 env: None,
                 env_id: self.env_id,
                 done: true,

@@ -138,6 +138,16 @@ impl Runner {
             .contains_key(layer_version_arn)
     }
 
+    /// Forgets which layer versions had their code captured (a state reset: the layers are
+    /// gone from the backend; their code stays in the cache, by `CodeSha256`).
+    pub fn forget_layers(&self) {
+        self.inner
+            .layers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// Why `f` cannot run here, as the 4xx the caller gets (never a 5xx: SDKs retry those).
     pub fn check(&self, f: &FunctionConfig) -> Result<(), AwsError> {
         if f.package_type.eq_ignore_ascii_case("Image") {

@@ -117,6 +117,11 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
+    /// Forgets the cached queue URLs (a state reset: the queues may be gone).
+    pub fn forget_all(&self) {
+        self.queue_urls.lock().expect("not poisoned").clear();
+    }
+
     /// Sends `n` once.
     pub async fn deliver(&self, client: &AwsClient, n: &Notification) -> Result<(), Failure> {
         let message = match &n.payload {

@@ -88,6 +88,13 @@ impl Lanes {
         self.lanes.queued()
     }
 
+    /// Drops every queued notification and the deliverer's cached queue URLs (a state
+    /// reset); returns how many were queued.
+    pub fn clear(&self) -> usize {
+        self.deliverer.forget_all();
+        self.lanes.clear()
+    }
+
     /// Queues each notification at the end of its lane (`bucket` and its destination), in
     /// order, starting the lane's worker on `background` if it has none.
     pub fn push(

@@ -27,6 +27,9 @@
 //! max_backoff = "10s"
 //! ```
 //!
+//! `POST /_localstack/state/reset` forgets every bucket's configuration and drops the
+//! notifications not yet delivered.
+//!
 //! It needs the AWS edge (service detection and the edge's [`AwsClient`]); on a plain proxy
 //! it lets every request through untouched.
 //!

@@ -346,6 +346,14 @@ impl Listener for S3Notifications {
         cx.may_be_service("s3")
     }
 
+    /// Every bucket's notification configuration is forgotten and the notifications not yet
+    /// delivered are dropped.
+    async fn reset(&self) -> Result<(), ListenerError> {
+        self.configs.write().expect("not poisoned").clear();
+        self.lanes.clear();
+        Ok(())
+    }
+
     fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
         let Some(call) = cx.aws().and_then(request::classify) else {
             return BodyAccess::NONE;
@@ -751,6 +759,20 @@ mod tests {
         assert_eq!(resp.status(), StatusCode::NOT_IMPLEMENTED);
         assert_eq!(resp.headers()["x-edgestack-error"], "NotImplemented");
         assert!(n.configuration("b").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_reset_forgets_every_configuration() {
+        let n = S3Notifications::new(Settings::default()).unwrap();
+        let config = NotificationConfiguration::parse(b"<NotificationConfiguration/>").unwrap();
+        n.configs
+            .write()
+            .unwrap()
+            .insert("b".into(), Arc::new(config));
+        assert!(n.configuration("b").is_some());
+        n.reset().await.unwrap();
+        assert!(n.configuration("b").is_none());
+        assert_eq!(n.queued(), 0);
     }
 
     #[test]

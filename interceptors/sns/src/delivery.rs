@@ -137,6 +137,11 @@ impl Lanes {
         self.lanes.queued()
     }
 
+    /// Drops every job waiting or being retried (a state reset); returns how many there were.
+    pub fn clear(&self) -> usize {
+        self.lanes.clear()
+    }
+
     /// Queues `job` at the end of its subscription's lane, starting the lane's worker on
     /// `background` if it has none.
     pub fn push(&self, job: Job, client: &AwsClient, background: &Background) {

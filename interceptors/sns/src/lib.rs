@@ -45,6 +45,9 @@
 //! delay = "20s"
 //! ```
 //!
+//! `POST /_localstack/state/reset` forgets every edge-owned subscription and drops the
+//! deliveries not yet made (moto's reset takes the topics).
+//!
 //! It needs the AWS edge; on a plain proxy it lets every request through untouched.
 
 pub mod delivery;

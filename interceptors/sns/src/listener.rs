@@ -509,6 +509,14 @@ impl Listener for Sns {
         vec![CERT_PATH.to_string()]
     }
 
+    /// Every edge-owned subscription (confirmed or waiting for its confirmation) and topic
+    /// signature version is forgotten, and the deliveries not yet made are dropped.
+    async fn reset(&self) -> Result<(), ListenerError> {
+        self.lanes.clear();
+        self.store.clear();
+        Ok(())
+    }
+
     /// SNS calls (query protocol: maybe still in a form body) and the certificate's path.
     fn acts_on(&self, req: &Parts, cx: &RequestContext) -> bool {
         cx.may_be_service("sns") || req.uri.path() == CERT_PATH
@@ -739,8 +747,12 @@ fn arn_region_account(arn: &str, service: &str) -> Option<(String, String)> {
     .then(|| (parts[3].to_string(), parts[4].to_string()))
 }
 
-/// The edge as the client reached it (`Host`), else its own address.
+/// The edge as clients reach it: `[aws] external_url` (LocalStack's `LOCALSTACK_HOST`), else
+/// as this client reached it (`Host`), else its own address.
 fn edge_url(req: &Request, cx: &RequestContext) -> String {
+    if let Some(url) = cx.aws_client().and_then(AwsClient::public_url) {
+        return url.to_string();
+    }
     if let Some(host) = req
         .headers()
         .get(header::HOST)

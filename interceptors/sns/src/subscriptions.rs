@@ -154,6 +154,16 @@ impl Store {
             .insert(topic.to_string(), version);
     }
 
+    /// Forgets every subscription (pending confirmations included) and every topic's
+    /// `SignatureVersion` (a state reset: the topics go with moto's reset).
+    pub fn clear(&self) {
+        self.subs.write().expect("not poisoned").clear();
+        self.signature_versions
+            .write()
+            .expect("not poisoned")
+            .clear();
+    }
+
     /// The subscription with this ARN.
     pub fn get(&self, arn: &str) -> Option<Subscription> {
         self.subs.read().expect("not poisoned").get(arn).cloned()

@@ -6,13 +6,19 @@ use std::borrow::Cow;
 
 use edgestack_core::{
     async_trait,
-    aws::AwsRequest,
     bytes::Bytes,
     http::{header, request::Parts, uri::Authority},
-    Body, BodyAccess, ConfigError, Listener, ListenerError, RequestContext, Response,
+    Body, BodyAccess, ConfigError, Forward, Listener, ListenerError, Request, RequestContext,
+    Response,
 };
 
-use crate::{json, place::Place, select, settings, xml, Settings};
+use crate::{
+    json,
+    place::Place,
+    select, settings,
+    strategy::{self, EndpointStrategy},
+    xml, Settings,
+};
 
 /// Rewrites queue URLs and SQS ARNs in SQS answers so that they point at the edge.
 #[derive(Debug)]
@@ -20,6 +26,7 @@ pub struct SqsUrls {
     /// `external_url`, normalised (`scheme://authority`).
     external_base: Option<String>,
     backend_account: Option<String>,
+    strategy: EndpointStrategy,
 }
 
 impl SqsUrls {
@@ -35,14 +42,19 @@ impl SqsUrls {
                 .as_deref()
                 .and_then(|u| settings::external_base(u).ok()),
             backend_account: settings.backend_account,
+            strategy: settings.endpoint_strategy,
         })
     }
 
-    /// Where queue URLs should point for this request: `external_url`, else `http://` and the
-    /// authority the client addressed (its `Host`, or an absolute-form URI's), when it is a
-    /// plain `host[:port]`. `None`: keep the backend's.
-    fn base<'a>(&'a self, req: &Parts) -> Option<Cow<'a, str>> {
+    /// Where queue URLs should point for this request: `external_url`, else the edge's
+    /// (`[aws] external_url`, LocalStack's `LOCALSTACK_HOST`), else `http://` and the authority
+    /// the client addressed (its `Host`, or an absolute-form URI's), when it is a plain
+    /// `host[:port]`. `None`: keep the backend's.
+    fn base<'a>(&'a self, req: &Parts, cx: &'a RequestContext) -> Option<Cow<'a, str>> {
         if let Some(base) = &self.external_base {
+            return Some(Cow::Borrowed(base));
+        }
+        if let Some(base) = cx.aws_client().and_then(|c| c.public_url()) {
             return Some(Cow::Borrowed(base));
         }
         let host = req
@@ -56,14 +68,16 @@ impl SqsUrls {
     }
 
     /// The rewritten answer body, or `None` when it stays.
-    fn rewritten(&self, req: &Parts, aws: &AwsRequest, body: &[u8]) -> Option<String> {
+    fn rewritten(&self, req: &Parts, cx: &RequestContext, body: &[u8]) -> Option<String> {
+        let aws = cx.aws()?;
         let text = std::str::from_utf8(body).ok()?;
         let place = Place::new(
-            self.base(req),
+            self.base(req, cx),
             &aws.region,
             &aws.account,
             self.backend_account.as_deref(),
-        );
+        )
+        .with_strategy(self.strategy);
         match text.trim_start().as_bytes().first()? {
             b'<' => xml::rewrite(text, &place),
             b'{' => json::rewrite(text, &place),
@@ -78,9 +92,33 @@ impl Listener for SqsUrls {
         crate::URLS
     }
 
-    /// Calls whose queue URLs it may rewrite (SQS; query protocol: maybe still in a form body).
-    fn acts_on(&self, _req: &Parts, cx: &RequestContext) -> bool {
+    /// Calls whose queue URLs it may rewrite (SQS; query protocol: maybe still in a form body),
+    /// and SQS calls sent to a path-strategy queue URL.
+    fn acts_on(&self, req: &Parts, cx: &RequestContext) -> bool {
         select::may_rewrite(cx.aws(), cx.aws_form_pending())
+            || (req.uri.path().starts_with("/queue/") && cx.may_be_service("sqs"))
+    }
+
+    /// A call sent to a path-strategy queue URL (`/queue/<region>/<account>/<queue>`, as
+    /// SDKs that post to the queue URL send it) goes to the backend as `/<account>/<queue>`.
+    async fn forward_request(
+        &self,
+        req: &mut Request,
+        cx: &mut RequestContext,
+    ) -> Result<Forward, ListenerError> {
+        if cx.aws().is_none_or(|a| a.service != "sqs") {
+            return Ok(Forward::Continue);
+        }
+        if let Some(path) = strategy::backend_path(req.uri().path()) {
+            let uri = match req.uri().query() {
+                Some(q) => format!("{path}?{q}"),
+                None => path,
+            };
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = Some(uri.parse()?);
+            *req.uri_mut() = http::Uri::from_parts(parts)?;
+        }
+        Ok(Forward::Continue)
     }
 
     fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
@@ -113,7 +151,7 @@ impl Listener for SqsUrls {
         let Some(body) = resp.body().bytes() else {
             return Ok(());
         };
-        if let Some(new) = self.rewritten(req, aws, body) {
+        if let Some(new) = self.rewritten(req, cx, body) {
             tracing::debug!(operation = ?aws.operation, "sqs-urls: queue URLs rewritten");
             *resp.body_mut() = Body::Full(Bytes::from(new));
         }
@@ -124,7 +162,7 @@ impl Listener for SqsUrls {
 #[cfg(test)]
 mod tests {
     use edgestack_core::{
-        aws::{Protocol, Signature},
+        aws::{AwsRequest, Protocol, Signature},
         http::{Request, StatusCode},
     };
 
@@ -296,6 +334,7 @@ mod tests {
         let err = SqsUrls::new(Settings {
             external_url: Some("http://h/x".into()),
             backend_account: Some("x".into()),
+            ..Settings::default()
         })
         .unwrap_err();
         let paths: Vec<&str> = err.iter().map(|e| e.path.as_str()).collect();

@@ -2,7 +2,8 @@
 //! region and account.
 //!
 //! - Queue URLs: the scheme and authority become the edge's (`external_url`, else `http://`
-//!   and the request's `Host`); the path is kept, except that `/queue/{name}` (ElasticMQ,
+//!   and the request's `Host`), in the shape of the endpoint strategy ([`crate::strategy`]);
+//!   the path is kept, except that `/queue/{name}` (ElasticMQ,
 //!   old LocalStack) becomes `/{account}/{name}`, and the backend's account becomes the
 //!   request's when `backend_account` is set. Anything after the path is kept.
 //! - SQS ARNs (`arn:{partition}:sqs:{region}:{account}:{name}`): a region that is not
@@ -17,7 +18,7 @@ use std::borrow::Cow;
 
 use edgestack_core::aws::detect::is_region;
 
-use crate::settings::is_account;
+use crate::{settings::is_account, strategy::EndpointStrategy};
 
 /// What answers are rewritten for: one request's edge address, region and account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct Place<'a> {
     pub account: Option<&'a str>,
     /// The backend's account to replace with [`Place::account`].
     pub backend_account: Option<&'a str>,
+    /// The shape of queue URLs ([`EndpointStrategy::Dynamic`] unless set).
+    pub strategy: EndpointStrategy,
 }
 
 impl<'a> Place<'a> {
@@ -45,7 +48,14 @@ impl<'a> Place<'a> {
             region: is_region(region).then_some(region),
             account: is_account(account).then_some(account),
             backend_account,
+            strategy: EndpointStrategy::Dynamic,
         }
+    }
+
+    /// The same place, handing out queue URLs in `strategy`'s shape.
+    pub fn with_strategy(mut self, strategy: EndpointStrategy) -> Place<'a> {
+        self.strategy = strategy;
+        self
     }
 
     /// The queue URL as the client should see it, or `None` when it stays as it is (not an
@@ -62,7 +72,10 @@ impl<'a> Place<'a> {
 
         let path = self.path(path);
         let base = self.base.as_deref().unwrap_or(backend_base);
-        let new = format!("{base}{path}{tail}");
+        let new = match self.strategy.url(base, self.region, &path) {
+            Some(shaped) => format!("{shaped}{tail}"),
+            None => format!("{base}{path}{tail}"),
+        };
         (new != url).then_some(new)
     }
 

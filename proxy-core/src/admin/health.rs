@@ -1,7 +1,17 @@
 //! Upstream and service health: which upstreams are up (a managed backend's own state, or a
 //! TCP connect for an external one), and LocalStack's `/_localstack/health` JSON built from it.
+//!
+//! A service's state, in LocalStack's words: `disabled` when `[aws] services` leaves it out;
+//! else its upstream's state, where a running upstream makes the service `running` once the
+//! edge has answered a call to it and `available` before (LocalStack starts services on
+//! their first call and reports them so); `starting`, `stopped` or `error` otherwise.
 
-use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::SocketAddr,
+    sync::Arc,
+    time::Duration,
+};
 
 use serde_json::{json, Value};
 
@@ -56,6 +66,8 @@ impl UpState {
 pub(crate) struct Health {
     pub(crate) upstreams: Arc<Vec<Watched>>,
     pub(crate) services: Option<Arc<ServiceRoutes>>,
+    /// `[aws] services`: the services served; `None`: all.
+    pub(crate) enabled: Option<Arc<BTreeSet<String>>>,
 }
 
 impl Health {
@@ -86,20 +98,34 @@ impl Health {
     }
 
     /// LocalStack's health document: `{"services": {"s3": "running", …}, "edition", "version"}`,
-    /// plus edgestack's `upstreams` with each upstream's state.
-    pub(crate) async fn document(&self) -> Value {
+    /// plus edgestack's `upstreams` with each upstream's state. `seen`: the services the edge
+    /// has answered calls for.
+    pub(crate) async fn document(&self, seen: &BTreeSet<String>) -> Value {
         let states = self.states().await;
         let mut services = BTreeMap::new();
         if let Some(routes) = &self.services {
+            let state_of = |service: &str, up: &UpstreamName| {
+                if self.enabled.as_ref().is_some_and(|e| !e.contains(service)) {
+                    return "disabled";
+                }
+                match states.get(up) {
+                    Some(UpState::Running) if seen.contains(service) => "running",
+                    Some(UpState::Running) => "available",
+                    Some(s) => s.as_str(),
+                    None => "error",
+                }
+            };
             if let Some(default) = &routes.default {
-                let state = states.get(default).map_or("error", |s| s.as_str());
-                for s in CORE_SERVICES {
-                    services.insert(s.to_string(), state);
+                let enabled = self
+                    .enabled
+                    .iter()
+                    .flat_map(|e| e.iter().map(String::as_str));
+                for s in CORE_SERVICES.iter().copied().chain(enabled) {
+                    services.insert(s.to_string(), state_of(s, default));
                 }
             }
             for (service, up) in &routes.services {
-                let state = states.get(up).map_or("error", |s| s.as_str());
-                services.insert(service.clone(), state);
+                services.insert(service.clone(), state_of(service, up));
             }
         }
         let upstreams: BTreeMap<String, Value> = self

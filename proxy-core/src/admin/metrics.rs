@@ -143,6 +143,8 @@ impl Metrics {
         }
         let (known, count) = &mut *guard;
         if *count >= MAX_OPERATIONS {
+            // The service is still remembered (services are a bounded set), for health.
+            known.entry(service.to_string()).or_default();
             return "other";
         }
         *count += 1;
@@ -151,6 +153,17 @@ impl Metrics {
             .or_default()
             .insert(operation.to_string());
         operation
+    }
+
+    /// The AWS services (catalogue names) at least one request has been answered for.
+    pub(crate) fn services_seen(&self) -> std::collections::BTreeSet<String> {
+        let guard = self.operations.read().expect("not poisoned");
+        guard
+            .0
+            .keys()
+            .filter(|s| !s.is_empty() && s.as_str() != "other")
+            .cloned()
+            .collect()
     }
 
     /// The text exposition of every metric.
@@ -180,5 +193,9 @@ mod tests {
                 assert_eq!(got, "other");
             }
         }
+        // Past the bound, services are still remembered for health.
+        assert_eq!(m.bounded("sqs", "SendMessage"), "other");
+        let seen: Vec<String> = m.services_seen().into_iter().collect();
+        assert_eq!(seen, ["dynamodb", "sqs"]);
     }
 }

@@ -5,6 +5,7 @@
 //! | `GET/HEAD /_localstack/health`, `/_edgestack/health` | LocalStack's health JSON (HEAD: 200, no body) |
 //! | `GET /_localstack/info` | version, edition, uptime |
 //! | `GET /_edgestack/metrics` | Prometheus metrics |
+//! | `POST /_localstack/state/reset` | forget all state: every configured listener's ([`Listener::reset`]), then the upstreams' (moto's `/moto-api/reset`, in-memory backends restarted); see [`reset`] |
 //!
 //! Anything else under `/_localstack/` or `/_edgestack/` is a 404: those prefixes are the
 //! edge's, never a backend's (`_` cannot start an S3 bucket name).
@@ -17,6 +18,7 @@
 pub(crate) mod guard;
 pub(crate) mod health;
 pub(crate) mod metrics;
+pub(crate) mod reset;
 
 use std::{sync::Arc, time::Instant};
 
@@ -36,6 +38,7 @@ const ENDPOINTS: &[&str] = &[
     "/_localstack/info",
     "/_edgestack/health",
     "/_edgestack/metrics",
+    reset::PATH,
 ];
 
 /// Serves the admin paths.
@@ -46,6 +49,8 @@ pub(crate) struct Admin {
     pub(crate) started: Instant,
     /// Admin paths other listeners answer ([`Listener::admin_paths`]).
     pub(crate) claimed: Vec<String>,
+    /// What `POST /_localstack/state/reset` resets.
+    pub(crate) reset: Arc<reset::StateReset>,
 }
 
 impl Admin {
@@ -56,7 +61,8 @@ impl Admin {
                 if *method == Method::HEAD {
                     return response(StatusCode::OK, "");
                 }
-                json_response(StatusCode::OK, &self.health.document().await)
+                let seen = self.metrics.services_seen();
+                json_response(StatusCode::OK, &self.health.document(&seen).await)
             }
             "/_localstack/info" | "/_edgestack/info" if read => json_response(
                 StatusCode::OK,
@@ -67,6 +73,10 @@ impl Admin {
                     "uptime": self.started.elapsed().as_secs(),
                 }),
             ),
+            reset::PATH if *method == Method::POST => {
+                let (status, doc) = self.reset.run().await;
+                json_response(status, &doc)
+            }
             "/_edgestack/metrics" if read => {
                 self.refresh_gauges().await;
                 let mut r = response(StatusCode::OK, self.metrics.render());
@@ -229,6 +239,9 @@ mod tests {
         assert!(changes_state(&Method::OPTIONS, faults, &asks("get")));
         assert!(!changes_state(&Method::OPTIONS, faults, &asks("GET")));
         assert!(!changes_state(&Method::OPTIONS, "/q", &asks("POST")));
+        // The state reset is guarded like every other admin request that changes state.
+        assert!(changes_state(&Method::POST, reset::PATH, &none));
+        assert!(changes_state(&Method::OPTIONS, reset::PATH, &asks("POST")));
     }
 
     #[test]

@@ -111,6 +111,8 @@ struct Inner {
     /// The edge itself (its first listen address, as a loopback address when it listens on
     /// all interfaces), for [`AwsClient::send_via_edge`].
     edge: Option<(Upstream, HttpPeer)>,
+    /// `[aws] external_url`.
+    public_url: Option<String>,
 }
 
 impl std::fmt::Debug for AwsClient {
@@ -123,13 +125,12 @@ impl std::fmt::Debug for AwsClient {
 }
 
 impl AwsClient {
+    /// The client of an AWS edge with these settings (routes, credentials, region, public
+    /// URL), sending to `upstreams`; `edge_addr` is the edge's own first listen address.
     pub(crate) fn new(
-        routes: Arc<ServiceRoutes>,
+        aws: &crate::settings::AwsSettings,
         upstreams: HashMap<UpstreamName, (Upstream, HttpPeer)>,
         connector: Connector,
-        access_key_id: &str,
-        secret_access_key: &str,
-        default_region: &str,
         edge_addr: Option<std::net::SocketAddr>,
     ) -> Self {
         let edge = edge_addr.map(|a| {
@@ -152,18 +153,19 @@ impl AwsClient {
         });
         AwsClient {
             inner: Arc::new(Inner {
-                routes,
+                routes: Arc::new(aws.services.clone()),
                 upstreams,
                 connector,
                 credentials: Credentials::new(
-                    access_key_id,
-                    secret_access_key,
+                    &aws.access_key_id,
+                    &aws.secret_access_key,
                     None,
                     None,
                     "edgestack",
                 ),
-                default_region: default_region.to_string(),
+                default_region: aws.default_region.clone(),
                 edge,
+                public_url: aws.external_url.clone(),
             }),
         }
     }
@@ -172,6 +174,13 @@ impl AwsClient {
     /// process the edge starts (a Lambda function) uses as `AWS_ENDPOINT_URL`.
     pub fn edge_url(&self) -> Option<String> {
         self.inner.edge.as_ref().map(|(up, _)| up.url.clone())
+    }
+
+    /// The URL clients reach the edge at, when configured (`[aws] external_url`, LocalStack's
+    /// `LOCALSTACK_HOST`): the start of URLs the edge hands out to clients (queue URLs, SNS
+    /// `SubscribeURL`s). `None`: use the `Host` the client sent.
+    pub fn public_url(&self) -> Option<&str> {
+        self.inner.public_url.as_deref()
     }
 
     /// [`send`](Self::send), but through the edge itself: the request goes to the edge's own

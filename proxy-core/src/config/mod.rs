@@ -14,6 +14,7 @@
 //! ready = { http = "/moto-api/" }
 //! [upstreams.ddb]              # a backend that runs on its own
 //! url = "http://127.0.0.1:8000"
+//! reset = "none"               # on POST /_localstack/state/reset: "moto" | "restart" | "none"
 //! [routes]
 //! default = "moto"             # every AWS service without its own key
 //! dynamodb = "ddb"             # any AWS service name as a key
@@ -43,7 +44,7 @@ use crate::{
     settings::{AwsSettings, ServerSettings, Settings},
     upstream::{
         managed::{ManagedSpec, ReadyProbe, RestartPolicy},
-        Timeouts, Upstream,
+        ResetMethod, Timeouts, Upstream, UpstreamName,
     },
 };
 
@@ -156,6 +157,18 @@ impl Config {
             .map(|s| server_settings(s, &mut errors))
             .unwrap_or_default();
         let declared: Vec<String> = sections.upstream_names.clone();
+        let resets = sections
+            .upstreams
+            .iter()
+            .filter_map(|(name, u)| {
+                let method = match u.reset? {
+                    schema::Reset::Moto => ResetMethod::Moto,
+                    schema::Reset::Restart => ResetMethod::Restart,
+                    schema::Reset::None => ResetMethod::None,
+                };
+                Some((UpstreamName::new(name), method))
+            })
+            .collect();
         let upstreams = sections
             .upstreams
             .into_iter()
@@ -171,6 +184,7 @@ impl Config {
             upstreams,
             routes,
             aws,
+            resets,
         };
         let declared: Vec<&str> = declared.iter().map(String::as_str).collect();
         let listen_entry_failed = errors.iter().any(|e| e.path.starts_with("server.listen["));
@@ -414,6 +428,8 @@ fn aws_settings(
         access_key_id: None,
         secret_access_key: None,
         admin_token: None,
+        services: None,
+        external_url: None,
     });
     if section.enabled == Some(false) {
         for (service, _) in &services {
@@ -447,6 +463,32 @@ fn aws_settings(
                 .map(|()| t)
         }),
     };
+    if let Some(url) = section.external_url {
+        match crate::aws::public_url(&url) {
+            Ok(base) => out.external_url = Some(base),
+            Err(why) => errors.push(ConfigError::new(
+                "aws.external_url",
+                format!(
+                    "must be http://host[:port] or https://host[:port] (scheme and host \
+                     only): {why}, got {url:?}"
+                ),
+            )),
+        }
+    }
+    if let Some(names) = section.services {
+        match crate::aws::expand_services(&names) {
+            _ if names.is_empty() => errors.push(ConfigError::new(
+                "aws.services",
+                "name at least one service (leave the key out to serve them all)",
+            )),
+            Ok(set) => out.enabled_services = Some(set),
+            Err(unknown) => errors.extend(
+                unknown
+                    .into_iter()
+                    .map(|(i, e)| ConfigError::new(format!("aws.services[{i}]"), e)),
+            ),
+        }
+    }
     let mut by_service = ServiceRoutes {
         default: routes.default.clone(),
         ..ServiceRoutes::default()

@@ -40,6 +40,8 @@ pub(super) struct Aws {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub admin_token: Option<String>,
+    pub services: Option<Vec<String>>,
+    pub external_url: Option<String>,
 }
 
 /// `[aws.cors]`
@@ -76,6 +78,32 @@ pub(super) struct Upstream {
     pub write_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub idle_timeout: Option<Duration>,
+    pub reset: Option<Reset>,
+}
+
+/// `reset = "moto" | "restart" | "none"`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub(super) enum Reset {
+    Moto,
+    Restart,
+    None,
+}
+
+impl TryFrom<String> for Reset {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "moto" => Ok(Reset::Moto),
+            "restart" => Ok(Reset::Restart),
+            "none" => Ok(Reset::None),
+            _ => Err(format!(
+                "\"{s}\" is not a reset method: \"moto\" (POST /moto-api/reset), \"restart\" \
+                 (restart the managed backend) or \"none\""
+            )),
+        }
+    }
 }
 
 /// `ready = { http = "/path" }` or `ready = { tcp = true }`

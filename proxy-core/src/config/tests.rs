@@ -564,3 +564,149 @@ fn init_section_and_its_environment_variable() {
         "{errors}"
     );
 }
+
+#[test]
+fn reset_methods_are_set_or_derived_from_the_command() {
+    use crate::ResetMethod;
+    let c = Config::from_toml(
+        r#"
+        [upstreams.moto]
+        command = ["/venv/bin/moto_server", "-p", "{port}"]
+        [upstreams.dynalite]
+        command = ["node", "/deps/dynalite/node_modules/dynalite/cli.js", "--port", "{port}"]
+        [upstreams.on_disk]
+        command = ["dynalite", "--port", "{port}", "--path", "/data"]
+        [upstreams.other]
+        command = ["minio", "server", "/data"]
+        [upstreams.kept]
+        command = ["moto_server", "-p", "{port}"]
+        reset = "none"
+        [upstreams.wiped]
+        command = ["minio", "server", "/tmp/x"]
+        reset = "restart"
+        [upstreams.external_moto]
+        url = "http://127.0.0.1:5000"
+        reset = "moto"
+        [upstreams.external]
+        url = "http://127.0.0.1:8000"
+        [routes]
+        default = "moto"
+        "#,
+        &registry(),
+    )
+    .unwrap();
+    let s = &c.settings;
+    let method = |name: &str| {
+        let u = s
+            .upstreams
+            .iter()
+            .find(|u| u.name.as_str() == name)
+            .unwrap();
+        s.reset_method(u)
+    };
+    for (name, want) in [
+        ("moto", ResetMethod::Moto),
+        ("dynalite", ResetMethod::Restart),
+        ("on_disk", ResetMethod::None),
+        ("other", ResetMethod::None),
+        ("kept", ResetMethod::None),
+        ("wiped", ResetMethod::Restart),
+        ("external_moto", ResetMethod::Moto),
+        ("external", ResetMethod::None),
+    ] {
+        assert_eq!(method(name), want, "{name}");
+    }
+}
+
+#[test]
+fn bad_reset_methods_are_reported_at_their_key() {
+    let errs = errors_of(
+        r#"
+        [upstreams.typo]
+        command = ["moto_server", "-p", "{port}"]
+        reset = "wipe"
+        [upstreams.number]
+        url = "http://127.0.0.1:1"
+        reset = 1
+        [upstreams.external]
+        url = "http://127.0.0.1:2"
+        reset = "restart"
+        [routes]
+        default = "typo"
+        "#,
+    );
+    let want = [
+        "upstreams.typo.reset: \"wipe\" is not a reset method: \"moto\" (POST /moto-api/reset), \
+         \"restart\" (restart the managed backend) or \"none\"",
+        "upstreams.number.reset: invalid type: integer `1`, expected a string",
+        "upstreams.external.reset: \"restart\" is only for a managed upstream",
+    ];
+    for w in want {
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing {w:?} in:\n{}",
+            errs.join("\n")
+        );
+    }
+    assert_eq!(errs.len(), want.len(), "{}", errs.join("\n"));
+
+    // Code-built settings are checked the same way.
+    let b = crate::Edge::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .upstream(Upstream::new("up", "http://127.0.0.1:1").unwrap())
+        .default_route("up");
+    let err = b
+        .upstream_reset("up", crate::ResetMethod::Restart)
+        .upstream_reset("ghost", crate::ResetMethod::Moto)
+        .start()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("upstreams.up.reset: \"restart\" is only for a managed upstream"),
+        "{err}"
+    );
+    assert!(
+        err.contains("upstreams.ghost.reset: set for an upstream that is not defined"),
+        "{err}"
+    );
+}
+
+#[test]
+fn aws_services_and_external_url_are_checked_at_their_keys() {
+    let c = Config::from_toml("[aws]\nservices = [\"S3\", \"lambda\"]\n", &registry()).unwrap();
+    let enabled = c.settings.aws.unwrap().enabled_services.unwrap();
+    for s in ["s3", "lambda", "sts"] {
+        assert!(enabled.contains(s), "{s} in {enabled:?}");
+    }
+    assert!(!enabled.contains("sqs"));
+    assert!(Config::from_toml("[aws]\n", &registry())
+        .unwrap()
+        .settings
+        .aws
+        .unwrap()
+        .enabled_services
+        .is_none());
+    assert_eq!(
+        errors_of("[aws]\nservices = [\"s3\", \"sqss\", \"nope\"]\n"),
+        [
+            "aws.services[1]: unknown AWS service 'sqss' (did you mean 'sqs'?)",
+            "aws.services[2]: unknown AWS service 'nope' (use botocore service names: s3, dynamodb, sqs, …)"
+        ]
+    );
+    let c =
+        Config::from_toml("[aws]\nexternal_url = \"HTTP://Edge:4566/\"\n", &registry()).unwrap();
+    let aws = c.settings.aws.unwrap();
+    assert_eq!(aws.external_url.as_deref(), Some("http://Edge:4566"));
+    let bad = errors_of("[aws]\nexternal_url = \"http://edge:4566/x\"\n");
+    assert_eq!(bad.len(), 1);
+    assert!(
+        bad[0].starts_with("aws.external_url: must be http://host[:port]"),
+        "{bad:?}"
+    );
+    let empty = errors_of("[aws]\nservices = []\n");
+    assert_eq!(empty.len(), 1);
+    assert!(
+        empty[0].starts_with("aws.services: name at least one"),
+        "{empty:?}"
+    );
+}

@@ -10,7 +10,7 @@ use crate::{
     listener::Listener,
     routing::{RouteRule, Router},
     settings::{AwsSettings, Settings},
-    upstream::{Upstream, UpstreamName},
+    upstream::{ResetMethod, Upstream, UpstreamName},
 };
 
 #[cfg(doc)]
@@ -97,6 +97,14 @@ impl EdgeBuilder {
     /// Adds an upstream.
     pub fn upstream(mut self, upstream: Upstream) -> Self {
         self.settings.upstreams.push(upstream);
+        self
+    }
+
+    /// Sets how upstream `name`'s state is reset on `POST /_localstack/state/reset`
+    /// (`[upstreams.NAME] reset`); without it, the method is derived from a managed
+    /// backend's command ([`Settings::reset_method`]).
+    pub fn upstream_reset(mut self, name: impl Into<UpstreamName>, method: ResetMethod) -> Self {
+        self.settings.resets.insert(name.into(), method);
         self
     }
 

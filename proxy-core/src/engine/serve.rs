@@ -82,12 +82,9 @@ impl Serving {
             .collect();
         let aws_client = setup.aws.map(|aws| {
             AwsClient::new(
-                Arc::new(aws.services.clone()),
+                aws,
                 upstreams.clone(),
                 Connector::new(options()),
-                &aws.access_key_id,
-                &aws.secret_access_key,
-                &aws.default_region,
                 setup.edge_addr,
             )
         });

@@ -1,7 +1,11 @@
 //! Named upstreams: where requests go, with timeouts and pooled keep-alive connections; an
-//! upstream may be a backend process edgestack runs itself ([`managed`]).
+//! upstream may be a backend process edgestack runs itself ([`managed`]), and says how its
+//! state is reset ([`ResetMethod`]).
 
 pub mod managed;
+mod reset;
+
+pub use reset::ResetMethod;
 
 use std::{
     fmt,

@@ -411,6 +411,15 @@ impl Listener for DynamoDbStreams {
         protocol::api(cx).is_some() || cx.aws_form_pending()
     }
 
+    /// Every emulated stream (its records and the tables' stream settings) is forgotten, and
+    /// the records not yet pushed to Kinesis or SQS are dropped. The backend's tables go with
+    /// the backend's own reset.
+    async fn reset(&self) -> Result<(), ListenerError> {
+        self.store.clear();
+        self.pusher.clear();
+        Ok(())
+    }
+
     fn body_access(&self, _req: &Parts, cx: &RequestContext) -> BodyAccess {
         match protocol::api(cx) {
             Some((Api::Streams, _)) => BodyAccess::BUFFER_REQUEST,

@@ -10,6 +10,9 @@
 //! - [`api`]: the Streams API (ListStreams, DescribeStream, GetShardIterator, GetRecords);
 //! - [`push`]: records to Kinesis/SQS off the request path;
 //! - the listener itself, [`DynamoDbStreams`].
+//!
+//! `POST /_localstack/state/reset` forgets every stream and its records and drops the records
+//! not yet pushed (the tables themselves go with the backend's reset).
 
 pub mod api;
 mod listener;

@@ -1,10 +1,14 @@
 //! Pushing records to a Kinesis stream and/or an SQS queue, off the request path: one queue
 //! for the interceptor, drained in order by at most one worker on the edge's background
-//! tasks, retrying while a target is down or throttling.
+//! tasks, retrying while a target is down or throttling. A state reset ([`Pusher::clear`])
+//! drops what is queued.
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, PoisonError,
+    },
     time::Duration,
 };
 
@@ -54,6 +58,8 @@ struct Inner {
     capacity: usize,
     state: Mutex<State>,
     queue_url: Mutex<Option<String>>,
+    /// Bumped by [`Pusher::clear`]: the record being pushed then is given up.
+    cleared: AtomicU64,
 }
 
 /// The pusher of one interceptor. Cheap to clone.
@@ -76,8 +82,31 @@ impl Pusher {
                 capacity,
                 state: Mutex::default(),
                 queue_url: Mutex::default(),
+                cleared: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// Drops every record queued (a state reset) and the cached queue URL; the record being
+    /// pushed is given up after the try under way. Returns how many were queued.
+    pub fn clear(&self) -> usize {
+        let mut state = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.inner.cleared.fetch_add(1, Ordering::SeqCst);
+        let queued = state.jobs.len();
+        // The front record is the worker's: it takes it off the queue when it is done.
+        let keep = usize::from(state.running).min(queued);
+        state.jobs.truncate(keep);
+        drop(state);
+        *self
+            .inner
+            .queue_url
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        queued
     }
 
     /// True when there is somewhere to push to.
@@ -146,9 +175,13 @@ async fn run(inner: Arc<Inner>) {
                 }
             }
         };
+        let epoch = inner.cleared.load(Ordering::SeqCst);
         for target in &inner.targets {
             let mut backoff = FIRST_BACKOFF;
             for attempt in 1..=MAX_ATTEMPTS {
+                if inner.cleared.load(Ordering::SeqCst) != epoch {
+                    break;
+                }
                 match send(&inner, target, &job).await {
                     Ok(()) => break,
                     Err((retry, message)) if retry && attempt < MAX_ATTEMPTS => {

@@ -182,6 +182,15 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Forgets every stream and its records (a state reset). Sequence numbers go on
+    /// increasing, so an iterator of before the reset never reads a new stream's records.
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.tables.clear();
+        inner.streams.clear();
+        inner.order.clear();
+    }
+
     /// The stream state of a table, if it ever had a stream.
     pub fn table(&self, id: &TableId) -> Option<TableStream> {
         self.lock().tables.get(id).cloned()
@@ -610,6 +619,32 @@ mod tests {
             .iterator(&arn, &sh, "AFTER_SEQUENCE_NUMBER", Some(&seqs[1]))
             .unwrap();
         assert_eq!(s.records(&after, 100).unwrap().records.len(), 3);
+    }
+
+    #[test]
+    fn clear_forgets_every_stream_and_record() {
+        let s = store();
+        let t = id("tbl");
+        let (arn, _) = s.enable(&t, ViewType::NewImage, &schema());
+        let sh = shard(&s, &arn);
+        let old = s.iterator(&arn, &sh, "TRIM_HORIZON", None).unwrap();
+        put(&s, &t, 1).unwrap();
+        s.clear();
+        assert!(s.table(&t).is_none());
+        assert!(s.describe(&arn, None).is_err());
+        assert!(put(&s, &t, 2).is_none(), "no stream any more");
+        assert!(
+            s.records(&old, 10).is_err(),
+            "an iterator of before reads nothing"
+        );
+        assert!(s
+            .list("000000000000", "us-east-1", None, None, 10)
+            .0
+            .is_empty());
+        // A table of the same name gets a new stream afterwards.
+        let (again, _) = s.enable(&t, ViewType::NewImage, &schema());
+        assert!(put(&s, &t, 3).is_some());
+        assert!(s.describe(&again, None).is_ok());
     }
 
     #[test]

@@ -330,6 +330,18 @@ impl Mappings {
         Some((entry.config, entry.status))
     }
 
+    /// Deletes every mapping and stops its poller (a state reset); returns how many there
+    /// were. A stopped SQS poller finishes the batch it is invoking, as on a delete.
+    pub fn clear(&self) -> usize {
+        let entries: Vec<Entry> = self.lock().entries.drain().map(|(_, e)| e).collect();
+        for e in &entries {
+            if let Some(token) = &e.poller {
+                token.cancel();
+            }
+        }
+        entries.len()
+    }
+
     /// Stops every poller (the edge is going away).
     pub fn stop_all(&self) {
         for e in self.lock().entries.values_mut() {

@@ -1,6 +1,7 @@
 //! What the host name says: `<svc>.<region>.amazonaws.com`, `*.localhost.localstack.cloud`,
 //! S3 virtual hosts (`<bucket>.s3.…`, and `<bucket>.localhost` when signed for S3),
-//! `<id>.execute-api.…`, Lambda function URLs; and what a region name looks like.
+//! `<id>.execute-api.…`, SQS's `[<region>.]queue.…`, Lambda function URLs; and what a region
+//! name looks like.
 
 use http::request::Parts;
 
@@ -96,6 +97,20 @@ impl HostInfo {
         if labels.contains(&"lambda-url") {
             info.service = services::by_name("lambda");
             return info;
+        }
+        // SQS's legacy hosts (LocalStack's `domain` queue URLs): `queue.…` (us-east-1) and
+        // `<region>.queue.…`.
+        match labels.as_slice() {
+            ["queue"] => {
+                info.service = services::by_name("sqs");
+                return info;
+            }
+            [region, "queue"] if is_region(region) => {
+                info.service = services::by_name("sqs");
+                info.region = Some(region.to_string());
+                return info;
+            }
+            _ => {}
         }
         // `<prefix>[.<region>]`, where the prefix may have two labels (streams.dynamodb).
         let two = labels.get(..2).map(|l| l.join("."));

@@ -623,3 +623,55 @@ fn queue_paths() {
     assert_eq!(q("/123456789012/q/extra"), None);
     assert_eq!(q("/"), None);
 }
+
+#[test]
+fn localstack_queue_and_api_hosts() {
+    for (host, path, service, region) in [
+        (
+            "sqs.eu-west-1.localhost.localstack.cloud:4566",
+            "/000000000000/q",
+            "sqs",
+            "eu-west-1",
+        ),
+        (
+            "queue.localhost.localstack.cloud:4566",
+            "/000000000000/q",
+            "sqs",
+            "us-east-2",
+        ),
+        (
+            "eu-west-2.queue.localhost.localstack.cloud:4566",
+            "/",
+            "sqs",
+            "eu-west-2",
+        ),
+        (
+            "ap-south-1.queue.amazonaws.com",
+            "/000000000000/q",
+            "sqs",
+            "ap-south-1",
+        ),
+        (
+            "localhost:4566",
+            "/queue/eu-west-3/000000000000/q",
+            "sqs",
+            "us-east-2",
+        ),
+        (
+            "abc123.execute-api.localhost.localstack.cloud:4566",
+            "/dev/x",
+            "apigateway",
+            "us-east-2",
+        ),
+    ] {
+        let req = parts("POST", path, &h(&[("host", host)]));
+        let Detection::Aws(a) = detect(&req, "us-east-2", None) else {
+            panic!("{host}{path}")
+        };
+        assert_eq!(
+            (a.service.as_ref(), a.region.as_str()),
+            (service, region),
+            "{host}{path}"
+        );
+    }
+}

@@ -1,13 +1,19 @@
 //! The AWS built-ins of an AWS edge: the service router (in front of the route table), the
 //! error responder in each service's protocol, and the built-in listeners ahead of the
 //! configured ones (CORS, the admin endpoints, the form pass that names query-protocol
-//! operations, S3 path style per upstream), with every listener's metrics registered.
+//! operations, the `[aws] services` check, S3 path style per upstream), with every listener's metrics registered.
 
 use std::{sync::Arc, time::Instant};
 
 use crate::{
-    admin::{guard::AdminGuard, health::Health, metrics::Metrics, Admin},
-    aws::{AwsErrors, AwsRouter, Cors, FormAction, S3PathStyle, ServiceRoutes},
+    admin::{
+        guard::AdminGuard,
+        health::Health,
+        metrics::Metrics,
+        reset::{StateReset, Target},
+        Admin,
+    },
+    aws::{AwsErrors, AwsRouter, Cors, EnabledServices, FormAction, S3PathStyle, ServiceRoutes},
     chain::Chain,
     engine::InFlight,
     error::{ErrorResponder, PlainTextErrors},
@@ -26,6 +32,8 @@ pub(super) struct Wiring<'a> {
     pub(super) routers: &'a mut Vec<Arc<dyn Router>>,
     pub(super) health: &'a Health,
     pub(super) in_flight: &'a Arc<InFlight>,
+    /// Every upstream as `POST /_localstack/state/reset` resets it.
+    pub(super) resets: Vec<Target>,
 }
 
 /// The edge's error responder: the builder's, else [`AwsErrors`] (with the CORS settings) on
@@ -51,6 +59,7 @@ pub(super) fn install(aws: &AwsSettings, edge: Wiring<'_>) -> Arc<Metrics> {
         routers,
         health,
         in_flight,
+        resets,
     } = edge;
     // The table's rules go first in the AWS router, and its default is the default service
     // route. A request that names no service is declined, so routers added in code see it,
@@ -61,7 +70,9 @@ pub(super) fn install(aws: &AwsSettings, edge: Wiring<'_>) -> Arc<Metrics> {
         Arc::new(AwsRouter::new(table, routes.clone(), &aws.default_region)),
     );
     let metrics = Arc::new(Metrics::new());
-    let builtins = builtin_listeners(aws, routes, upstreams, chain, health, &metrics, in_flight);
+    // The state reset resets the configured listeners, not the built-ins added now.
+    let reset = Arc::new(StateReset::new(chain.listeners().to_vec(), resets));
+    let builtins = builtin_listeners(aws, routes, upstreams, reset, health, &metrics, in_flight);
     chain.prepend(builtins);
     for listener in chain.listeners() {
         for collector in listener.metrics() {
@@ -74,13 +85,13 @@ pub(super) fn install(aws: &AwsSettings, edge: Wiring<'_>) -> Arc<Metrics> {
 /// The listeners an AWS edge runs before the configured ones: the admin guard first (so no
 /// admin request that changes state reaches anything, CORS included, unless allowed), CORS
 /// (so the admin endpoints' answers get its headers too), the admin endpoints (minus the paths
-/// a configured listener claims), the form pass, and S3 path style for the upstreams that
-/// want it.
+/// a configured listener claims; `reset` holds the configured listeners), the form pass, and
+/// S3 path style for the upstreams that want it.
 fn builtin_listeners(
     aws: &AwsSettings,
     routes: Arc<ServiceRoutes>,
     upstreams: &[Upstream],
-    chain: &Chain,
+    reset: Arc<StateReset>,
     health: &Health,
     metrics: &Arc<Metrics>,
     in_flight: &Arc<InFlight>,
@@ -96,14 +107,19 @@ fn builtin_listeners(
             metrics: metrics.clone(),
             in_flight: in_flight.clone(),
             started: Instant::now(),
-            claimed: chain
-                .listeners()
+            claimed: reset
+                .listeners
                 .iter()
                 .flat_map(|l| l.admin_paths())
                 .collect(),
+            reset,
         }),
         Arc::new(FormAction::new(routes, &aws.default_region)),
     ];
+    // After the form pass, so a form call named by its body is checked too.
+    if let Some(services) = &aws.enabled_services {
+        builtins.push(Arc::new(EnabledServices::new(services.iter().cloned())));
+    }
     let path_style: Vec<UpstreamName> = upstreams
         .iter()
         .filter(|u| u.s3_path_style)

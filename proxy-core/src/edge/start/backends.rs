@@ -1,11 +1,15 @@
 //! Starting the managed backends: a free port for those without a fixed one (taken after the
-//! edge's own sockets are bound, so they cannot take it), one [`Supervisor`] each, and the
-//! health view of every upstream that the admin endpoints and [`Edge::wait_ready`] read.
+//! edge's own sockets are bound, so they cannot take it), one [`Supervisor`] each, the
+//! health view of every upstream that the admin endpoints and [`Edge::wait_ready`] read, and
+//! the state reset's view of them (how each is reset).
 
 use std::sync::Arc;
 
 use crate::{
-    admin::health::{Health, Watched},
+    admin::{
+        health::{Health, Watched},
+        reset::Target,
+    },
     settings::Settings,
     upstream::{
         managed::{ManagedSpec, Supervisor},
@@ -59,7 +63,7 @@ pub(super) fn start(
 }
 
 /// Every upstream as the health endpoint watches it (a managed one by its supervisor), and
-/// the service routes on an AWS edge.
+/// the service routes and the services served on an AWS edge.
 pub(super) fn health(settings: &Settings, supervisors: &[Supervisor]) -> Health {
     Health {
         upstreams: Arc::new(
@@ -77,7 +81,30 @@ pub(super) fn health(settings: &Settings, supervisors: &[Supervisor]) -> Health 
                 .collect(),
         ),
         services: settings.aws.as_ref().map(|a| Arc::new(a.services.clone())),
+        enabled: settings
+            .aws
+            .as_ref()
+            .and_then(|a| a.enabled_services.clone())
+            .map(Arc::new),
     }
+}
+
+/// Every upstream as the state reset sees it: how its state is reset
+/// ([`Settings::reset_method`]), and its supervisor when it is managed.
+pub(super) fn reset_targets(settings: &Settings, supervisors: &[Supervisor]) -> Vec<Target> {
+    settings
+        .upstreams
+        .iter()
+        .map(|u| Target {
+            name: u.name.clone(),
+            addr: u.addr,
+            method: settings.reset_method(u),
+            supervisor: supervisors
+                .iter()
+                .find(|s| s.name() == u.name.as_str())
+                .cloned(),
+        })
+        .collect()
 }
 
 /// The error for a backend that cannot start, with how to install the usual ones.

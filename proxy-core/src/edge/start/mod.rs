@@ -93,6 +93,7 @@ impl EdgeBuilder {
                     routers: &mut routers,
                     health: &health,
                     in_flight: &in_flight,
+                    resets: backends::reset_targets(&settings, &supervisors),
                 },
             )),
             None => {

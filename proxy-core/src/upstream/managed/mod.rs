@@ -14,6 +14,8 @@
 //!   backend from [`BackendState::Starting`] to [`BackendState::Running`];
 //! * a backend that dies, or does not become ready within its `ready_timeout`, is restarted
 //!   with exponential backoff (or marked [`BackendState::Failed`] when restarts are off);
+//! * [`Supervisor::restart`] stops the process the same way and starts it again at once on
+//!   the same port (a state reset of a backend that keeps everything in memory);
 //! * [`Supervisor::stop`] sends `SIGTERM` to the whole group, escalates to `SIGKILL` after
 //!   `stop_timeout` and returns once the group is gone; dropping the last handle kills the
 //!   group at once ([`Supervisor::kill_now`]) so nothing leaks.
@@ -29,7 +31,8 @@
 //! * `spec`: [`ManagedSpec`], [`ReadyProbe`], [`RestartPolicy`]: how a backend is run;
 //! * `state`: [`BackendState`], the lifecycle in LocalStack's health vocabulary;
 //! * `supervisor`: [`Supervisor`], the handle that starts, observes and stops a backend;
-//! * `watcher`: the task that waits for readiness, restarts with backoff and stops;
+//! * `watcher`: the task that waits for readiness, restarts with backoff or on request, and
+//!   stops;
 //! * `process_group`: signals to a backend's process group and waiting for it to be gone;
 //! * `probe`: the readiness probes (TCP connect, HTTP `GET`);
 //! * `output`: the backend's stdout and stderr, line by line, into `tracing`.

@@ -1,5 +1,6 @@
 //! The handle to a managed backend ([`Supervisor`]): starts the process, reports its state,
-//! pid and restarts, waits for readiness and stops it; plus the state shared with the
+//! pid and restarts, waits for readiness, restarts it on request and stops it; plus the
+//! state shared with the
 //! watcher task (the current child, guarded so that stopping and respawning cannot interleave).
 
 use std::{
@@ -17,7 +18,7 @@ use std::{
 use nix::sys::signal::Signal;
 use tokio::{
     process::{Child, Command},
-    sync::watch,
+    sync::{mpsc, oneshot, watch},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -76,7 +77,13 @@ impl fmt::Debug for Supervisor {
 /// Shared by all `Supervisor` clones (not by the watcher task): its drop means "last handle gone".
 struct Handle {
     shared: Arc<Shared>,
+    /// Restart requests to the watcher task, each answered once the new process is spawned.
+    restart: mpsc::UnboundedSender<RestartRequest>,
 }
+
+/// A request to the watcher task to restart the backend; answered (`()`) once the new process
+/// is spawned, dropped when the backend will not run again.
+pub(super) type RestartRequest = oneshot::Sender<()>;
 
 impl Drop for Handle {
     fn drop(&mut self) {
@@ -143,9 +150,10 @@ impl Supervisor {
                 .spawn_child()?
                 .expect("a new supervisor is not stopping")
         };
-        rt.spawn(supervise(shared.clone(), child, done_tx));
+        let (restart, requests) = mpsc::unbounded_channel();
+        rt.spawn(supervise(shared.clone(), child, done_tx, requests));
         Ok(Supervisor {
-            handle: Arc::new(Handle { shared }),
+            handle: Arc::new(Handle { shared, restart }),
         })
     }
 
@@ -202,6 +210,22 @@ impl Supervisor {
     /// A receiver of state changes, for health endpoints and metrics.
     pub fn subscribe(&self) -> watch::Receiver<BackendState> {
         self.shared().state.subscribe()
+    }
+
+    /// Stops the backend's process and starts a new one at once, on the same port (what a
+    /// state reset does to a backend that keeps everything in memory): `SIGTERM` to the
+    /// process group, `SIGKILL` after `stop_timeout`, then the command again, whatever the
+    /// restart policy. Returns `true` once the new process is spawned (it is
+    /// [`Restarting`](BackendState::Restarting) until its readiness probe passes: see
+    /// [`wait_ready`](Self::wait_ready)), `false` when the backend will not run again
+    /// (stopping, stopped or failed). A requested restart is not counted in
+    /// [`restarts`](Self::restarts), which counts unexpected deaths.
+    pub async fn restart(&self) -> bool {
+        let (reply, done) = oneshot::channel();
+        if self.shared().cancel.is_cancelled() || self.handle.restart.send(reply).is_err() {
+            return false;
+        }
+        done.await.is_ok()
     }
 
     /// Stops the backend gracefully: no more restarts; `SIGTERM` to the whole process group,

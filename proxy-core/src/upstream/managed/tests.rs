@@ -400,3 +400,38 @@ fn status_lines_and_states() {
     assert_eq!(spec.env, [("A".to_owned(), "4566-4566".to_owned())]);
     assert_eq!(spec.cwd, Some(PathBuf::from("/tmp/4566")));
 }
+
+#[tokio::test]
+async fn restart_on_request_runs_a_new_process_on_the_same_port() {
+    let port = free_port();
+    let mut spec = spec("restart-asked", &["sh", "-c", &http_server(port)], port);
+    spec.ready = ReadyProbe::Http { path: "/".into() };
+    // Restarts after a death are off: a requested restart does not depend on them.
+    spec.restart.enabled = false;
+    let sup = start(spec);
+    assert!(sup.wait_ready(Duration::from_secs(4)).await);
+    let first = sup.pid().unwrap();
+    assert!(sup.restart().await);
+    assert!(
+        !alive(first),
+        "the old process is gone once restart returns"
+    );
+    assert!(sup.wait_ready(Duration::from_secs(4)).await);
+    let second = sup.pid().unwrap();
+    assert_ne!(first, second);
+    assert_eq!(get(port), Some(200));
+    // Asked for, not a death: not counted.
+    assert_eq!(sup.restarts(), 0);
+    // Asked while it is still starting: also at once.
+    assert!(sup.restart().await);
+    assert!(sup.restart().await);
+    assert!(sup.wait_ready(Duration::from_secs(4)).await);
+    assert_eq!(get(port), Some(200));
+    sup.stop().await;
+    assert!(
+        !sup.restart().await,
+        "a stopped backend is not started again"
+    );
+    assert_eq!(sup.state(), BackendState::Stopped);
+    assert_eq!(get(port), None);
+}

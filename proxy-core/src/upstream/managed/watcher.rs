@@ -1,6 +1,7 @@
 //! The watcher task of a managed backend: waits for the child to become ready, restarts it
-//! with exponential backoff when it dies (or never becomes ready), and stops it gracefully
-//! on request.
+//! with exponential backoff when it dies (or never becomes ready), restarts it at once on
+//! request ([`Supervisor::restart`](super::Supervisor::restart)), and stops it gracefully on
+//! request.
 
 use std::{
     process::ExitStatus,
@@ -9,7 +10,11 @@ use std::{
 };
 
 use nix::sys::signal::Signal;
-use tokio::{process::Child, sync::watch, time::Instant};
+use tokio::{
+    process::Child,
+    sync::{mpsc, watch},
+    time::Instant,
+};
 
 use super::{
     probe::wait_until_ready,
@@ -17,7 +22,7 @@ use super::{
         child_pgid, deadline_after, group_alive, kill_group_and_wait, signal_group, GROUP_POLL,
         KILL_GRACE,
     },
-    supervisor::Shared,
+    supervisor::{RestartRequest, Shared},
     BackendState, LOG_TARGET,
 };
 
@@ -37,6 +42,8 @@ impl Drop for TaskGuard {
 enum Outcome {
     /// A stop was requested while the child was alive.
     Stop,
+    /// A restart was requested while the child was alive (or starting).
+    Restart(RestartRequest),
     /// The child exited (or was killed for not becoming ready).
     Died {
         status: String,
@@ -45,18 +52,38 @@ enum Outcome {
     },
 }
 
-/// The watcher task: runs `child`, restarts it as the policy says, stops it on request.
-pub(super) async fn supervise(shared: Arc<Shared>, mut child: Child, done: watch::Sender<bool>) {
+/// The watcher task: runs `child`, restarts it as the policy says or as `requests` ask, stops
+/// it on request.
+pub(super) async fn supervise(
+    shared: Arc<Shared>,
+    mut child: Child,
+    done: watch::Sender<bool>,
+    mut requests: mpsc::UnboundedReceiver<RestartRequest>,
+) {
     let guard = TaskGuard(shared.clone());
     let policy = shared.spec.restart;
     let mut backoff = policy.initial_backoff.min(policy.max_backoff);
     let name = shared.name().to_owned();
     'outer: loop {
         let pgid = child_pgid(&child);
-        match run_once(&shared, &mut child).await {
+        // A restart request to answer once the next child is spawned (at once, no backoff).
+        let mut requested = None;
+        // Whether the child died (a restart counted in `restarts`), not asked to restart.
+        let mut died = false;
+        match run_once(&shared, &mut child, &mut requests).await {
             Outcome::Stop => {
                 shutdown(&shared, &mut child, pgid).await;
                 break;
+            }
+            Outcome::Restart(reply) => {
+                tracing::info!(target: LOG_TARGET, backend = %name,
+                    "[{name}] restarting on request");
+                shared.set_state(BackendState::Restarting);
+                shutdown(&shared, &mut child, pgid).await;
+                if shared.cancel.is_cancelled() {
+                    break;
+                }
+                requested = Some(reply);
             }
             Outcome::Died { status, ran_for } => {
                 // Leftovers of the group (children of a wrapper) must not survive the leader.
@@ -84,24 +111,41 @@ pub(super) async fn supervise(shared: Arc<Shared>, mut child: Child, done: watch
                 tracing::warn!(target: LOG_TARGET, backend = %name,
                     "[{name}] {what} ({status}); restarting in {backoff:?}");
                 shared.set_state(BackendState::Restarting);
-                loop {
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = shared.cancel.cancelled() => break 'outer,
+                died = true;
+            }
+        }
+        // A requested restart spawns at once; otherwise (and after a failed spawn) the
+        // backoff applies.
+        let mut wait = requested.is_none();
+        loop {
+            if wait {
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shared.cancel.cancelled() => break 'outer,
+                    // A restart asked for while waiting skips the rest of the wait.
+                    Some(reply) = requests.recv(), if requested.is_none() => {
+                        requested = Some(reply);
                     }
-                    backoff = backoff.saturating_mul(2).min(policy.max_backoff);
-                    match shared.spawn_child() {
-                        Ok(Some(next)) => {
-                            shared.restarts.fetch_add(1, Ordering::Relaxed);
-                            child = next;
-                            break;
-                        }
-                        Ok(None) => break 'outer,
-                        Err(e) => {
-                            tracing::warn!(target: LOG_TARGET, backend = %name,
-                                "[{name}] restart failed: {e}; retrying in {backoff:?}");
-                        }
+                }
+                backoff = backoff.saturating_mul(2).min(policy.max_backoff);
+            }
+            wait = true;
+            match shared.spawn_child() {
+                Ok(Some(next)) => {
+                    if died {
+                        shared.restarts.fetch_add(1, Ordering::Relaxed);
                     }
+                    child = next;
+                    // The request is answered by the attempt that succeeds.
+                    if let Some(reply) = requested.take() {
+                        let _ = reply.send(());
+                    }
+                    break;
+                }
+                Ok(None) => break 'outer,
+                Err(e) => {
+                    tracing::warn!(target: LOG_TARGET, backend = %name,
+                        "[{name}] restart failed: {e}; retrying in {backoff:?}");
                 }
             }
         }
@@ -113,26 +157,33 @@ pub(super) async fn supervise(shared: Arc<Shared>, mut child: Child, done: watch
     done.send_replace(true);
 }
 
-/// Waits for `child` to become ready and then to exit, or for a stop request.
-async fn run_once(shared: &Shared, child: &mut Child) -> Outcome {
+/// Waits for `child` to become ready and then to exit, or for a stop or restart request.
+async fn run_once(
+    shared: &Shared,
+    child: &mut Child,
+    requests: &mut mpsc::UnboundedReceiver<RestartRequest>,
+) -> Outcome {
     let spec = &shared.spec;
     let name = spec.name.as_str();
     let started = Instant::now();
 
     enum Startup {
         Stop,
+        Restart(RestartRequest),
         Exited(std::io::Result<ExitStatus>),
         TimedOut,
         Ready,
     }
     let ready = tokio::select! {
         _ = shared.cancel.cancelled() => Startup::Stop,
+        Some(reply) = requests.recv() => Startup::Restart(reply),
         status = child.wait() => Startup::Exited(status),
         _ = tokio::time::sleep(spec.ready_timeout) => Startup::TimedOut,
         _ = wait_until_ready(spec.addr(), &spec.ready) => Startup::Ready,
     };
     match ready {
         Startup::Stop => return Outcome::Stop,
+        Startup::Restart(reply) => return Outcome::Restart(reply),
         Startup::Exited(status) => {
             return Outcome::Died {
                 status: describe(status),
@@ -163,6 +214,7 @@ async fn run_once(shared: &Shared, child: &mut Child) -> Outcome {
 
     tokio::select! {
         _ = shared.cancel.cancelled() => Outcome::Stop,
+        Some(reply) = requests.recv() => Outcome::Restart(reply),
         status = child.wait() => Outcome::Died {
             status: describe(status),
             ran_for: Some(running.elapsed()),
