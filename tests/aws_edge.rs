@@ -162,9 +162,10 @@ fn dynamodb_routed_to_dynalite_and_dynamodb_local() {
             moto_section(),
             toml_array(&command)
         ));
+        // Up, and not called yet: LocalStack's "available".
         let h = health(&edge);
-        assert_eq!(h["services"]["dynamodb"], "running", "{h}");
-        assert_eq!(h["services"]["s3"], "running", "{h}");
+        assert_eq!(h["services"]["dynamodb"], "available", "{h}");
+        assert_eq!(h["services"]["s3"], "available", "{h}");
         assert_eq!(h["upstreams"][name]["managed"], true, "{h}");
 
         let rt = runtime();
@@ -232,6 +233,11 @@ fn dynamodb_routed_to_dynalite_and_dynamodb_local() {
                 .iter()
                 .any(|b| b.name() == Some("still-moto")));
         });
+        // Called now: "running"; a service nobody called stays "available".
+        let h = health(&edge);
+        assert_eq!(h["services"]["dynamodb"], "running", "{h}");
+        assert_eq!(h["services"]["s3"], "running", "{h}");
+        assert_eq!(h["services"]["sqs"], "available", "{h}");
         edge.shutdown_blocking();
     }
 }
@@ -534,7 +540,7 @@ fn code_built_edge_routes_by_form_body_too() {
         .start()
         .unwrap();
     let h = health(&edge);
-    assert_eq!(h["services"]["s3"], "running", "{h}");
+    assert_eq!(h["services"]["s3"], "available", "{h}");
     let rt = runtime();
     rt.block_on(async {
         let http = ::reqwest::Client::new();

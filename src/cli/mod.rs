@@ -31,6 +31,7 @@ use crate::Interceptors;
 
 mod init;
 mod localstack_env;
+mod log_format;
 mod log_writer;
 
 /// A LocalStack-style AWS edge in front of real AWS-emulating backends.
@@ -76,6 +77,7 @@ fn run(args: Args, log: log_writer::BatchedStderr, registry: &Interceptors) -> E
                 .unwrap_or_else(|_| EnvFilter::new(&default_filter)),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .event_format(log_format::LineFormat::default())
         .with_writer(log.clone())
         // A binary of your own may have set a subscriber already: keep it.
         .try_init()

@@ -54,7 +54,7 @@ pub(crate) struct Admin {
 }
 
 impl Admin {
-    async fn answer(&self, method: &Method, path: &str) -> Response {
+    async fn answer(&self, method: &Method, path: &str, cx: &RequestContext) -> Response {
         let read = *method == Method::GET || *method == Method::HEAD;
         match path {
             "/_localstack/health" | "/_edgestack/health" if read => {
@@ -74,7 +74,7 @@ impl Admin {
                 }),
             ),
             reset::PATH if *method == Method::POST => {
-                let (status, doc) = self.reset.run().await;
+                let (status, doc) = self.reset.run(cx.aws_client()).await;
                 json_response(status, &doc)
             }
             "/_edgestack/metrics" if read => {
@@ -175,7 +175,7 @@ impl Listener for Admin {
     async fn forward_request(
         &self,
         req: &mut Request,
-        _cx: &mut RequestContext,
+        cx: &mut RequestContext,
     ) -> Result<Forward, ListenerError> {
         let path = req.uri().path();
         // Paths other listeners claimed go on to them; the built-in endpoints always stay here.
@@ -183,7 +183,7 @@ impl Listener for Admin {
             return Ok(Forward::Continue);
         }
         Ok(Forward::Respond(
-            self.answer(req.method(), req.uri().path()).await,
+            self.answer(req.method(), req.uri().path(), cx).await,
         ))
     }
 }

@@ -25,14 +25,12 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{json, Value};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-};
 
 use crate::{
+    aws::AwsClient,
     listener::Listener,
     upstream::{managed::Supervisor, ResetMethod, UpstreamName},
 };
@@ -77,8 +75,9 @@ impl StateReset {
         }
     }
 
-    /// Resets everything; the status and the JSON document of the answer.
-    pub(crate) async fn run(&self) -> (StatusCode, Value) {
+    /// Resets everything; the status and the JSON document of the answer. `client` (the
+    /// edge's) makes the calls to moto's reset endpoint.
+    pub(crate) async fn run(&self, client: Option<&AwsClient>) -> (StatusCode, Value) {
         let _one_at_a_time = self.running.lock().await;
         tracing::info!(
             "state reset: {} listener(s), then the upstreams",
@@ -97,7 +96,7 @@ impl StateReset {
             let head = json!({ "name": t.name.as_str(), "method": t.method.as_str() });
             match t.method {
                 ResetMethod::None => entry(head, Ok(()), "kept"),
-                method => entry(head, reset_upstream(t, method).await, "reset"),
+                method => entry(head, reset_upstream(t, method, client).await, "reset"),
             }
         }))
         .await;
@@ -135,22 +134,23 @@ fn entry(mut head: Value, result: Result<(), String>, done: &str) -> Value {
 }
 
 /// Resets one upstream by `method` (not [`ResetMethod::None`]).
-async fn reset_upstream(t: &Target, method: ResetMethod) -> Result<(), String> {
+async fn reset_upstream(
+    t: &Target,
+    method: ResetMethod,
+    client: Option<&AwsClient>,
+) -> Result<(), String> {
     match method {
         ResetMethod::None => Ok(()),
         ResetMethod::Moto => {
-            let call = post(t.addr, "/moto-api/reset");
-            match tokio::time::timeout(MOTO_TIMEOUT, call).await {
-                Ok(Ok(status)) if (200..300).contains(&status) => Ok(()),
-                Ok(Ok(status)) => Err(format!(
-                    "POST http://{}/moto-api/reset answered {status}",
-                    t.addr
-                )),
-                Ok(Err(e)) => Err(format!("POST http://{}/moto-api/reset: {e}", t.addr)),
-                Err(_) => Err(format!(
-                    "POST http://{}/moto-api/reset: no answer within {MOTO_TIMEOUT:?}",
-                    t.addr
-                )),
+            let url = format!("http://{}/moto-api/reset", t.addr);
+            let client = client.ok_or("no AWS client on this edge to call moto with")?;
+            let req = http::Request::post(&url)
+                .body(Bytes::new())
+                .map_err(|e| e.to_string())?;
+            match client.http(req, MOTO_TIMEOUT, 64 * 1024).await {
+                Ok(resp) if resp.status().is_success() => Ok(()),
+                Ok(resp) => Err(format!("POST {url} answered {}", resp.status().as_u16())),
+                Err(e) => Err(format!("POST {url}: {e}")),
             }
         }
         ResetMethod::Restart => {
@@ -174,38 +174,6 @@ async fn reset_upstream(t: &Target, method: ResetMethod) -> Result<(), String> {
     }
 }
 
-/// Sends `POST path` with an empty body to `addr`; the status code of the answer.
-async fn post(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
-    let mut stream = TcpStream::connect(addr).await?;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: edgestack-state-reset\r\n\
-         Accept: */*\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut head = Vec::with_capacity(64);
-    let mut buf = [0u8; 256];
-    while !head.contains(&b'\n') && head.len() < 1024 {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    status_of(&head).ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP status line")
-    })
-}
-
-/// `HTTP/1.1 200 OK` → 200.
-fn status_of(head: &[u8]) -> Option<u16> {
-    let line = head.split(|b| *b == b'\n').next()?;
-    let mut parts = std::str::from_utf8(line).ok()?.split_ascii_whitespace();
-    if !parts.next()?.starts_with("HTTP/") {
-        return None;
-    }
-    parts.next().filter(|c| c.len() == 3)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,14 +189,6 @@ mod tests {
         async fn reset(&self) -> Result<(), ListenerError> {
             self.1.map_err(Into::into)
         }
-    }
-
-    #[test]
-    fn status_lines() {
-        assert_eq!(status_of(b"HTTP/1.1 200 OK\r\n"), Some(200));
-        assert_eq!(status_of(b"HTTP/1.0 404 Not Found\r\n"), Some(404));
-        assert_eq!(status_of(b"SSH-2.0\r\n"), None);
-        assert_eq!(status_of(b""), None);
     }
 
     #[tokio::test]
@@ -264,7 +224,7 @@ mod tests {
                 },
             ],
         );
-        let (status, doc) = r.run().await;
+        let (status, doc) = r.run(None).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(doc["reset"], false);
         assert_eq!(
@@ -282,13 +242,13 @@ mod tests {
             doc["upstreams"][1]["error"]
                 .as_str()
                 .unwrap()
-                .contains("/moto-api/reset"),
+                .contains("no AWS client"),
             "{doc}"
         );
         assert_eq!(doc["upstreams"][2]["state"], "failed");
 
         let fine = StateReset::new(vec![Arc::new(Resettable("good", Ok(())))], Vec::new());
-        let (status, doc) = fine.run().await;
+        let (status, doc) = fine.run(None).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(doc["reset"], true);
     }

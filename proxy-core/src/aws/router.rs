@@ -9,7 +9,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use http::request::Parts;
 
-use super::detect::{detect, AwsRequest, Detection};
+use super::detect::{detect_with, AwsRequest, Detection};
 use crate::{
     context::RequestContext,
     routing::{RouteMiss, RouteTable, Router},
@@ -91,7 +91,10 @@ pub(crate) fn unrouted_service(aws: &AwsRequest) -> RouteMiss {
 impl Router for AwsRouter {
     fn route(&self, req: &Parts, cx: &mut RequestContext) -> Option<UpstreamName> {
         let forced = cx.listen_label().map(|l| l.to_string());
-        let detection = detect(req, &self.default_region, forced.as_deref());
+        // With a default route, a request no service claims goes there: the 404's description
+        // of what was seen is never shown, so it is not made.
+        let describe = self.routes.default.is_none();
+        let detection = detect_with(req, &self.default_region, forced.as_deref(), describe);
         let by_rule = self.rules.route(req).cloned();
         if by_rule.is_some() {
             cx.extensions.insert(RoutedByRule);
@@ -111,7 +114,9 @@ impl Router for AwsRouter {
                     // default takes it untouched (a health probe, `GET /`, a client reading
                     // the backend's `Server` header). Without one, the 404 says what was
                     // seen. The form-body pass may still name the service and route it.
-                    cx.extensions.insert(RouteMiss(seen.clone()));
+                    if describe {
+                        cx.extensions.insert(RouteMiss(seen.clone()));
+                    }
                     if detection_needs_form(&detection) {
                         cx.extensions.insert(Unrecognized { detection });
                     }

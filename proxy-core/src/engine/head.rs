@@ -47,6 +47,30 @@ fn is_framing(name: &HeaderName) -> bool {
 /// Makes `target`'s headers equal to `want`, rewriting only the names whose values differ and
 /// leaving the framing headers alone.
 pub(crate) fn sync_headers(target: &mut impl HeadEdit, want: &HeaderMap) {
+    // `want` began as a copy of `target`, and listeners mostly leave it alone or add headers
+    // (which `HeaderMap` lists after the ones it had): a walk over both tells these cases
+    // apart without hashing a name.
+    let added = {
+        let (mut have, mut wanted) = (target.headers().iter(), want.iter());
+        loop {
+            match (have.next(), wanted.next()) {
+                (Some(a), Some(b)) if a == b => continue,
+                (None, None) => return,
+                (None, Some(first)) => break Some(std::iter::once(first).chain(wanted)),
+                _ => break None,
+            }
+        }
+    };
+    if let Some(added) = added {
+        let added: Vec<(HeaderName, HeaderValue)> = added
+            .filter(|(n, _)| !is_framing(n))
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        for (name, value) in added {
+            target.append(name, value);
+        }
+        return;
+    }
     if target.headers() == want {
         return;
     }
@@ -253,6 +277,73 @@ mod tests {
         assert!(
             !plain.headers.contains_key("x-amz-crc32"),
             "added only where the upstream sent one"
+        );
+    }
+
+    /// A response head from the upstream (names in their case), and its copy for listeners.
+    fn upstream() -> (ResponseHeader, HeaderMap) {
+        let mut h = ResponseHeader::build(200, None).unwrap();
+        for (n, v) in [
+            ("Server", "s"),
+            ("X-Multi", "1"),
+            ("X-Multi", "2"),
+            ("Content-Length", "3"),
+            ("ETag", "e"),
+        ] {
+            h.append_header(n.to_string(), v).unwrap();
+        }
+        let copy = h.headers.clone();
+        (h, copy)
+    }
+
+    fn wire(h: &ResponseHeader) -> String {
+        let mut buf = bytes::BytesMut::new();
+        h.header_to_h1_wire(&mut buf);
+        String::from_utf8(buf.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn listener_edits_reach_pingoras_head_and_untouched_names_keep_their_case() {
+        // Untouched: nothing changes.
+        let (mut h, want) = upstream();
+        let before = wire(&h);
+        sync_headers(&mut h, &want);
+        assert_eq!(wire(&h), before);
+
+        // Added headers (the walk's fast path), a framing one among them, and one more value
+        // of the last name.
+        let (mut h, mut want) = upstream();
+        want.append("x-request-id", HeaderValue::from_static("id-1"));
+        want.append("etag", HeaderValue::from_static("e2"));
+        want.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        sync_headers(&mut h, &want);
+        let got = wire(&h);
+        assert!(
+            got.contains("Server: s\r\n") && got.contains("X-Multi: 1\r\nX-Multi: 2\r\n"),
+            "{got}"
+        );
+        assert!(got.contains("x-request-id: id-1\r\n"), "{got}");
+        assert_eq!(
+            h.headers.get_all("etag").iter().collect::<Vec<_>>(),
+            ["e", "e2"]
+        );
+        assert!(!h.headers.contains_key("transfer-encoding"), "{got}");
+
+        // Changed and removed values (the general path).
+        let (mut h, mut want) = upstream();
+        want.insert("x-multi", HeaderValue::from_static("3"));
+        want.remove("server");
+        want.remove("content-length");
+        sync_headers(&mut h, &want);
+        let got = wire(&h);
+        assert!(!got.to_ascii_lowercase().contains("server:"), "{got}");
+        assert_eq!(
+            h.headers.get_all("x-multi").iter().collect::<Vec<_>>(),
+            ["3"]
+        );
+        assert!(
+            got.contains("ETag: e\r\n") && got.contains("Content-Length: 3\r\n"),
+            "{got}"
         );
     }
 }

@@ -159,7 +159,9 @@ impl Sample {
 
     fn of(status: http::StatusCode, headers: &http::HeaderMap) -> Option<Sample> {
         // A Lambda invocation whose function failed is a 200 with `X-Amz-Function-Error`.
-        let failed = || status.is_success() && headers.contains_key("x-amz-function-error");
+        const FUNCTION_ERROR: http::HeaderName =
+            http::HeaderName::from_static("x-amz-function-error");
+        let failed = || status.is_success() && headers.contains_key(FUNCTION_ERROR);
         (status.as_u16() >= 400 || failed()).then(|| Sample {
             headers: headers.clone(),
             body: Vec::new(),
@@ -557,6 +559,7 @@ impl ProxyHttp for Adapter {
         }
         let mut resp = Response::from_parts(upstream_response.as_owned_parts(), Body::Streamed);
         let cx = ctx.cx.as_mut().expect("request_filter ran");
+        let mut sent = None;
         let replacement = match self
             .0
             .chain
@@ -577,7 +580,7 @@ impl ProxyHttp for Adapter {
             Ok(()) => {
                 let (parts, body) = resp.into_parts();
                 head::apply_response(upstream_response, &parts);
-                match body {
+                let body = match body {
                     Body::Full(b) => {
                         if !head::bodiless(&req.method, upstream_response.status) {
                             head::set_body(upstream_response, &b);
@@ -585,10 +588,18 @@ impl ProxyHttp for Adapter {
                         Some(b)
                     }
                     Body::Streamed => None,
+                };
+                // The head as sent, for observers: the listeners' copy when it is that
+                // already (the usual case), else a fresh one.
+                let same = parts.status == upstream_response.status
+                    && parts.headers.iter().eq(upstream_response.headers.iter());
+                if same {
+                    sent = Some(parts);
                 }
+                body
             }
         };
-        ctx.response = Some(upstream_response.as_owned_parts());
+        ctx.response = Some(sent.unwrap_or_else(|| upstream_response.as_owned_parts()));
         let bodiless = head::bodiless(&req.method, upstream_response.status);
         if let Some(b) = replacement.filter(|_| !bodiless) {
             if complete_at_head && !b.is_empty() {

@@ -29,16 +29,22 @@ impl HostInfo {
         let Some(host) = crate::routing::request_host(req) else {
             return HostInfo::default();
         };
-        let host = host.to_ascii_lowercase();
-        let (labels, kind) = if let Some(l) = strip_suffix(&host, ".amazonaws.com")
-            .or_else(|| strip_suffix(&host, ".amazonaws.com.cn"))
+        // Host names are mostly lower-case already: copy only when one is not.
+        let host: std::borrow::Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            host.to_ascii_lowercase().into()
+        } else {
+            host.into()
+        };
+        let host = host.as_ref();
+        let (labels, kind) = if let Some(l) =
+            strip_suffix(host, ".amazonaws.com").or_else(|| strip_suffix(host, ".amazonaws.com.cn"))
         {
             (l, HostKind::Aws)
-        } else if let Some(l) = strip_suffix(&host, ".localhost.localstack.cloud") {
+        } else if let Some(l) = strip_suffix(host, ".localhost.localstack.cloud") {
             (l, HostKind::Local)
         } else if host == "localhost.localstack.cloud" || host == "localhost" {
             return HostInfo::default();
-        } else if let Some(l) = strip_suffix(&host, ".localhost") {
+        } else if let Some(l) = strip_suffix(host, ".localhost") {
             (l, HostKind::Local)
         } else {
             return HostInfo::default();

@@ -51,8 +51,19 @@ use service::{from_path, from_signing_name};
 /// Looks at a request head. `forced_service` names the service when the request arrived on a
 /// legacy per-service port.
 pub fn detect(req: &Parts, default_region: &str, forced_service: Option<&str>) -> Detection {
+    detect_with(req, default_region, forced_service, true)
+}
+
+/// [`detect`], with [`Detection::Unknown`]'s `seen` left empty unless `describe`: the edge
+/// asks for the description only when it may show it (no default route takes the request).
+pub(crate) fn detect_with(
+    req: &Parts,
+    default_region: &str,
+    forced_service: Option<&str>,
+    describe: bool,
+) -> Detection {
     let cred = credential(req);
-    let target = header_str(req, "x-amz-target");
+    let target = header_str(req, &X_AMZ_TARGET);
     let target_prefix = target.and_then(|t| t.rsplit_once('.').map(|(p, _)| p));
     let host = HostInfo::of(req);
     let path = req.uri.path();
@@ -112,7 +123,11 @@ pub fn detect(req: &Parts, default_region: &str, forced_service: Option<&str>) -
 
     let Some(service) = service else {
         return Detection::Unknown {
-            seen: seen(req, &cred, target),
+            seen: if describe {
+                seen(req, &cred, target)
+            } else {
+                String::new()
+            },
             // Only a form whose `Action` is not in the query: the form pass reads no other.
             needs_form: is_form_without_action(req),
         };
@@ -234,7 +249,7 @@ pub fn wants_form(req: &Parts, detection: &Detection) -> bool {
 
 fn is_form_post(req: &Parts) -> bool {
     req.method == Method::POST
-        && header_str(req, "content-type")
+        && header_str(req, &header::CONTENT_TYPE)
             .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
 }
 
@@ -274,7 +289,10 @@ fn valid_name(op: &str) -> bool {
     !op.is_empty() && op.len() <= 64 && op.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-fn header_str<'a>(req: &'a Parts, name: &str) -> Option<&'a str> {
+/// `x-amz-target`, as a ready name (a `&str` name is parsed on every lookup).
+pub(super) const X_AMZ_TARGET: http::HeaderName = http::HeaderName::from_static("x-amz-target");
+
+fn header_str<'a>(req: &'a Parts, name: &http::HeaderName) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 

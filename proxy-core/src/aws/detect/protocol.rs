@@ -8,7 +8,7 @@ use crate::aws::services::{Protocol, Service};
 use super::header_str;
 
 pub(super) fn protocol_of(known: Option<&Service>, req: &Parts, has_target: bool) -> Protocol {
-    let ct = header_str(req, "content-type").unwrap_or("");
+    let ct = header_str(req, &http::header::CONTENT_TYPE).unwrap_or("");
     match known {
         // SQS speaks both; the JSON flavour carries a target.
         Some(s) if s.name == "sqs" && has_target => Protocol::Json,
@@ -25,7 +25,7 @@ pub(super) fn protocol_of(known: Option<&Service>, req: &Parts, has_target: bool
 
 /// `"1.0"` or `"1.1"` for `Content-Type: application/x-amz-json-1.x`.
 pub(super) fn json_version(req: &Parts) -> Option<&'static str> {
-    match header_str(req, "content-type")?.strip_prefix("application/x-amz-json-")? {
+    match header_str(req, &http::header::CONTENT_TYPE)?.strip_prefix("application/x-amz-json-")? {
         v if v.starts_with("1.1") => Some("1.1"),
         v if v.starts_with("1.0") => Some("1.0"),
         _ => None,

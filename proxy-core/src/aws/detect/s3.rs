@@ -18,14 +18,13 @@ pub(super) fn looks_like_s3(req: &Parts, cred: &Credential, host: &HostInfo) -> 
     if host.bucket.is_some() || host.s3 {
         return true;
     }
-    let segs: Vec<&str> = req
-        .uri
-        .path()
-        .trim_start_matches('/')
-        .splitn(2, '/')
-        .collect();
-    let bucket_ok = segs.first().is_some_and(|b| operation::is_bucket_name(b));
-    if !bucket_ok {
+    let rest = req.uri.path().trim_start_matches('/');
+    // `/bucket/key` (an object) or `/bucket`.
+    let (bucket, object) = match rest.split_once('/') {
+        Some((bucket, _)) => (bucket, true),
+        None => (rest, false),
+    };
+    if !operation::is_bucket_name(bucket) {
         return false;
     }
     if req.method == Method::OPTIONS {
@@ -35,24 +34,22 @@ pub(super) fn looks_like_s3(req: &Parts, cred: &Credential, host: &HostInfo) -> 
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     }
     if req.method == Method::POST {
-        return segs.len() == 1
-            && header_str(req, "content-type")
+        return !object
+            && header_str(req, &header::CONTENT_TYPE)
                 .is_some_and(|c| c.starts_with("multipart/form-data"));
     }
-    if header_str(req, "user-agent").is_some_and(|ua| ua.contains("aws-cli/")) {
+    if header_str(req, &header::USER_AGENT).is_some_and(|ua| ua.contains("aws-cli/")) {
         return true;
     }
-    match segs.len() {
-        // `/bucket/key`: an object.
-        2 => matches!(
+    if object {
+        matches!(
             req.method,
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE
-        ),
+        )
+    } else {
         // `/bucket`: created, probed, or listed with S3's own parameters.
-        _ => {
-            matches!(req.method, Method::HEAD | Method::PUT)
-                || (req.method == Method::GET && has_s3_list_param(req.uri.query().unwrap_or("")))
-        }
+        matches!(req.method, Method::HEAD | Method::PUT)
+            || (req.method == Method::GET && has_s3_list_param(req.uri.query().unwrap_or("")))
     }
 }
 
