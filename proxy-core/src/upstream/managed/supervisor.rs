@@ -1,7 +1,7 @@
 //! The handle to a managed backend ([`Supervisor`]): starts the process, reports its state,
-//! pid and restarts, waits for readiness, restarts it on request and stops it; plus the
-//! state shared with the
-//! watcher task (the current child, guarded so that stopping and respawning cannot interleave).
+//! pid and restarts, waits for readiness, restarts it on request and stops it; plus the state
+//! shared with the watcher task (the current child, guarded so that stopping and respawning
+//! cannot interleave).
 
 use std::{
     fmt,
