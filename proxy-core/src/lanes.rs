@@ -240,8 +240,11 @@ impl<D: Delivery> Lanes<D> {
         inner.epoch.fetch_add(1, Ordering::SeqCst);
         let mut removed = Vec::new();
         for queue in state.lanes.values_mut() {
-            // The front job is its worker's: the worker skips it and takes it off the lane.
-            removed.extend(queue.drain(1..));
+            // The front job is its worker's: the worker skips it and takes it off the lane. A
+            // lane can be empty for a moment (its worker popped the last job and has not
+            // looked again yet).
+            let keep = queue.len().min(1);
+            removed.extend(queue.drain(keep..));
         }
         let queued = state.queued;
         state.queued -= removed.len();
@@ -756,6 +759,24 @@ mod tests {
         f.settle().await;
         assert!(f.outcomes().contains(&("a", Outcome::Delivered)));
         assert!(f.log.tried.lock().unwrap().contains(&("a", 3)));
+    }
+
+    #[tokio::test]
+    async fn clear_takes_a_lane_whose_worker_just_emptied_it() {
+        let f = Fixture::new(10, 10, tokio::runtime::Handle::current());
+        // What a worker leaves between taking its last job off and looking again.
+        f.lanes
+            .inner
+            .state
+            .lock()
+            .unwrap()
+            .lanes
+            .insert("emptied".into(), VecDeque::new());
+        assert_eq!(f.lanes.clear(), 0);
+        f.lanes.inner.state.lock().unwrap().lanes.clear();
+        f.push("a", 0, Act::Ok, 1);
+        f.settle().await;
+        assert!(f.outcomes().contains(&("a", Outcome::Delivered)));
     }
 
     #[tokio::test]

@@ -375,6 +375,30 @@ impl Settings {
                     format!("\"{}\" is not a region like us-east-1", a.default_region),
                 ));
             }
+            if let Some(url) = &a.external_url {
+                if let Err(why) = aws::public_url(url) {
+                    errors.push(ConfigError::new(
+                        "aws.external_url",
+                        format!(
+                            "must be http://host[:port] or https://host[:port]: {why}, got {url:?}"
+                        ),
+                    ));
+                }
+            }
+            if let Some(services) = &a.enabled_services {
+                if services.is_empty() {
+                    errors.push(ConfigError::new(
+                        "aws.services",
+                        "name at least one service (None serves them all)",
+                    ));
+                }
+                // A set (already expanded): its names have no index of their own.
+                for name in services {
+                    if let Err(e) = aws::services::check_name(name) {
+                        errors.push(ConfigError::new("aws.services", e));
+                    }
+                }
+            }
         }
         for (service, _) in &self.server.service_ports {
             if aws.is_none() {

@@ -164,7 +164,6 @@ const NOT_IMPLEMENTED: &[&str] = &[
     "SQS_DELAY_RECENTLY_DELETED",
     "SQS_DISABLE_CLOUDWATCH_METRICS",
     "SQS_ENABLE_MESSAGE_RETENTION_PERIOD",
-    // Not implemented yet: LocalStack's queue URL shapes (issue 21, part 3).
     "SQS_PORT_EXTERNAL",
     "STEPFUNCTIONS_LAMBDA_ENDPOINT",
     "STRICT_SERVICE_LOADING",
@@ -438,7 +437,10 @@ impl LocalStackEnv {
                     file_wins,
                 );
             } else {
-                missing.push("SERVICES needs the AWS edge ([aws] enabled = false)".to_string());
+                missing.push(
+                    "SERVICES needs the AWS edge, which [aws] enabled = false turns off"
+                        .to_string(),
+                );
             }
         }
         if let Some((host, port)) = &self.host {
@@ -455,8 +457,10 @@ impl LocalStackEnv {
                     file_wins,
                 );
             } else {
-                missing
-                    .push("LOCALSTACK_HOST needs the AWS edge ([aws] enabled = false)".to_string());
+                missing.push(
+                    "LOCALSTACK_HOST needs the AWS edge, which [aws] enabled = false turns off"
+                        .to_string(),
+                );
             }
         }
         if let Some(strategy) = &self.sqs_endpoint_strategy {
@@ -868,7 +872,7 @@ external_url = "http://file.test:1"
         assert!(!out.contains("external_url"));
         assert_eq!(
             missing,
-            ["LOCALSTACK_HOST needs the AWS edge ([aws] enabled = false)"]
+            ["LOCALSTACK_HOST needs the AWS edge, which [aws] enabled = false turns off"]
         );
         assert_eq!(
             errors_at(&[("LOCALSTACK_HOST", "http://x/")]),

@@ -43,7 +43,8 @@ where
     ) -> fmt::Result {
         let meta = event.metadata();
         let ours = meta.target().starts_with("edgestack");
-        if !ours || writer.has_ansi_escapes() || ctx.lookup_current().is_some() {
+        let in_span = event.parent().is_some() || ctx.lookup_current().is_some();
+        if !ours || writer.has_ansi_escapes() || in_span {
             return self.default.format_event(ctx, writer, event);
         }
         timestamp(&mut writer)?;
@@ -160,6 +161,15 @@ impl Visit for Fields<'_, '_> {
         };
     }
 
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if field.name() == "message" {
+            return self.record_debug(field, &format_args!("{value}"));
+        }
+        if self.result.is_ok() {
+            self.result = self.error(field.name(), value);
+        }
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if self.result.is_err() {
             return;
@@ -178,6 +188,33 @@ impl Visit for Fields<'_, '_> {
 }
 
 impl Fields<'_, '_> {
+    /// As the default format writes an error: its text escaped, then its sources as
+    /// `name.sources=[a, b]`.
+    fn error(&mut self, name: &str, error: &(dyn std::error::Error + 'static)) -> fmt::Result {
+        self.pad()?;
+        write_name(self.writer, name)?;
+        escaped_display(self.writer, error)?;
+        if let Some(source) = error.source() {
+            write!(
+                self.writer,
+                " {}.sources=[",
+                name.strip_prefix("r#").unwrap_or(name)
+            )?;
+            let mut next = Some(source);
+            let mut first = true;
+            while let Some(e) = next {
+                if !first {
+                    self.writer.write_str(", ")?;
+                }
+                first = false;
+                escaped_display(self.writer, e)?;
+                next = e.source();
+            }
+            self.writer.write_char(']')?;
+        }
+        Ok(())
+    }
+
     fn record_value(&mut self, name: &str, value: &dyn fmt::Debug) -> fmt::Result {
         self.pad()?;
         write_name(self.writer, name)?;
@@ -189,6 +226,24 @@ impl Fields<'_, '_> {
 fn write_name(writer: &mut Writer<'_>, name: &str) -> fmt::Result {
     writer.write_str(name.strip_prefix("r#").unwrap_or(name))?;
     writer.write_char('=')
+}
+
+/// `value`'s `Display`, escaped as [`escape_into`] does.
+fn escaped_display(writer: &mut Writer<'_>, value: &dyn fmt::Display) -> fmt::Result {
+    SCRATCH.with(|scratch| {
+        // The message may be using the scratch buffer: a fresh one then.
+        let mut owned = String::new();
+        let mut borrowed = scratch.try_borrow_mut();
+        let text = match borrowed.as_deref_mut() {
+            Ok(s) => {
+                s.clear();
+                s
+            }
+            Err(_) => &mut owned,
+        };
+        fmt::write(text, format_args!("{value}"))?;
+        escape_into(writer, text)
+    })
 }
 
 /// `text` with the terminal control characters the default format escapes (ESC, BEL, BS, FF,
@@ -263,6 +318,22 @@ mod tests {
         (text(ours), text(theirs))
     }
 
+    /// An error with a source, for the `name.sources=[...]` form.
+    #[derive(Debug)]
+    struct Wrapped(std::io::Error);
+
+    impl fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("could not write")
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
     /// Without the timestamps (they differ by the microseconds between the two runs).
     fn untimed(text: &str) -> Vec<String> {
         text.lines()
@@ -294,6 +365,11 @@ mod tests {
             tracing::warn!(target: "edgestack::request::aws", error = "quote\"d", r#type = 3, "AWS s3.GetObject => 404 (NoSuchKey)");
             tracing::info!(target: "edgestack", plain = "a b-c.d", ctl = "x\u{1b}y", uni = "é", empty = "", "fields");
             tracing::error!(target: "edgestack", "plain {}", 1);
+            let io = std::io::Error::other("disk \u{1b}gone");
+            let wrapped = Wrapped(io);
+            tracing::warn!(target: "edgestack", error = &wrapped as &(dyn std::error::Error + 'static), "failed");
+            let alone = std::io::Error::other("alone");
+            tracing::warn!(target: "edgestack", error = &alone as &(dyn std::error::Error + 'static), "failed too");
             tracing::debug!(target: "edgestack::x", "not shown at info");
             tracing::info!(target: "other_crate", answer = 42, "delegated");
             let span = tracing::info_span!("in_span", n = 1);

@@ -47,6 +47,7 @@ impl EndpointStrategy {
         let (scheme, authority) = base.split_once("://")?;
         let domain = || {
             let (host, port) = split_port(authority);
+            let host = without_queue_labels(host);
             let local = host.eq_ignore_ascii_case(LOCALSTACK_DOMAIN)
                 || host
                     .to_ascii_lowercase()
@@ -90,6 +91,27 @@ fn plain_path(path: &str) -> std::borrow::Cow<'_, str> {
     match backend_path(path) {
         Some(p) => p.into(),
         None => path.into(),
+    }
+}
+
+/// `host` without the queue labels a `standard` or `domain` URL put in front of it
+/// (`sqs.<region>.`, `<region>.queue.`, `queue.`): a client that took a queue URL's host as
+/// its endpoint sends that host back, and the next URL must not get the labels twice.
+fn without_queue_labels(host: &str) -> &str {
+    let mut labels = host.split('.');
+    let (first, second) = (labels.next().unwrap_or(""), labels.next().unwrap_or(""));
+    let is = |label: &str, word: &str| label.eq_ignore_ascii_case(word);
+    let region = |label: &str| edgestack_core::aws::detect::is_region(&label.to_ascii_lowercase());
+    let skip = if (is(first, "sqs") && region(second)) || (region(first) && is(second, "queue")) {
+        first.len() + second.len() + 2
+    } else if is(first, "queue") {
+        first.len() + 1
+    } else {
+        0
+    };
+    match host.get(skip..) {
+        Some(rest) if skip > 0 && !rest.is_empty() => rest,
+        _ => host,
     }
 }
 
@@ -159,6 +181,23 @@ mod tests {
             .unwrap(),
             "http://sqs.us-east-1.localhost.localstack.cloud:4566/000000000000/q"
         );
+        // A queue URL's own host sent back (as the JavaScript SDK does): no labels twice.
+        for base in [
+            "http://sqs.eu-west-1.edge.example.test:4566",
+            "http://eu-west-1.queue.edge.example.test:4566",
+            "http://queue.edge.example.test:4566",
+        ] {
+            assert_eq!(
+                url(Standard, base, "eu-west-1").unwrap(),
+                "http://sqs.eu-west-1.edge.example.test:4566/000000000000/q",
+                "{base}"
+            );
+            assert_eq!(
+                url(Domain, base, "us-east-1").unwrap(),
+                "http://queue.edge.example.test:4566/000000000000/q",
+                "{base}"
+            );
+        }
         // A path-strategy path from the backend is reshaped, not nested.
         assert_eq!(
             Off.url(

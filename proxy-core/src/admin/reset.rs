@@ -4,8 +4,9 @@
 //! 1. Every configured listener forgets its state ([`Listener::reset`]: notification
 //!    configurations, stream records, chaos faults added at run time, subscriptions, event
 //!    source mappings, running functions...), all at once, each bounded by
-//!    [`LISTENER_TIMEOUT`]. Listeners go first, so nothing they run (a poller, a delivery)
-//!    acts on a backend while it is being reset.
+//!    [`LISTENER_TIMEOUT`]. Listeners go first, so that no new poll or delivery starts
+//!    against a backend being reset (one already under way, such as a function invocation
+//!    or a delivery try, finishes as it is).
 //! 2. Every upstream with a [`ResetMethod`] other than `none` is reset, all at once:
 //!    `POST /moto-api/reset` for moto, a restart of the managed process (same port) for an
 //!    in-memory dynalite or DynamoDB Local.
@@ -157,11 +158,22 @@ async fn reset_upstream(
             let Some(s) = &t.supervisor else {
                 return Err("not a managed upstream: edgestack cannot restart it".into());
             };
-            if !s.restart().await {
-                return Err(format!(
-                    "the backend is {} and will not run again",
-                    s.state()
-                ));
+            // Answered once a new process is spawned; a backend that cannot be spawned again
+            // (its program gone) would never answer, and hold every later reset.
+            match tokio::time::timeout(READY_TIMEOUT, s.restart()).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(format!(
+                        "the backend is {} and will not run again",
+                        s.state()
+                    ))
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "not started again within {READY_TIMEOUT:?} (state: {})",
+                        s.state()
+                    ))
+                }
             }
             if !s.wait_ready(READY_TIMEOUT).await {
                 return Err(format!(

@@ -38,6 +38,9 @@ pub struct AwsRouter {
     rules: RouteTable,
     routes: Arc<ServiceRoutes>,
     default_region: Arc<str>,
+    /// Whether a request no service claims may end in the 404 that says what was seen (the
+    /// route table has no default to take it).
+    describe: bool,
 }
 
 /// Marks a request an explicit route rule sent somewhere: the form pass leaves it there.
@@ -54,6 +57,7 @@ impl AwsRouter {
     /// A router: explicit `rules` first (no default of their own), then routing by service.
     pub fn new(rules: RouteTable, routes: Arc<ServiceRoutes>, default_region: &str) -> Self {
         AwsRouter {
+            describe: rules.default.is_none(),
             rules: RouteTable {
                 rules: rules.rules,
                 default: None,
@@ -93,7 +97,7 @@ impl Router for AwsRouter {
         let forced = cx.listen_label().map(|l| l.to_string());
         // With a default route, a request no service claims goes there: the 404's description
         // of what was seen is never shown, so it is not made.
-        let describe = self.routes.default.is_none();
+        let describe = self.describe;
         let detection = detect_with(req, &self.default_region, forced.as_deref(), describe);
         let by_rule = self.rules.route(req).cloned();
         if by_rule.is_some() {

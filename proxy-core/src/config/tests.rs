@@ -347,6 +347,21 @@ fn code_built_settings_are_checked_like_a_file() {
         "{err}"
     );
     assert!(err.contains("2 configuration errors"), "{err}");
+
+    // The AWS keys that a file gets checked when read, checked when set in code.
+    let mut b = crate::Edge::builder().listen("127.0.0.1:0".parse().unwrap());
+    let aws = b.settings_mut().aws.as_mut().unwrap();
+    aws.external_url = Some("localhost:4566".into());
+    aws.enabled_services = Some(["s3".to_string(), "nope".to_string()].into());
+    let err = b.start().unwrap_err().to_string();
+    assert!(
+        err.contains("aws.external_url: must be http://host[:port]"),
+        "{err}"
+    );
+    assert!(
+        err.contains("aws.services: unknown AWS service 'nope'"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -108,7 +108,9 @@ impl HostInfo {
         // `<region>.queue.…`.
         match labels.as_slice() {
             ["queue"] => {
+                // AWS's legacy name of us-east-1's SQS endpoint.
                 info.service = services::by_name("sqs");
+                info.region = Some("us-east-1".to_string());
                 return info;
             }
             [region, "queue"] if is_region(region) => {
