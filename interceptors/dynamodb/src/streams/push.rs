@@ -44,6 +44,8 @@ struct Job {
     stream_arn: String,
     region: String,
     client: AwsClient,
+    /// [`Inner::cleared`] when it was queued: a record queued before a clear is not pushed.
+    epoch: u64,
 }
 
 #[derive(Debug, Default)]
@@ -130,6 +132,8 @@ impl Pusher {
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        // Read under the lock `clear` bumps it under: a record is queued before or after it.
+        let epoch = self.inner.cleared.load(Ordering::SeqCst);
         for (stream_arn, record) in records {
             if state.jobs.len() >= self.inner.capacity {
                 tracing::warn!(
@@ -143,6 +147,7 @@ impl Pusher {
                 stream_arn,
                 region: region.to_string(),
                 client: client.clone(),
+                epoch,
             });
         }
         if state.running || state.jobs.is_empty() {
@@ -175,7 +180,7 @@ async fn run(inner: Arc<Inner>) {
                 }
             }
         };
-        let epoch = inner.cleared.load(Ordering::SeqCst);
+        let epoch = job.epoch;
         for target in &inner.targets {
             let mut backoff = FIRST_BACKOFF;
             for attempt in 1..=MAX_ATTEMPTS {
