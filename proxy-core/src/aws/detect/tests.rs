@@ -637,7 +637,7 @@ fn localstack_queue_and_api_hosts() {
             "queue.localhost.localstack.cloud:4566",
             "/000000000000/q",
             "sqs",
-            "us-east-2",
+            "us-east-1",
         ),
         (
             "eu-west-2.queue.localhost.localstack.cloud:4566",
