@@ -3,6 +3,8 @@
 //! Paths:
 //! - `/echo…`: answers 200 with the request body streamed back; `x-echo-method`,
 //!   `x-echo-uri`, `x-echo-content-length`, `x-echo-transfer-encoding` describe the request.
+//!   `/echo-whole…` answers the same, but only after reading the whole request body (as AWS
+//!   backends do; the streaming echo answers while the body still arrives).
 //! - `/inspect…`: answers JSON `{method, uri, headers: [[name, value]…], body_len, body_sha256}`
 //!   after reading the whole body (streamed through a digest, never held).
 //! - `/bytes/N`: answers N pattern bytes (see [`crate::pattern`]) with `Content-Length`;
@@ -150,6 +152,16 @@ async fn handle(mut req: Request<Incoming>) -> Result<Resp, Infallible> {
         r
     } else if let Some(name) = lambda_function(&req) {
         lambda(name, req).await
+    } else if path.starts_with("/echo-whole") {
+        let (parts, body) = req.into_parts();
+        match body.collect().await {
+            Ok(whole) => echo(Request::from_parts(parts, Full::new(whole.to_bytes()))),
+            Err(e) => {
+                let mut r = full(Bytes::from(format!("reading the body: {e}")));
+                *r.status_mut() = StatusCode::BAD_REQUEST;
+                r
+            }
+        }
     } else if path.starts_with("/echo") {
         echo(req)
     } else if path.starts_with("/inspect") {
@@ -200,7 +212,11 @@ fn full(b: Bytes) -> Resp {
     Response::new(Full::new(b).map_err(|never| match never {}).boxed())
 }
 
-fn echo(req: Request<Incoming>) -> Resp {
+fn echo<B>(req: Request<B>) -> Resp
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let (parts, body) = req.into_parts();
     let mut r = Response::new(body.map_err(|e| Box::new(e) as BoxError).boxed());
     let h = r.headers_mut();
